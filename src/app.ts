@@ -1,0 +1,69 @@
+/**
+ * createApp(deps): the Elysia app with its routes and hooks. No module-level singletons: tests build an app
+ * around real or fake stores and call app.handle(new Request(...)).
+ */
+import { Elysia } from 'elysia'
+import { asGatewayError, errorResponse, GatewayError } from './http/errors.ts'
+import { createRecorder } from './http/recorder.ts'
+import { RequestTiming } from './http/timing.ts'
+import { chatCompletions } from './routes/chat-completions.ts'
+import type { AppDeps, RequestContext } from './routes/context.ts'
+import { listModels } from './routes/models.ts'
+
+const REQUEST_ID = /^[A-Za-z0-9._:\-]{1,128}$/
+
+export function requestIdFor(request: Request): string {
+  const sent = request.headers.get('x-request-id')
+  return sent && REQUEST_ID.test(sent) ? sent : `req_${crypto.randomUUID().replaceAll('-', '')}`
+}
+
+export function createApp(deps: AppDeps) {
+  const record = createRecorder(deps.metrics, deps.log)
+  const contexts = new WeakMap<Request, RequestContext>()
+
+  const v1 = (route: string, handler: (ctx: RequestContext, deps: AppDeps) => Promise<Response>) =>
+    async ({ request }: { request: Request }): Promise<Response> => {
+      const ctx = contexts.get(request) ?? { request, requestId: requestIdFor(request), timing: new RequestTiming() }
+      let streamDone: Promise<void> | null = null
+      ctx.onStreamDone = (p) => (streamDone = p)
+      let res: Response
+      try {
+        res = await handler(ctx, deps)
+      } catch (e) {
+        const err = asGatewayError(e)
+        if (err.code === 'internal_error') deps.log({ level: 'error', msg: 'unhandled error', request_id: ctx.requestId, route, error: String(e), stack: (e as Error)?.stack })
+        if (err.code === 'budget_exceeded') deps.metrics.budgetRejections.inc()
+        deps.metrics.errors.inc({ code: err.code })
+        res = errorResponse(err, ctx.requestId)
+      }
+      res.headers.set('x-request-id', ctx.requestId)
+      res.headers.set('server-timing', ctx.timing.serverTimingHeader())
+      if (streamDone) (streamDone as Promise<void>).then(() => record(route, res.status, ctx.timing))
+      else record(route, res.status, ctx.timing)
+      return res
+    }
+
+  return new Elysia()
+    .onRequest(({ request }) => {
+      // Stage timing starts at the first lifecycle hook so it includes Elysia's own routing and parsing.
+      contexts.set(request, { request, requestId: requestIdFor(request), timing: new RequestTiming() })
+    })
+    .onError(({ code, request }) => {
+      const ctx = contexts.get(request)
+      const requestId = ctx?.requestId ?? requestIdFor(request)
+      const err = code === 'NOT_FOUND'
+        ? new GatewayError('not_found', 'Unknown route.')
+        : code === 'PARSE' ? new GatewayError('invalid_request_error', 'Request body could not be parsed.') : asGatewayError(null)
+      return errorResponse(err, requestId)
+    })
+    .get('/healthz', () => new Response('ok\n'))
+    .get('/readyz', async () => {
+      const reason = await deps.notReadyReason()
+      return reason === null ? new Response('ready\n') : new Response(`not ready: ${reason}\n`, { status: 503 })
+    })
+    .get('/metrics', () => new Response(deps.metrics.render(), { headers: { 'content-type': 'text/plain; version=0.0.4' } }))
+    .post('/v1/chat/completions', v1('chat.completions', chatCompletions), { parse: 'none' })
+    .get('/v1/models', v1('models', listModels))
+}
+
+export type GatewayApp = ReturnType<typeof createApp>

@@ -1,0 +1,204 @@
+/**
+ * In-process BudgetLedger, used when there is no REDIS_URL (single gateway instance only). Same semantics as
+ * the Redis scripts: reclaim expired reservations, reject over limit, settle exactly once, release marks done,
+ * a missing spent counter (new period, fresh process) is rebuilt from the store before the tenant is served.
+ * Each operation's state change runs synchronously (no await in between), which is what makes it atomic here.
+ * Settled records go to `sink` (the embedded store) in batches; on failure they stay queued and are retried.
+ */
+import type { BudgetLedger, PeriodSnapshot, ReserveInput, ReserveResult, SettleInput, UsageRecord } from './types.ts'
+
+export interface MemoryLedgerOptions {
+  rebuild: (tenantId: string, periodKey: string) => Promise<number>
+  sink: (records: UsageRecord[]) => Promise<void> | void
+  now?: () => number
+  doneRetentionMs?: number
+  batchSize?: number
+  /** First retry delay after a sink failure; doubles up to 5 s. */
+  retryBaseMs?: number
+}
+
+export interface MemoryLedger extends BudgetLedger {
+  readonly kind: 'memory'
+  /** Hand every queued record to the sink now; rejects if the sink fails (records stay queued). */
+  flush(): Promise<void>
+  /** Records settled but not yet accepted by the sink. */
+  pendingCount(): number
+  ensureCounter(tenantId: string, periodKey: string): Promise<number>
+}
+
+interface Reservation { periodKey: string; amount: number; expiry: number }
+interface Queued { periodKey: string; record: UsageRecord }
+
+export function createMemoryLedger(opts: MemoryLedgerOptions): MemoryLedger {
+  const now = opts.now ?? Date.now
+  const retention = opts.doneRetentionMs ?? 86_400_000
+  const batchSize = opts.batchSize ?? 500
+  const retryBase = opts.retryBaseMs ?? 100
+  const spent = new Map<string, number>()
+  const reserved = new Map<string, number>()
+  const resv = new Map<string, Map<string, Reservation>>() // tenant → requestId → reservation
+  const done = new Map<string, Map<string, number>>() // tenant → requestId → time (insertion ≈ time order)
+  const rebuilding = new Map<string, Promise<void>>()
+  let queue: Queued[] = []
+  let flushing: Promise<void> | null = null
+  let retryTimer: ReturnType<typeof setTimeout> | null = null
+  let retryDelay = retryBase
+  let closed = false
+
+  const pk = (t: string, p: string) => `${t}\0${p}`
+  const tenantMap = <V>(m: Map<string, Map<string, V>>, t: string) => {
+    let x = m.get(t)
+    if (!x) { x = new Map(); m.set(t, x) }
+    return x
+  }
+
+  function dropReservation(tenantId: string, requestId: string): void {
+    const r = resv.get(tenantId)?.get(requestId)
+    if (!r) return
+    resv.get(tenantId)!.delete(requestId)
+    const k = pk(tenantId, r.periodKey)
+    reserved.set(k, Math.max(0, (reserved.get(k) ?? 0) - r.amount))
+  }
+
+  function markDone(tenantId: string, requestId: string): void {
+    const d = tenantMap(done, tenantId)
+    const t = now()
+    d.set(requestId, t)
+    for (const [id, at] of d) { // oldest first; stop at the first one still retained
+      if (at >= t - retention) break
+      d.delete(id)
+    }
+  }
+
+  /** Mirrors reserve.lua: 1 admitted, 0 rejected, -1 counter missing. */
+  function reserveSync(input: ReserveInput): [number, number, number] {
+    const t = now()
+    const mine = resv.get(input.tenantId)
+    if (mine) for (const [id, r] of mine) if (r.expiry <= t) dropReservation(input.tenantId, id)
+    const k = pk(input.tenantId, input.periodKey)
+    const s = spent.get(k)
+    if (mine?.has(input.requestId)) return [1, s ?? 0, reserved.get(k) ?? 0]
+    if (s === undefined) return [-1, 0, 0]
+    const rsv = reserved.get(k) ?? 0
+    const unlimited = !Number.isFinite(input.limitMicros) || input.limitMicros < 0
+    if (!unlimited && s + rsv + input.amountMicros > input.limitMicros) return [0, s, rsv]
+    reserved.set(k, rsv + input.amountMicros)
+    tenantMap(resv, input.tenantId).set(input.requestId, { periodKey: input.periodKey, amount: input.amountMicros, expiry: t + input.ttlMs })
+    return [1, s, rsv + input.amountMicros]
+  }
+
+  /**
+   * Like init-counter.lua: store sum + records still queued. Here it is exact: no sink batch runs during a
+   * rebuild (flushOnce waits for rebuilds, and a rebuild starts only once no batch is in flight), so every
+   * record is either in the store's answer or in the queue, never both. (Redis can only bound that race.)
+   */
+  async function ensureCounter(tenantId: string, periodKey: string): Promise<void> {
+    const k = pk(tenantId, periodKey)
+    while (!spent.has(k) && !rebuilding.has(k) && flushing) await flushing.catch(() => {})
+    if (spent.has(k)) return
+    let p = rebuilding.get(k)
+    if (!p) {
+      p = Promise.resolve(opts.rebuild(tenantId, periodKey)).then(fromStore => {
+        if (!Number.isSafeInteger(fromStore) || fromStore < 0) throw new Error(`rebuild returned ${fromStore}`)
+        if (spent.has(k)) return
+        let total = fromStore
+        for (const q of queue) if (q.record.tenantId === tenantId && q.periodKey === periodKey) total += q.record.costUsdMicros
+        spent.set(k, total)
+      }).finally(() => rebuilding.delete(k))
+      rebuilding.set(k, p)
+    }
+    return p
+  }
+
+  async function flushOnce(): Promise<void> {
+    while (queue.length > 0) {
+      while (rebuilding.size > 0) await Promise.allSettled([...rebuilding.values()])
+      const batch = queue.slice(0, batchSize)
+      await opts.sink(batch.map(q => q.record))
+      // Only appends happen while the sink runs, so the batch is still the queue's head.
+      queue = queue.slice(batch.length)
+    }
+  }
+
+  function flush(): Promise<void> {
+    if (!flushing) {
+      flushing = flushOnce().then(
+        () => { retryDelay = retryBase },
+        e => { scheduleRetry(); throw e },
+      ).finally(() => { flushing = null })
+    }
+    return flushing
+  }
+
+  function scheduleRetry(): void {
+    if (retryTimer || closed) return
+    retryTimer = setTimeout(() => { retryTimer = null; flush().catch(() => {}) }, retryDelay)
+    retryTimer.unref?.()
+    retryDelay = Math.min(retryDelay * 2, 5_000)
+  }
+
+  function scheduleFlush(): void {
+    if (flushing || retryTimer || closed) return
+    // Next macrotask: settles of concurrent requests land in one batch.
+    retryTimer = setTimeout(() => { retryTimer = null; flush().catch(() => {}) }, 0)
+    retryTimer.unref?.()
+  }
+
+  return {
+    kind: 'memory',
+
+    async reserve(input: ReserveInput): Promise<ReserveResult> {
+      if (!Number.isSafeInteger(input.amountMicros) || input.amountMicros < 0) throw new RangeError('amountMicros must be a non-negative integer')
+      let r = reserveSync(input)
+      if (r[0] === -1) {
+        await ensureCounter(input.tenantId, input.periodKey)
+        r = reserveSync(input)
+      }
+      if (r[0] === 1) return { ok: true }
+      return { ok: false, reason: 'budget_exceeded', spentMicros: r[1], reservedMicros: r[2] }
+    },
+
+    async settle(input: SettleInput): Promise<{ settled: boolean }> {
+      if (!Number.isSafeInteger(input.costMicros) || input.costMicros < 0) throw new RangeError('costMicros must be a non-negative integer')
+      if (done.get(input.tenantId)?.has(input.requestId)) return { settled: false }
+      dropReservation(input.tenantId, input.requestId)
+      const k = pk(input.tenantId, input.periodKey)
+      const s = spent.get(k)
+      // A missing counter stays missing: the rebuild counts this record from the queue (as settle.lua does).
+      if (s !== undefined) spent.set(k, s + input.costMicros)
+      const record = { ...input.record, requestId: input.requestId, tenantId: input.tenantId, costUsdMicros: input.costMicros }
+      queue.push({ periodKey: input.periodKey, record })
+      markDone(input.tenantId, input.requestId)
+      scheduleFlush()
+      return { settled: true }
+    },
+
+    async release(tenantId: string, periodKey: string, requestId: string): Promise<void> {
+      void periodKey // the reservation remembers its own period
+      if (done.get(tenantId)?.has(requestId)) return
+      dropReservation(tenantId, requestId)
+      markDone(tenantId, requestId)
+    },
+
+    async snapshot(tenantId: string, periodKey: string): Promise<PeriodSnapshot> {
+      await ensureCounter(tenantId, periodKey)
+      const k = pk(tenantId, periodKey)
+      return { spentMicros: spent.get(k) ?? 0, reservedMicros: reserved.get(k) ?? 0 }
+    },
+
+    async ensureCounter(tenantId: string, periodKey: string): Promise<number> {
+      await ensureCounter(tenantId, periodKey)
+      return spent.get(pk(tenantId, periodKey)) ?? 0
+    },
+
+    flush,
+    pendingCount: () => queue.length,
+
+    async close(): Promise<void> {
+      if (retryTimer) { clearTimeout(retryTimer); retryTimer = null }
+      await flush().catch(() => {}) // best effort: the caller decides whether unflushed records matter
+      closed = true
+      if (retryTimer) { clearTimeout(retryTimer); retryTimer = null }
+    },
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * Budget Lua scripts and the key layout they run on. Every key of a tenant carries the hash tag `{t:<tenant>}`
+ * so each script touches one Redis Cluster slot, and every key a script touches is passed in KEYS.
+ *
+ * Scripts are imported as text so `bun build --compile` embeds them in the executable, and registered with
+ * ioredis `defineCommand`, which sends EVALSHA and falls back to EVAL on NOSCRIPT (after a SCRIPT FLUSH,
+ * a Redis restart or a failover to a replica that never saw SCRIPT LOAD).
+ *
+ * Time: scripts take `now` from the caller (ARGV) instead of calling TIME, so a script is a deterministic
+ * function of its arguments (safe for replication/AOF of the script itself) and tests can drive the clock.
+ * Gateways must therefore have roughly synchronized clocks; skew only shifts when an abandoned
+ * reservation is reclaimed, never the amounts.
+ */
+import type { Cluster, Redis } from 'ioredis'
+import type { UsageRecord } from './types.ts'
+import reserveLua from './scripts/reserve.lua' with { type: 'text' }
+import settleLua from './scripts/settle.lua' with { type: 'text' }
+import releaseLua from './scripts/release.lua' with { type: 'text' }
+import initCounterLua from './scripts/init-counter.lua' with { type: 'text' }
+import ackLua from './scripts/ack.lua' with { type: 'text' }
+import ensureGroupLua from './scripts/ensure-group.lua' with { type: 'text' }
+
+export type RedisClient = Redis | Cluster
+
+export const SCRIPTS = {
+  gwReserve: { lua: reserveLua, numberOfKeys: 4 },
+  gwSettle: { lua: settleLua, numberOfKeys: 6 },
+  gwRelease: { lua: releaseLua, numberOfKeys: 4 },
+  gwInitCounter: { lua: initCounterLua, numberOfKeys: 3 },
+  gwAck: { lua: ackLua, numberOfKeys: 2 },
+  gwEnsureGroup: { lua: ensureGroupLua, numberOfKeys: 1 },
+} as const
+
+/** Set of tenant ids whose ledger stream may hold records; read by the usage shipper. No hash tag: not in a script. */
+export const LEDGER_TENANTS_KEY = 'gw:ledger:tenants'
+
+export function tenantKeys(tenantId: string) {
+  const p = `gw:{t:${tenantId}}:`
+  return {
+    spent: (periodKey: string) => `${p}spent:${periodKey}`,
+    reserved: (periodKey: string) => `${p}reserved:${periodKey}`,
+    resv: `${p}resv`,
+    resvAmt: `${p}resv:amt`,
+    done: `${p}done`,
+    ledger: `${p}ledger`,
+    shipped: `${p}shipped`,
+  }
+}
+
+type Arg = string | number
+type ScriptFn = (...args: Arg[]) => Promise<unknown>
+
+/** Typed access to the registered commands; one per client. */
+export interface BudgetScripts {
+  /** [1|0|-1, spent, reserved]: admitted, rejected, or the spent counter is missing (rebuild it). */
+  reserve(keys: [string, string, string, string], args: Arg[]): Promise<number[]>
+  settle(keys: [string, string, string, string, string, string], args: Arg[]): Promise<number>
+  release(keys: [string, string, string, string], args: Arg[]): Promise<number>
+  initCounter(keys: [string, string, string], args: Arg[]): Promise<number>
+  ack(keys: [string, string], args: Arg[]): Promise<number>
+  ensureGroup(keys: [string], args: Arg[]): Promise<number>
+}
+
+export function registerScripts(client: RedisClient): BudgetScripts {
+  for (const [name, s] of Object.entries(SCRIPTS)) {
+    // defineCommand is idempotent per name; the ioredis Script object caches the sha and handles NOSCRIPT.
+    client.defineCommand(name, { lua: s.lua, numberOfKeys: s.numberOfKeys })
+  }
+  const cmd = (name: keyof typeof SCRIPTS): ScriptFn => {
+    const fn = (client as unknown as Record<string, ScriptFn>)[name]
+    return (...args: Arg[]) => fn.apply(client, args)
+  }
+  const reserve = cmd('gwReserve'), settle = cmd('gwSettle'), release = cmd('gwRelease')
+  const initCounter = cmd('gwInitCounter'), ack = cmd('gwAck'), ensureGroup = cmd('gwEnsureGroup')
+  return {
+    reserve: (k, a) => reserve(...k, ...a) as Promise<number[]>,
+    settle: (k, a) => settle(...k, ...a) as Promise<number>,
+    release: (k, a) => release(...k, ...a) as Promise<number>,
+    initCounter: (k, a) => initCounter(...k, ...a) as Promise<number>,
+    ack: (k, a) => ack(...k, ...a) as Promise<number>,
+    ensureGroup: (k, a) => ensureGroup(...k, ...a) as Promise<number>,
+  }
+}
+
+/**
+ * SCRIPT LOAD on every master at boot, so the first request pays no EVAL and a syntax error fails boot
+ * instead of a request. Optional: EVALSHA falls back on NOSCRIPT anyway.
+ */
+export async function preloadScripts(client: RedisClient): Promise<void> {
+  const nodes: Redis[] = 'nodes' in client && typeof client.nodes === 'function' && (client as Cluster).isCluster
+    ? (client as Cluster).nodes('master')
+    : [client as Redis]
+  await Promise.all(nodes.flatMap(n => Object.values(SCRIPTS).map(s => n.script('LOAD', s.lua))))
+}
+
+/** Stream entry layout of a usage record (after the leading `period`, `cost` fields written by settle.lua). */
+const RECORD_FIELDS = ['requestId', 'tenantId', 'keyId', 'model', 'provider', 'promptTokens', 'completionTokens',
+  'costUsdMicros', 'status', 'startedAt', 'durationMs'] as const satisfies readonly (keyof UsageRecord)[]
+const NUMERIC = new Set<string>(['promptTokens', 'completionTokens', 'costUsdMicros', 'startedAt', 'durationMs'])
+
+export function recordToFields(r: UsageRecord): string[] {
+  const out: string[] = []
+  for (const f of RECORD_FIELDS) out.push(f, String(r[f]))
+  return out
+}
+
+/** Parses a stream entry's flat field list; null if it is not a usage record (never throw on foreign data). */
+export function fieldsToRecord(fields: string[]): { periodKey: string; record: UsageRecord } | null {
+  const m: Record<string, string> = {}
+  for (let i = 0; i + 1 < fields.length; i += 2) m[fields[i]] = fields[i + 1]
+  const rec: Record<string, string | number> = {}
+  for (const f of RECORD_FIELDS) {
+    const v = m[f]
+    if (v === undefined) return null
+    rec[f] = NUMERIC.has(f) ? Number(v) : v
+  }
+  if (m.period === undefined) return null
+  return { periodKey: m.period, record: rec as unknown as UsageRecord }
+}

@@ -1,0 +1,121 @@
+/**
+ * Request-level budget flow: reserve before the upstream call, then exactly one of settle or release.
+ * The reservation handle is idempotent so `finally` blocks and stream cancel paths can all call it safely.
+ */
+import { asGatewayError, GatewayError } from '../http/errors.ts'
+import type { LogFn } from '../log.ts'
+import type { ChatRequest, ModelConfig, Usage } from '../providers/types.ts'
+import type { Tenant } from '../store/types.ts'
+import { costMicros, estimatePromptTokens, periodKey, reservationMicros } from './money.ts'
+import type { BudgetLedger, UsageRecord } from './types.ts'
+
+/** A reservation outlives any sane request; after this a crashed gateway's hold is reclaimed. */
+const RESERVATION_TTL_MS = 15 * 60_000
+const UNLIMITED = Number.MAX_SAFE_INTEGER
+
+export interface ReserveArgs {
+  tenant: Tenant
+  keyId: string
+  model: ModelConfig
+  provider: string
+  req: ChatRequest
+  ledgerId: string
+  startedAt: number
+}
+
+export interface SettleOutcome {
+  usage: Usage | null
+  /** UTF-8 bytes of generated text/arguments seen; an upper bound on completion tokens when usage is missing. */
+  completionBytes: number
+  status: 'ok' | 'client_disconnect' | 'upstream_error' | 'error'
+}
+
+export class Reservation {
+  private done = false
+  constructor(
+    private readonly ledger: BudgetLedger,
+    private readonly args: ReserveArgs,
+    readonly periodKey: string,
+    readonly amountMicros: number,
+    readonly promptEstimate: number,
+    private readonly log: LogFn,
+  ) {}
+
+  /** Cost of what was consumed: reported usage, else an upper estimate capped by the worst-case reservation. */
+  costOf(o: SettleOutcome): { cost: number; prompt: number; completion: number } {
+    const price = this.args.model
+    if (o.usage) return { cost: costMicros(o.usage, price), prompt: o.usage.prompt_tokens, completion: o.usage.completion_tokens }
+    const est = { prompt_tokens: this.promptEstimate, completion_tokens: o.completionBytes, total_tokens: 0 }
+    const cost = costMicros(est, price)
+    const capped = this.args.tenant.policy === 'strict' ? Math.min(cost, this.amountMicros) : cost
+    return { cost: capped, prompt: est.prompt_tokens, completion: est.completion_tokens }
+  }
+
+  async settle(o: SettleOutcome, durationMs: number): Promise<number> {
+    if (this.done) return 0
+    this.done = true
+    const { cost, prompt, completion } = this.costOf(o)
+    const a = this.args
+    const record: UsageRecord = {
+      requestId: a.ledgerId, tenantId: a.tenant.id, keyId: a.keyId, model: a.model.name, provider: a.provider,
+      promptTokens: prompt, completionTokens: completion, costUsdMicros: cost, status: o.status,
+      startedAt: a.startedAt, durationMs: Math.round(durationMs),
+    }
+    try {
+      await this.ledger.settle({ tenantId: a.tenant.id, periodKey: this.periodKey, requestId: a.ledgerId, costMicros: cost, record })
+    } catch (e) {
+      // The reservation stays in Redis and is reclaimed after its TTL; the record is logged for reconciliation.
+      this.log({ level: 'error', msg: 'settle failed', request: a.ledgerId, tenant: a.tenant.id, cost_usd_micros: cost, error: String(e) })
+    }
+    return cost
+  }
+
+  async release(): Promise<void> {
+    if (this.done) return
+    this.done = true
+    try {
+      await this.ledger.release(this.args.tenant.id, this.periodKey, this.args.ledgerId)
+    } catch (e) {
+      this.log({ level: 'error', msg: 'release failed', request: this.args.ledgerId, error: String(e) })
+    }
+  }
+}
+
+export class BudgetService {
+  constructor(
+    readonly ledger: BudgetLedger,
+    private readonly log: LogFn,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async reserve(a: ReserveArgs): Promise<Reservation> {
+    const t = a.tenant
+    const pk = periodKey(t.budgetPeriod, this.now())
+    // Tool definitions and response schemas are billed as prompt tokens too.
+    const extras = a.req.tools || a.req.response_format ? [{ tools: a.req.tools, response_format: a.req.response_format }] : []
+    const promptEstimate = estimatePromptTokens([...a.req.messages, ...extras])
+    // The client's own cap when given (even above the catalog's: the catalog may be wrong), else the model's max,
+    // which the route also sends upstream so the worst case really is bounded.
+    const maxOut = a.req.max_completion_tokens ?? a.req.max_tokens ?? a.model.maxOutputTokens
+    const amount = reservationMicros(t.policy, { promptTokens: promptEstimate, maxOutputTokens: maxOut }, a.model)
+    try {
+      const r = await this.ledger.reserve({
+        tenantId: t.id, periodKey: pk, limitMicros: t.budgetUsdMicros ?? UNLIMITED, requestId: a.ledgerId,
+        amountMicros: amount, ttlMs: RESERVATION_TTL_MS,
+      })
+      if (!r.ok) throw new GatewayError('budget_exceeded', 'Budget exceeded for this API key\'s tenant in the current period.')
+      return new Reservation(this.ledger, a, pk, amount, promptEstimate, this.log)
+    } catch (e) {
+      const err = asGatewayError(e)
+      if (err.code === 'budget_exceeded') throw err
+      if (t.failOpen) {
+        // Settlement is still attempted (settling without a reservation is allowed), so spend is kept if the store returns.
+        this.log({ level: 'warn', msg: 'budget store unavailable; serving fail-open tenant without reservation', tenant: t.id })
+        return new Reservation(this.ledger, a, pk, amount, promptEstimate, this.log)
+      }
+      if (err.code === 'budget_unavailable') throw err
+      this.log({ level: 'error', msg: 'budget reserve failed', tenant: t.id, error: String(e) })
+      throw new GatewayError('budget_unavailable', 'The budget store is unavailable; request refused.')
+    }
+  }
+}

@@ -1,0 +1,57 @@
+/** Budget ledger contract shared by the Redis (Lua/EVALSHA) and in-process implementations. Money is integer µUSD. */
+export type Period = 'total' | 'day' | 'month'
+export type Policy = 'strict' | 'fixed'
+
+export interface UsageRecord {
+  requestId: string
+  tenantId: string
+  keyId: string
+  model: string
+  provider: string
+  promptTokens: number
+  completionTokens: number
+  costUsdMicros: number
+  /** 'ok' | 'client_disconnect' | 'upstream_error' | … */
+  status: string
+  startedAt: number // epoch ms
+  durationMs: number
+}
+
+export interface ReserveInput {
+  tenantId: string
+  /** Period key, e.g. 'total', 'day:2026-11-24', 'month:2026-11' (see periodKey in money.ts). */
+  periodKey: string
+  limitMicros: number
+  requestId: string
+  amountMicros: number
+  /** After this the reservation is considered abandoned (crashed gateway) and reclaimed by the next reserve. */
+  ttlMs: number
+}
+
+export type ReserveResult =
+  | { ok: true }
+  | { ok: false; reason: 'budget_exceeded'; spentMicros: number; reservedMicros: number }
+
+export interface SettleInput {
+  tenantId: string
+  periodKey: string
+  requestId: string
+  costMicros: number
+  record: UsageRecord
+}
+
+export interface PeriodSnapshot {
+  spentMicros: number
+  reservedMicros: number
+}
+
+export interface BudgetLedger {
+  readonly kind: 'redis' | 'memory'
+  reserve(input: ReserveInput): Promise<ReserveResult>
+  /** Exactly once per requestId: later calls return { settled: false } and change nothing. */
+  settle(input: SettleInput): Promise<{ settled: boolean }>
+  /** Drops the reservation without spending; no-op if already settled/released. */
+  release(tenantId: string, periodKey: string, requestId: string): Promise<void>
+  snapshot(tenantId: string, periodKey: string): Promise<PeriodSnapshot>
+  close(): Promise<void>
+}

@@ -1,0 +1,100 @@
+/** Command-line parsing: subcommand, positionals and `--flag value` / `--flag=value` pairs, validated per command. */
+
+export type Command = 'serve' | 'migrate' | 'tenant' | 'key' | 'demo' | 'help' | 'version'
+
+export interface ParsedArgs {
+  command: Command
+  positionals: string[]
+  flags: Record<string, string>
+  errors: string[]
+}
+
+const SERVER_FLAGS = ['port', 'host', 'warm-limit', 'config', 'data-dir']
+const TENANT_FLAGS = ['budget-usd', 'period', 'models', 'policy', 'fail-open']
+const FLAGS_BY_COMMAND: Record<Command, string[]> = {
+  serve: SERVER_FLAGS,
+  demo: SERVER_FLAGS,
+  migrate: ['config', 'data-dir'],
+  tenant: ['config', 'data-dir', ...TENANT_FLAGS],
+  key: ['config', 'data-dir', 'name'],
+  help: [],
+  version: [],
+}
+const ALL_FLAGS = new Set(Object.values(FLAGS_BY_COMMAND).flat())
+const COMMANDS = new Set<string>(['serve', 'migrate', 'tenant', 'key', 'demo'])
+
+export function parseArgv(argv: string[]): ParsedArgs {
+  const errors: string[] = []
+  const positionals: string[] = []
+  const flags: Record<string, string> = {}
+  let command: Command | null = null
+  let wantsHelp = false
+  let wantsVersion = false
+
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    if (arg === '--help' || arg === '-h') { wantsHelp = true; continue }
+    if (arg === '--version' || arg === '-v') { wantsVersion = true; continue }
+    if (arg.startsWith('--')) {
+      const eq = arg.indexOf('=')
+      const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq)
+      let value: string | undefined = eq === -1 ? undefined : arg.slice(eq + 1)
+      if (value === undefined) {
+        const next = argv[i + 1]
+        if (next === undefined || next.startsWith('--')) {
+          errors.push(ALL_FLAGS.has(name) ? `flag --${name} needs a value` : `unknown flag --${name}`)
+          continue
+        }
+        value = next
+        i++
+      }
+      flags[name] = value
+      continue
+    }
+    if (arg.startsWith('-') && arg.length > 1) { errors.push(`unknown flag ${arg}`); continue }
+    if (command === null && positionals.length === 0) {
+      if (!COMMANDS.has(arg)) { errors.push(`unknown command "${arg}" (expected serve, migrate, tenant, key or demo)`); command = 'serve'; continue }
+      command = arg as Command
+      continue
+    }
+    positionals.push(arg)
+  }
+  if (wantsHelp) return { command: 'help', positionals, flags, errors: [] }
+  if (wantsVersion) return { command: 'version', positionals, flags, errors: [] }
+  const cmd: Command = command ?? 'serve'
+  const allowed = new Set(FLAGS_BY_COMMAND[cmd])
+  for (const name of Object.keys(flags)) {
+    if (!allowed.has(name)) errors.push(`unknown flag --${name} for "${cmd}"`)
+  }
+  return { command: cmd, positionals, flags, errors }
+}
+
+export const HELP_TEXT = `gateway — LLM API gateway with atomic per-tenant budgets
+
+Usage:
+  gateway [serve] [--port 8080] [--host 0.0.0.0] [--warm-limit 50] [--config gateway.toml]
+  gateway migrate                        apply the schema to DATABASE_URL (idempotent)
+  gateway tenant create ID [--budget-usd N|none] [--period total|day|month] [--models a,b|all]
+                           [--policy strict|fixed] [--fail-open true|false]
+  gateway tenant set ID [same flags]     change a tenant; running gateways pick it up
+  gateway tenant show ID                 config + current period spend/reserved in USD
+  gateway key create TENANT [--name N]   prints the new key once; only sha256(key) is stored
+  gateway key revoke KEY_ID
+  gateway demo [--port 8080]             embedded store + mock provider + demo tenant and key
+  gateway --help | --version
+
+Options:
+  --port N          listen port (env GATEWAY_PORT, default 8080)
+  --host H          listen address (env GATEWAY_HOST, default 0.0.0.0)
+  --warm-limit N    tenant loads in flight during warm-up (env GATEWAY_WARM_LIMIT, default 50)
+  --config PATH     TOML config file (env GATEWAY_CONFIG)
+  --data-dir PATH   embedded store directory (env GATEWAY_DATA_DIR, default ./gateway-data)
+
+Environment:
+  DATABASE_URL      Postgres for tenants, keys and usage; unset: embedded bun:sqlite under the data dir
+  REDIS_URL         Redis for budgets; unset: in-process ledger (single instance only)
+  GATEWAY_ADMIN_KEY reserved for admin operations over HTTP (none are exposed yet)
+  OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL
+
+Precedence: flag > environment > config file > default. Bad input exits with code 2.
+`

@@ -1,0 +1,173 @@
+/**
+ * The only code that reads process.env, flags and the config file. Everything is parsed once, every
+ * problem is collected (not just the first), and the result is frozen and injected everywhere else.
+ */
+import { readFileSync } from 'node:fs'
+import type { ModelConfig, ProviderConfig, ProviderKind } from '../providers/types.ts'
+import { parseArgv, type Command } from './argv.ts'
+import { builtinModels, MOCK_MODEL } from './catalog.ts'
+
+export interface GatewayConfig {
+  command: Command
+  positionals: string[]
+  flags: Readonly<Record<string, string>>
+  port: number
+  host: string
+  warmLimit: number
+  configPath: string | null
+  dataDir: string
+  databaseUrl: string | null
+  redisUrl: string | null
+  adminKey: string | null
+  maxBodyBytes: number
+  providers: Readonly<Record<string, ProviderConfig>>
+  models: Readonly<Record<string, ModelConfig>>
+}
+
+export type ConfigResult = { ok: true; config: GatewayConfig } | { ok: false; errors: string[] }
+
+type Env = Record<string, string | undefined>
+type ReadFile = (path: string) => string
+
+const DEFAULT_UPSTREAM_TIMEOUT_MS = 60_000
+
+function intIn(errors: string[], what: string, raw: unknown, min: number, max: number): number | undefined {
+  if (raw === undefined || raw === null || raw === '') return undefined
+  const n = typeof raw === 'number' ? raw : Number(raw)
+  if (!Number.isInteger(n) || n < min || n > max) {
+    errors.push(`${what} must be an integer from ${min} to ${max} (got ${JSON.stringify(raw)})`)
+    return undefined
+  }
+  return n
+}
+
+function readToml(errors: string[], path: string, readFile: ReadFile): Record<string, any> {
+  let text: string
+  try {
+    text = readFile(path)
+  } catch (e) {
+    errors.push(`config file ${path}: cannot read (${(e as Error).message})`)
+    return {}
+  }
+  try {
+    return Bun.TOML.parse(text) as Record<string, any>
+  } catch (e) {
+    errors.push(`config file ${path}: invalid TOML (${(e as Error).message})`)
+    return {}
+  }
+}
+
+function defaultProviders(env: Env): Record<string, ProviderConfig> {
+  return {
+    openai: {
+      name: 'openai', kind: 'openai', timeoutMs: DEFAULT_UPSTREAM_TIMEOUT_MS,
+      baseUrl: env.OPENAI_BASE_URL || 'https://api.openai.com/v1', apiKey: env.OPENAI_API_KEY || null,
+    },
+    anthropic: {
+      name: 'anthropic', kind: 'anthropic', timeoutMs: DEFAULT_UPSTREAM_TIMEOUT_MS,
+      baseUrl: env.ANTHROPIC_BASE_URL || 'https://api.anthropic.com', apiKey: env.ANTHROPIC_API_KEY || null,
+    },
+  }
+}
+
+const KINDS = new Set<ProviderKind>(['openai', 'anthropic', 'mock'])
+
+function fileProviders(errors: string[], file: Record<string, any>, env: Env, out: Record<string, ProviderConfig>) {
+  const section = file.providers ?? {}
+  for (const [name, p] of Object.entries<any>(section)) {
+    const where = `providers.${name}`
+    if (typeof p !== 'object' || p === null) { errors.push(`${where} must be a table`); continue }
+    const kind = p.kind ?? (KINDS.has(name as ProviderKind) ? name : undefined)
+    if (!KINDS.has(kind)) { errors.push(`${where}.kind must be one of openai, anthropic, mock (got ${JSON.stringify(p.kind)})`); continue }
+    if (p.base_url !== undefined && (typeof p.base_url !== 'string' || !URL.canParse(p.base_url))) {
+      errors.push(`${where}.base_url must be a URL (got ${JSON.stringify(p.base_url)})`)
+    }
+    if (p.api_key_env !== undefined && typeof p.api_key_env !== 'string') errors.push(`${where}.api_key_env must be a string`)
+    const timeoutMs = intIn(errors, `${where}.timeout_ms`, p.timeout_ms, 100, 3_600_000)
+    const base = out[name]
+    out[name] = {
+      name,
+      kind,
+      baseUrl: typeof p.base_url === 'string' ? p.base_url : base?.baseUrl ?? (kind === 'mock' ? 'mock:' : ''),
+      apiKey: typeof p.api_key_env === 'string' ? env[p.api_key_env] || null : base?.apiKey ?? null,
+      timeoutMs: timeoutMs ?? base?.timeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS,
+    }
+    if (!out[name].baseUrl) errors.push(`${where}.base_url is required`)
+  }
+}
+
+function fileModels(errors: string[], file: Record<string, any>, out: Record<string, ModelConfig>) {
+  for (const [name, m] of Object.entries<any>(file.models ?? {})) {
+    const where = `models."${name}"`
+    if (typeof m !== 'object' || m === null) { errors.push(`${where} must be a table`); continue }
+    const base = out[name]
+    const num = (field: string, fallback: number | undefined) => {
+      const v = m[field] ?? fallback
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) { errors.push(`${where}.${field} must be a non-negative number`); return 0 }
+      return v
+    }
+    const provider = m.provider ?? base?.provider
+    if (typeof provider !== 'string') { errors.push(`${where}.provider is required`); continue }
+    out[name] = {
+      name,
+      provider,
+      upstreamModel: typeof m.upstream_model === 'string' ? m.upstream_model : base?.upstreamModel ?? name,
+      inputUsdPerMtok: num('input_usd_per_mtok', base?.inputUsdPerMtok),
+      outputUsdPerMtok: num('output_usd_per_mtok', base?.outputUsdPerMtok),
+      maxOutputTokens: intIn(errors, `${where}.max_output_tokens`, m.max_output_tokens, 1, 10_000_000) ?? base?.maxOutputTokens ?? 4096,
+    }
+  }
+}
+
+export function loadConfig(argv: string[], env: Env, readFile: ReadFile = (p) => readFileSync(p, 'utf8')): ConfigResult {
+  const args = parseArgv(argv)
+  const errors = [...args.errors]
+  const configPath = args.flags.config ?? env.GATEWAY_CONFIG ?? null
+  const file = configPath ? readToml(errors, configPath, readFile) : {}
+  const server = (file.server ?? {}) as Record<string, unknown>
+
+  const port = intIn(errors, '--port', args.flags.port, 0, 65535)
+    ?? intIn(errors, 'GATEWAY_PORT', env.GATEWAY_PORT, 0, 65535)
+    ?? intIn(errors, 'server.port', server.port, 0, 65535) ?? 8080
+  const warmLimit = intIn(errors, '--warm-limit', args.flags['warm-limit'], 1, 10_000)
+    ?? intIn(errors, 'GATEWAY_WARM_LIMIT', env.GATEWAY_WARM_LIMIT, 1, 10_000)
+    ?? intIn(errors, 'server.warm_limit', server.warm_limit, 1, 10_000) ?? 50
+  const maxBodyBytes = intIn(errors, 'server.max_body_bytes', server.max_body_bytes, 1024, 256 * 1024 * 1024) ?? 4 * 1024 * 1024
+  const host = args.flags.host ?? env.GATEWAY_HOST ?? (typeof server.host === 'string' ? server.host : undefined) ?? '0.0.0.0'
+
+  for (const [name, url] of [['DATABASE_URL', env.DATABASE_URL], ['REDIS_URL', env.REDIS_URL]] as const) {
+    if (url && !URL.canParse(url)) errors.push(`${name} is not a URL`)
+  }
+
+  const providers = defaultProviders(env)
+  fileProviders(errors, file, env, providers)
+  const models = builtinModels()
+  fileModels(errors, file, models)
+  if (args.command === 'demo') {
+    providers.mock ??= { name: 'mock', kind: 'mock', baseUrl: 'mock:', apiKey: null, timeoutMs: DEFAULT_UPSTREAM_TIMEOUT_MS }
+  }
+  const mockProvider = Object.values(providers).find((p) => p.kind === 'mock')
+  if (mockProvider && !models[MOCK_MODEL.name]) models[MOCK_MODEL.name] = { ...MOCK_MODEL, provider: mockProvider.name }
+  for (const m of Object.values(models)) {
+    if (!providers[m.provider]) errors.push(`models."${m.name}".provider "${m.provider}" is not a configured provider`)
+  }
+
+  if (errors.length > 0) return { ok: false, errors }
+  const config: GatewayConfig = {
+    command: args.command,
+    positionals: args.positionals,
+    flags: Object.freeze({ ...args.flags }),
+    port,
+    host,
+    warmLimit,
+    configPath,
+    dataDir: args.flags['data-dir'] ?? env.GATEWAY_DATA_DIR ?? './gateway-data',
+    databaseUrl: env.DATABASE_URL || null,
+    redisUrl: env.REDIS_URL || null,
+    adminKey: env.GATEWAY_ADMIN_KEY || null,
+    maxBodyBytes,
+    providers: Object.freeze(providers),
+    models: Object.freeze(models),
+  }
+  return { ok: true, config: Object.freeze(config) }
+}

@@ -1,0 +1,91 @@
+/**
+ * The one place where gateway errors are named, given a status and shaped into the OpenAI envelope.
+ * The set of codes is closed: adding one forces a status below (exhaustive switch).
+ */
+export type ErrorCode =
+  | 'invalid_request_error'
+  | 'invalid_api_key'
+  | 'budget_exceeded'
+  | 'model_not_allowed'
+  | 'model_not_found'
+  | 'not_found'
+  | 'request_too_large'
+  | 'upstream_error'
+  | 'budget_unavailable'
+  | 'upstream_timeout'
+  | 'upstream_client_error'
+  | 'internal_error'
+
+export function statusFor(code: ErrorCode): number {
+  switch (code) {
+    case 'invalid_request_error': return 400
+    case 'invalid_api_key': return 401
+    case 'budget_exceeded': return 402
+    case 'model_not_allowed': return 403
+    case 'model_not_found': return 404
+    case 'not_found': return 404
+    case 'request_too_large': return 413
+    case 'upstream_error': return 502
+    case 'budget_unavailable': return 503
+    case 'upstream_timeout': return 504
+    case 'upstream_client_error': return 400 // real status carried by the error instance
+    case 'internal_error': return 500
+    default: {
+      const never: never = code
+      throw new Error(`unmapped error code ${String(never)}`)
+    }
+  }
+}
+
+/** OpenAI `error.type` for each code; SDKs switch on status, people read the type. */
+function typeFor(code: ErrorCode): string {
+  switch (code) {
+    case 'invalid_api_key': return 'authentication_error'
+    case 'budget_exceeded': return 'insufficient_quota'
+    case 'model_not_allowed': return 'permission_error'
+    case 'model_not_found':
+    case 'not_found': return 'not_found_error'
+    case 'upstream_error':
+    case 'upstream_timeout':
+    case 'budget_unavailable':
+    case 'internal_error': return 'api_error'
+    default: return 'invalid_request_error'
+  }
+}
+
+export class GatewayError extends Error {
+  readonly code: ErrorCode
+  readonly status: number
+  readonly param: string | null
+
+  constructor(code: ErrorCode, message: string, opts: { status?: number; param?: string | null } = {}) {
+    super(message)
+    this.code = code
+    this.status = opts.status ?? statusFor(code)
+    this.param = opts.param ?? null
+  }
+
+  get type(): string {
+    return typeFor(this.code)
+  }
+}
+
+export interface ErrorBody {
+  error: { message: string; type: string; code: string; param: string | null; request_id: string }
+}
+
+export function errorBody(err: GatewayError, requestId: string): ErrorBody {
+  return { error: { message: err.message, type: err.type, code: err.code, param: err.param, request_id: requestId } }
+}
+
+/** Anything thrown that is not a GatewayError is an internal error; its message never reaches the client. */
+export function asGatewayError(err: unknown): GatewayError {
+  if (err instanceof GatewayError) return err
+  return new GatewayError('internal_error', 'internal error')
+}
+
+export function errorResponse(err: GatewayError, requestId: string, headers: Record<string, string> = {}): Response {
+  const h: Record<string, string> = { 'content-type': 'application/json', 'x-request-id': requestId, ...headers }
+  if (err.code === 'budget_exceeded') h['x-should-retry'] = 'false'
+  return new Response(JSON.stringify(errorBody(err, requestId)), { status: err.status, headers: h })
+}

@@ -1,0 +1,80 @@
+/** A minimal Prometheus text-format registry: counters and fixed-bucket histograms, labels as sorted pairs. */
+type Labels = Record<string, string>
+
+const LATENCY_BUCKETS_MS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000]
+
+function labelKey(labels: Labels): string {
+  const keys = Object.keys(labels).sort()
+  return keys.map((k) => `${k}="${labels[k]!.replace(/["\\\n]/g, '_')}"`).join(',')
+}
+
+class Counter {
+  private values = new Map<string, number>()
+  constructor(readonly name: string, readonly help: string) {}
+  inc(labels: Labels = {}, by = 1): void {
+    const k = labelKey(labels)
+    this.values.set(k, (this.values.get(k) ?? 0) + by)
+  }
+  get(labels: Labels = {}): number {
+    return this.values.get(labelKey(labels)) ?? 0
+  }
+  render(): string {
+    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`]
+    for (const [k, v] of this.values) lines.push(k ? `${this.name}{${k}} ${v}` : `${this.name} ${v}`)
+    return lines.join('\n')
+  }
+}
+
+class Gauge extends Counter {
+  set(labels: Labels, v: number): void {
+    this.inc(labels, v - this.get(labels))
+  }
+  override render(): string {
+    return super.render().replace(' counter', ' gauge')
+  }
+}
+
+class Histogram {
+  private series = new Map<string, { counts: number[]; sum: number; count: number }>()
+  constructor(readonly name: string, readonly help: string, readonly buckets = LATENCY_BUCKETS_MS) {}
+  observe(labels: Labels, value: number): void {
+    const k = labelKey(labels)
+    let s = this.series.get(k)
+    if (!s) this.series.set(k, (s = { counts: new Array(this.buckets.length).fill(0), sum: 0, count: 0 }))
+    for (let i = 0; i < this.buckets.length; i++) if (value <= this.buckets[i]!) s.counts[i]!++
+    s.sum += value
+    s.count++
+  }
+  render(): string {
+    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`]
+    for (const [k, s] of this.series) {
+      const pre = k ? `${k},` : ''
+      this.buckets.forEach((b, i) => lines.push(`${this.name}_bucket{${pre}le="${b}"} ${s.counts[i]}`))
+      lines.push(`${this.name}_bucket{${pre}le="+Inf"} ${s.count}`)
+      lines.push(`${this.name}_sum${k ? `{${k}}` : ''} ${s.sum}`)
+      lines.push(`${this.name}_count${k ? `{${k}}` : ''} ${s.count}`)
+    }
+    return lines.join('\n')
+  }
+}
+
+export function createMetrics() {
+  const m = {
+    requests: new Counter('gateway_requests_total', 'Requests by route and status'),
+    errors: new Counter('gateway_errors_total', 'Error responses and stream errors by code'),
+    budgetRejections: new Counter('gateway_budget_rejections_total', 'Requests refused for budget'),
+    stageMs: new Histogram('gateway_stage_duration_ms', 'Per-stage request latency in ms'),
+    upstreamMs: new Histogram('gateway_upstream_ttfb_ms', 'Upstream time to first byte in ms by provider'),
+    warmupMs: new Gauge('gateway_warmup_duration_ms', 'Duration of the boot warm-up in ms'),
+    warmTenants: new Gauge('gateway_warm_tenants', 'Tenants in the warmed cache'),
+    ledgerPending: new Gauge('gateway_ledger_pending_records', 'Usage records not yet in the database'),
+  }
+  return {
+    ...m,
+    render(): string {
+      return Object.values(m).map((x) => x.render()).join('\n') + '\n'
+    },
+  }
+}
+
+export type Metrics = ReturnType<typeof createMetrics>

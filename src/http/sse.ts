@@ -1,0 +1,31 @@
+/**
+ * The only SSE writer. Every `data:` payload goes through sseJsonStringify, which guarantees the frame
+ * cannot be split by a bare CR or LF (https://html.spec.whatwg.org/multipage/server-sent-events.html:
+ * CR, LF and CRLF all end a line, so one inside a payload would cut the event in two).
+ */
+const encoder = new TextEncoder()
+
+export function sseJsonStringify(value: unknown): string {
+  const json = JSON.stringify(value)
+  if (json === undefined) throw new TypeError('sseJsonStringify: value is not serializable')
+  // JSON.stringify escapes CR/LF inside strings; this guards against a future change (e.g. pretty printing).
+  if (json.includes('\n') || json.includes('\r')) throw new Error('sseJsonStringify: payload would contain CR or LF')
+  return json
+}
+
+export function sseDataFrame(value: unknown): string {
+  return `data: ${sseJsonStringify(value)}\n\n`
+}
+
+export const SSE_DONE_FRAME = 'data: [DONE]\n\n'
+
+export function encodeSse(frame: string): Uint8Array {
+  return encoder.encode(frame)
+}
+
+export const SSE_HEADERS: Record<string, string> = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache',
+  connection: 'keep-alive',
+  'x-accel-buffering': 'no',
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env bun
+/** Entry point: parse config once, then run the subcommand. Exit 2 on bad input or an unreachable store. */
+import { runAdmin, UsageError } from './cli/admin.ts'
+import { HELP_TEXT } from './config/argv.ts'
+import { loadConfig, type GatewayConfig } from './config/index.ts'
+import { createLogger, type LogFn } from './log.ts'
+import { BootError, openStores, startGateway } from './runtime.ts'
+import { generateApiKey } from './store/keys.ts'
+import type { Store } from './store/types.ts'
+import pkg from '../package.json' with { type: 'json' }
+
+const bootStartedAt = performance.now()
+
+function fail(message: string): never {
+  process.stderr.write(`gateway: ${message}\n`)
+  process.exit(2)
+}
+
+async function ensureDemoTenant(store: Store): Promise<string> {
+  if (!(await store.loadTenant('demo'))) {
+    await store.createTenant({ id: 'demo', budgetUsdMicros: 1_000_000, budgetPeriod: 'day', policy: 'strict', allowedModels: null, failOpen: false })
+  }
+  const k = generateApiKey()
+  await store.createKey({ id: k.id, tenantId: 'demo', keyHash: k.hash, prefix: k.prefix, name: 'demo' })
+  return k.key
+}
+
+async function serve(config: GatewayConfig, log: LogFn, demo: boolean) {
+  const gw = await startGateway(config, { log, bootStartedAt })
+  if (demo) {
+    const key = await ensureDemoTenant(gw.store)
+    await gw.cache.reload('demo')
+    process.stdout.write(
+      `\nDemo gateway on ${gw.url} (tenant "demo", $1.00/day, model mock-echo). Try:\n\n` +
+      `curl -s ${gw.url}/v1/chat/completions -H 'Authorization: Bearer ${key}' -H 'content-type: application/json' ` +
+      `-d '{"model":"mock-echo","messages":[{"role":"user","content":"hello gateway"}]}'\n\n`,
+    )
+  }
+  const onSignal = (sig: string) => {
+    log({ msg: 'signal', signal: sig })
+    gw.stop().then(() => process.exit(0), () => process.exit(1))
+  }
+  process.once('SIGTERM', () => onSignal('SIGTERM'))
+  process.once('SIGINT', () => onSignal('SIGINT'))
+}
+
+async function admin(config: GatewayConfig, log: LogFn) {
+  const { store, ledger, flush, stopShipper } = await openStores(config, () => {})
+  try {
+    await runAdmin(config, store, {
+      out: (l) => process.stdout.write(l + '\n'),
+      snapshot: ledger.kind === 'redis' ? (t, p) => ledger.snapshot(t, p) : undefined,
+    })
+  } finally {
+    await flush().catch(() => {})
+    await stopShipper().catch(() => {})
+    await ledger.close().catch(() => {})
+    await store.close().catch(() => {})
+  }
+  void log
+}
+
+async function main() {
+  const result = loadConfig(process.argv.slice(2), process.env)
+  if (!result.ok) fail(`invalid configuration:\n  - ${result.errors.join('\n  - ')}\nRun "gateway --help" for usage.`)
+  const config = result.config
+  if (config.command === 'help') return void process.stdout.write(HELP_TEXT)
+  if (config.command === 'version') return void process.stdout.write(`gateway ${pkg.version} (bun ${Bun.version})\n`)
+  const log = createLogger()
+  try {
+    if (config.command === 'serve' || config.command === 'demo') {
+      if (config.positionals.length) fail(`unexpected argument "${config.positionals[0]}"`)
+      await serve(config, log, config.command === 'demo')
+    } else {
+      await admin(config, log)
+      process.exit(0)
+    }
+  } catch (e) {
+    if (e instanceof BootError || e instanceof UsageError) fail((e as Error).message)
+    throw e
+  }
+}
+
+await main()

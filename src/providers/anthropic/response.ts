@@ -1,0 +1,51 @@
+/**
+ * Anthropic Messages response → OpenAI chat completion. Pure; the clock is a parameter.
+ */
+import type { ChatCompletion, FinishReason, ToolCall } from '../types.ts'
+import { type AnthropicResponse, promptTokens } from './wire.ts'
+
+/**
+ * https://docs.anthropic.com/en/api/handling-stop-reasons. `pause_turn` (a server tool paused a long turn)
+ * has no OpenAI equivalent; `stop` tells the client the turn ended and it may continue it.
+ * Unknown future reasons also map to `stop` so a new value never breaks clients.
+ */
+const STOP_REASONS: Readonly<Record<string, FinishReason>> = {
+  end_turn: 'stop',
+  stop_sequence: 'stop',
+  max_tokens: 'length',
+  tool_use: 'tool_calls',
+  refusal: 'content_filter',
+  pause_turn: 'stop',
+}
+
+export function mapStopReason(reason: string | null | undefined): FinishReason {
+  if (reason === null || reason === undefined) return null
+  return Object.hasOwn(STOP_REASONS, reason) ? STOP_REASONS[reason] : 'stop'
+}
+
+export function fromAnthropicResponse(msg: AnthropicResponse, requestedModel: string, nowMs: number = Date.now()): ChatCompletion {
+  let text = ''
+  let sawText = false
+  const toolCalls: ToolCall[] = []
+  for (const block of msg.content) {
+    if (block.type === 'text') {
+      text += block.text
+      sawText = true
+    } else if (block.type === 'tool_use') {
+      toolCalls.push({ id: block.id, type: 'function', function: { name: block.name, arguments: JSON.stringify(block.input ?? {}) } })
+    }
+    // thinking / redacted_thinking blocks have no place in the OpenAI message and are dropped.
+  }
+  const prompt = promptTokens(msg.usage)
+  const completion = msg.usage.output_tokens ?? 0
+  const message: ChatCompletion['choices'][number]['message'] = { role: 'assistant', content: sawText ? text : null }
+  if (toolCalls.length > 0) message.tool_calls = toolCalls
+  return {
+    id: `chatcmpl-${msg.id}`,
+    object: 'chat.completion',
+    created: Math.floor(nowMs / 1000),
+    model: requestedModel,
+    choices: [{ index: 0, message, finish_reason: mapStopReason(msg.stop_reason) ?? 'stop', logprobs: null }],
+    usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
+  }
+}

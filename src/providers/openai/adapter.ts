@@ -1,0 +1,90 @@
+/**
+ * OpenAI-compatible provider: POST `${baseUrl}/chat/completions` with the provider key. Responses are
+ * already in the gateway's wire format; only the model name is set back to the one the client asked for.
+ */
+import { GatewayError } from '../../http/errors.ts'
+import { readSseEvents } from '../../sse/parser.ts'
+import type { ChatChunk, ChatCompletion, ChatRequest, ModelRoute, ProviderAdapter, ProviderConfig } from '../types.ts'
+import { extractUpstreamMessage, parseJsonBody, sanitizeUpstreamMessage, streamReadError, upstreamFetch } from '../upstream.ts'
+import { openAIHeaders, toOpenAIRequest } from './request.ts'
+
+const PATH = '/chat/completions'
+
+export const openaiAdapter: ProviderAdapter = {
+  async complete(req: ChatRequest, route: ModelRoute, signal: AbortSignal): Promise<ChatCompletion> {
+    const { provider, model } = route
+    const res = await upstreamFetch(provider, PATH, {
+      body: toOpenAIRequest(req, model.upstreamModel, false),
+      headers: openAIHeaders(provider.apiKey),
+      signal,
+    })
+    const body = await parseJsonBody(res, provider, signal)
+    if (!isObject(body) || !Array.isArray(body.choices)) {
+      throw new GatewayError('upstream_error', `upstream ${provider.name} returned an unexpected completion shape`)
+    }
+    return { ...(body as ChatCompletion), model: req.model }
+  },
+
+  async stream(req: ChatRequest, route: ModelRoute, signal: AbortSignal): Promise<AsyncIterable<ChatChunk>> {
+    const { provider, model } = route
+    const res = await upstreamFetch(provider, PATH, {
+      body: toOpenAIRequest(req, model.upstreamModel, true),
+      headers: openAIHeaders(provider.apiKey),
+      signal,
+    })
+    // A server that ignored `stream` (JSON) or a proxy's HTML page would parse as zero events and look like an
+    // empty, successful stream: refuse it before the client sees a 200.
+    const type = res.headers.get('content-type') ?? ''
+    if (!res.body || !type.toLowerCase().includes('text/event-stream')) {
+      await res.body?.cancel().catch(() => {})
+      throw new GatewayError('upstream_error', `upstream ${provider.name} answered a stream request without an event stream (${type || 'no content-type'})`)
+    }
+    return openAIChunks(res.body, provider, req.model, signal)
+  },
+}
+
+/** Exposed for fixture replay tests: the same event → chunk step the adapter runs on a live stream. */
+export function openAIEventToChunk(data: string, provider: ProviderConfig, requestedModel: string): ChatChunk | 'done' {
+  if (data === '[DONE]') return 'done'
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(data)
+  } catch {
+    throw new GatewayError('upstream_error', `upstream ${provider.name} sent a malformed stream event`)
+  }
+  if (!isObject(parsed)) throw new GatewayError('upstream_error', `upstream ${provider.name} sent a malformed stream event`)
+  // OpenAI reports failures after the stream started as a `data: {"error":{...}}` event.
+  if (parsed.error !== undefined && parsed.error !== null) {
+    const message = sanitizeUpstreamMessage(extractUpstreamMessage(parsed) ?? 'upstream stream error', provider.apiKey)
+    throw new GatewayError('upstream_error', message)
+  }
+  if (!Array.isArray(parsed.choices)) {
+    throw new GatewayError('upstream_error', `upstream ${provider.name} sent a chunk without choices`)
+  }
+  return { ...(parsed as ChatChunk), model: requestedModel }
+}
+
+async function* openAIChunks(
+  body: ReadableStream<Uint8Array>, provider: ProviderConfig, requestedModel: string, signal: AbortSignal,
+): AsyncGenerator<ChatChunk> {
+  let finished = false
+  try {
+    for await (const event of readSseEvents(body, signal)) {
+      // Event names are not checked: OpenAI sends none, and compatible servers that name an error event
+      // still put `{"error":...}` in its data, which the step below turns into a GatewayError.
+      const chunk = openAIEventToChunk(event.data, provider, requestedModel)
+      if (chunk === 'done') return
+      if (chunk.choices.some((c) => c.finish_reason)) finished = true
+      yield chunk
+    }
+  } catch (err) {
+    throw streamReadError(err, provider, signal)
+  }
+  // Compatible servers may omit [DONE], but a stream that closed before any finish_reason was cut off:
+  // passing it on as complete would hand the client a truncated answer as a whole one.
+  if (!finished) throw new GatewayError('upstream_error', `upstream ${provider.name} stream ended before completion`)
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}

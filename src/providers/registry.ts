@@ -1,0 +1,25 @@
+/** Model name → provider route and adapter. The only place that maps a provider kind to its code. */
+import type { GatewayConfig } from '../config/index.ts'
+import { GatewayError } from '../http/errors.ts'
+import { anthropicAdapter } from './anthropic/adapter.ts'
+import { mockAdapter } from './mock/adapter.ts'
+import { openaiAdapter } from './openai/adapter.ts'
+import type { ModelRoute, ProviderAdapter, ProviderKind } from './types.ts'
+
+const ADAPTERS: Record<ProviderKind, ProviderAdapter> = {
+  openai: openaiAdapter,
+  anthropic: anthropicAdapter,
+  mock: mockAdapter,
+}
+
+export function adapterFor(kind: ProviderKind): ProviderAdapter {
+  return ADAPTERS[kind]
+}
+
+export function resolveRoute(config: Pick<GatewayConfig, 'models' | 'providers'>, model: string): ModelRoute {
+  const m = Object.hasOwn(config.models, model) ? config.models[model] : undefined
+  if (!m) throw new GatewayError('model_not_found', `The model \`${model}\` does not exist or is not served by this gateway.`, { param: 'model' })
+  const provider = config.providers[m.provider]
+  if (!provider) throw new GatewayError('model_not_found', `The model \`${model}\` has no configured provider.`, { param: 'model' })
+  return { model: m, provider }
+}

@@ -1,0 +1,167 @@
+/**
+ * POST /v1/chat/completions: auth → validate → route → reserve → upstream → (stream) → settle.
+ * Settlement always runs exactly once, on success, failure and client disconnect alike.
+ */
+import { authenticate } from '../auth/api-key.ts'
+import type { Reservation, SettleOutcome } from '../budget/service.ts'
+import { readJsonBody } from '../http/body.ts'
+import { asGatewayError, errorBody, GatewayError } from '../http/errors.ts'
+import { encodeSse, SSE_DONE_FRAME, SSE_HEADERS, sseDataFrame } from '../http/sse.ts'
+import { validateChatRequest } from '../http/validate.ts'
+import { adapterFor, resolveRoute } from '../providers/registry.ts'
+import type { ChatChunk, ChatRequest, ModelRoute, Usage } from '../providers/types.ts'
+import type { AppDeps, RequestContext } from './context.ts'
+
+const utf8Bytes = (s: string | null | undefined) => (s ? Buffer.byteLength(s, 'utf8') : 0)
+
+function chunkBytes(c: ChatChunk): number {
+  let n = 0
+  for (const ch of c.choices) {
+    n += utf8Bytes(ch.delta.content) + utf8Bytes(ch.delta.refusal)
+    for (const t of ch.delta.tool_calls ?? []) n += utf8Bytes(t.function?.arguments) + utf8Bytes(t.function?.name)
+  }
+  return n
+}
+
+export async function chatCompletions(ctx: RequestContext, deps: AppDeps): Promise<Response> {
+  const { timing, request } = ctx
+  const body = await readJsonBody(request, deps.config.maxBodyBytes)
+  const req = validateChatRequest(body)
+  timing.mark('request')
+
+  const { key, tenant } = await authenticate(request.headers, deps.cache)
+  timing.mark('auth')
+
+  const route = resolveRoute(deps.config, req.model)
+  if (tenant.allowedModels && !tenant.allowedModels.includes(req.model)) {
+    throw new GatewayError('model_not_allowed', `This API key may not use the model \`${req.model}\`.`, { param: 'model' })
+  }
+  // Strict budgets reserve for the output cap, so the upstream must be held to it: send the model's max when
+  // the client set none (max_completion_tokens: the current OpenAI field, also read by the other adapters).
+  if (req.max_completion_tokens == null && req.max_tokens == null) {
+    delete req.max_tokens
+    req.max_completion_tokens = route.model.maxOutputTokens
+  }
+  const adapter = deps.adapters?.[route.provider.kind] ?? adapterFor(route.provider.kind)
+  timing.mark('config')
+
+  // The ledger id is ours, never the client's x-request-id: a replayed client id must not dodge a charge.
+  const ledgerId = crypto.randomUUID()
+  const reservation = await deps.budget.reserve({
+    tenant, keyId: key.id, model: route.model, provider: route.provider.name, req, ledgerId, startedAt: timing.startedAtEpochMs,
+  })
+  timing.mark('budget_reserve')
+
+  const abort = new AbortController()
+  const onClientAbort = () => abort.abort(new DOMException('client disconnected', 'AbortError'))
+  if (request.signal.aborted) onClientAbort()
+  else request.signal.addEventListener('abort', onClientAbort, { once: true })
+
+  if (req.stream) return streamResponse(ctx, deps, req, route, adapter.stream(req, route, abort.signal), reservation, abort)
+
+  try {
+    const upstream = await adapter.complete(req, route, abort.signal)
+    timing.mark('upstream_ttfb')
+    deps.metrics.upstreamMs.observe({ provider: route.provider.name }, timing.stages.upstream_ttfb ?? 0)
+    const bytes = upstream.choices.reduce((n, c) => n + utf8Bytes(c.message.content), 0)
+    await reservation.settle({ usage: upstream.usage ?? null, completionBytes: bytes, status: 'ok' }, timing.elapsedMs())
+    timing.mark('settle')
+    return Response.json(upstream)
+  } catch (e) {
+    if (abort.signal.aborted) {
+      // The upstream may have generated anything up to the limit: charge the worst case, never release.
+      await reservation.settle({ usage: null, completionBytes: Number.MAX_SAFE_INTEGER, status: 'client_disconnect' }, timing.elapsedMs())
+    } else {
+      await reservation.release()
+    }
+    throw e
+  } finally {
+    request.signal.removeEventListener('abort', onClientAbort)
+  }
+}
+
+async function streamResponse(
+  ctx: RequestContext,
+  deps: AppDeps,
+  req: ChatRequest,
+  route: ModelRoute,
+  started: Promise<AsyncIterable<ChatChunk>>,
+  reservation: Reservation,
+  abort: AbortController,
+): Promise<Response> {
+  const { timing } = ctx
+  let iterable: AsyncIterable<ChatChunk>
+  try {
+    iterable = await started
+  } catch (e) {
+    await reservation.release()
+    throw e
+  }
+  timing.mark('upstream_ttfb')
+  deps.metrics.upstreamMs.observe({ provider: route.provider.name }, timing.stages.upstream_ttfb ?? 0)
+
+  const clientWantsUsage = req.stream_options?.include_usage === true
+  const it = iterable[Symbol.asyncIterator]()
+  const seen: { usage: Usage | null; bytes: number } = { usage: null, bytes: 0 }
+  let resolveDone!: () => void
+  ctx.onStreamDone?.(new Promise<void>((r) => (resolveDone = r)))
+
+  let finished = false
+  const finish = async (status: SettleOutcome['status'], error?: GatewayError) => {
+    if (finished) return
+    finished = true
+    timing.mark('stream')
+    if (error && seen.usage === null && seen.bytes === 0) await reservation.release()
+    else await reservation.settle({ usage: seen.usage, completionBytes: seen.bytes, status }, timing.elapsedMs())
+    timing.mark('settle')
+    if (error) deps.metrics.errors.inc({ code: error.code })
+    resolveDone()
+  }
+
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        for (;;) {
+          const { done, value } = await it.next()
+          if (done) {
+            controller.enqueue(encodeSse(SSE_DONE_FRAME))
+            controller.close()
+            await finish('ok')
+            return
+          }
+          seen.bytes += chunkBytes(value)
+          if (value.usage) seen.usage = value.usage
+          const out = visibleChunk(value, clientWantsUsage)
+          if (out) {
+            controller.enqueue(encodeSse(sseDataFrame(out)))
+            return
+          }
+        }
+      } catch (e) {
+        if (abort.signal.aborted) return finish('client_disconnect')
+        const err = asGatewayError(e)
+        if (err.code === 'internal_error') deps.log({ level: 'error', msg: 'stream failed', request_id: ctx.requestId, error: String(e) })
+        controller.enqueue(encodeSse(sseDataFrame(errorBody(err, ctx.requestId))))
+        controller.close()
+        await finish('upstream_error', err)
+      }
+    },
+    async cancel() {
+      abort.abort(new DOMException('client disconnected', 'AbortError'))
+      await it.return?.().catch(() => {})
+      await finish('client_disconnect')
+    },
+  })
+  return new Response(body, { status: 200, headers: SSE_HEADERS })
+}
+
+/** The usage chunk is always requested upstream (for settlement); the client sees it only if it asked. */
+export function visibleChunk(c: ChatChunk, clientWantsUsage: boolean): ChatChunk | null {
+  if (clientWantsUsage) return c
+  if (c.usage && c.choices.length === 0) return null
+  if (c.usage !== undefined) {
+    const { usage: _dropped, ...rest } = c
+    return rest as ChatChunk
+  }
+  return c
+}

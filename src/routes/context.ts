@@ -1,0 +1,31 @@
+/** What every route handler receives: the request, its id and timing, and the app's injected parts. */
+import type { BudgetService } from '../budget/service.ts'
+import type { GatewayConfig } from '../config/index.ts'
+import type { Metrics } from '../http/metrics.ts'
+import type { RequestTiming } from '../http/timing.ts'
+import type { LogFn } from '../log.ts'
+import type { ProviderAdapter, ProviderKind } from '../providers/types.ts'
+import type { Store } from '../store/types.ts'
+import type { TenantCache } from '../tenants/cache.ts'
+
+export interface AppDeps {
+  config: Pick<GatewayConfig, 'models' | 'providers' | 'maxBodyBytes'>
+  store: Store
+  cache: TenantCache
+  budget: BudgetService
+  metrics: Metrics
+  log: LogFn
+  /** null when ready; otherwise why not (served by /readyz). */
+  notReadyReason: () => Promise<string | null>
+  /** Test seam: replace a provider kind's adapter. */
+  adapters?: Partial<Record<ProviderKind, ProviderAdapter>>
+  now?: () => number
+}
+
+export interface RequestContext {
+  request: Request
+  requestId: string
+  timing: RequestTiming
+  /** Set by a streaming handler: it reports completion itself when the stream ends. */
+  onStreamDone?: (done: Promise<void>) => void
+}

@@ -1,0 +1,138 @@
+/**
+ * Boot and shutdown: config → stores (fail fast) → Lua scripts → listen (not ready) → warm tenants → ready.
+ * SIGTERM: stop accepting, let in-flight requests finish up to a deadline, flush the ledger, close stores.
+ */
+import { createApp } from './app.ts'
+import { createMemoryLedger } from './budget/memory-ledger.ts'
+import { periodKeyStartMs } from './budget/money.ts'
+import { createRedisLedger } from './budget/redis-ledger.ts'
+import { BudgetService } from './budget/service.ts'
+import type { BudgetLedger } from './budget/types.ts'
+import { createUsageShipper } from './budget/usage-shipper.ts'
+import type { GatewayConfig } from './config/index.ts'
+import { createMetrics } from './http/metrics.ts'
+import type { LogFn } from './log.ts'
+import type { ProviderAdapter, ProviderKind } from './providers/types.ts'
+import { openStore } from './store/index.ts'
+import type { Store } from './store/types.ts'
+import { TenantCache, warmTenants } from './tenants/cache.ts'
+
+/** A boot failure the operator must fix (bad store URL, unreachable server): exit code 2. */
+export class BootError extends Error {}
+
+export interface RunningGateway {
+  url: string
+  port: number
+  store: Store
+  ledger: BudgetLedger
+  cache: TenantCache
+  /** Resolves when warm-up finished (readyz turns 200). */
+  ready: Promise<void>
+  stop(deadlineMs?: number): Promise<void>
+}
+
+export interface StartOptions {
+  log: LogFn
+  adapters?: Partial<Record<ProviderKind, ProviderAdapter>>
+  bootStartedAt?: number
+}
+
+export async function openStores(config: GatewayConfig, log: LogFn): Promise<{ store: Store; ledger: BudgetLedger; flush: () => Promise<void>; stopShipper: () => Promise<void> }> {
+  let store: Store
+  try {
+    store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir })
+    await store.migrate()
+  } catch (e) {
+    throw new BootError(`database: ${(e as Error).message}`)
+  }
+  const rebuild = (tenantId: string, periodKey: string) => store.sumUsageSince(tenantId, periodKeyStartMs(periodKey))
+  if (!config.redisUrl) {
+    log({ level: 'warn', msg: 'no REDIS_URL: using the in-process budget ledger; run a single gateway instance only' })
+    const ledger = createMemoryLedger({ rebuild, sink: (records) => store.insertUsage(records) })
+    return { store, ledger, flush: () => ledger.flush(), stopShipper: async () => {} }
+  }
+  let ledger
+  try {
+    ledger = await createRedisLedger({ url: config.redisUrl, rebuild })
+  } catch (e) {
+    await store.close().catch(() => {})
+    throw new BootError(`redis: ${(e as Error).message}`)
+  }
+  const shipper = createUsageShipper({ client: ledger.client, store, log })
+  shipper.start()
+  return { store, ledger, flush: () => shipper.flush(), stopShipper: () => shipper.stop() }
+}
+
+export async function startGateway(config: GatewayConfig, opts: StartOptions): Promise<RunningGateway> {
+  const bootStartedAt = opts.bootStartedAt ?? performance.now()
+  const { log } = opts
+  const { store, ledger, flush, stopShipper } = await openStores(config, log)
+  const metrics = createMetrics()
+  const cache = new TenantCache(store)
+  const budget = new BudgetService(ledger, log)
+  let warmed = false
+
+  const app = createApp({
+    config, store, cache, budget, metrics, log, adapters: opts.adapters,
+    notReadyReason: async () => {
+      if (!warmed) return 'warming up'
+      try {
+        await store.ping()
+      } catch {
+        return 'database unreachable'
+      }
+      try {
+        await ledger.snapshot('__readyz__', 'total')
+      } catch {
+        return 'budget store unreachable'
+      }
+      return null
+    },
+  })
+
+  const unlisten = await store.listen((e) => {
+    cache.onChange(e).catch((err) => log({ level: 'error', msg: 'tenant refresh failed', tenant: e.tenantId, error: String(err) }))
+  })
+
+  let server: ReturnType<typeof Bun.serve>
+  try {
+    server = Bun.serve({ port: config.port, hostname: config.host, fetch: (req) => app.handle(req), idleTimeout: 255 })
+  } catch (e) {
+    await unlisten()
+    await store.close()
+    await ledger.close()
+    throw new BootError(`cannot listen on ${config.host}:${config.port}: ${(e as Error).message}`)
+  }
+  const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${server.port}`
+
+  const ready = warmTenants(store, cache, config.warmLimit).then((w) => {
+    warmed = true
+    metrics.warmupMs.set({}, w.durationMs)
+    metrics.warmTenants.set({}, cache.size)
+    log({
+      msg: 'ready', url, store: store.kind, ledger: ledger.kind, tenants: w.tenants, failed: w.failed,
+      warm_limit: config.warmLimit, warmup_ms: Math.round(w.durationMs), boot_to_ready_ms: Math.round(performance.now() - bootStartedAt),
+    })
+  })
+
+  let stopping: Promise<void> | null = null
+  const stop = (deadlineMs = 30_000) => (stopping ??= (async () => {
+    log({ msg: 'shutting down', deadline_ms: deadlineMs })
+    const drained = server.stop(false)
+    const timedOut = await Promise.race([drained.then(() => false), Bun.sleep(deadlineMs).then(() => true)])
+    if (timedOut) {
+      log({ level: 'warn', msg: 'deadline reached; closing remaining connections' })
+      await server.stop(true)
+      // Cancelled streams settle in their cancel handlers; give them a moment to finish their Lua calls.
+      await Bun.sleep(200)
+    }
+    await unlisten().catch(() => {})
+    await flush().catch((e) => log({ level: 'error', msg: 'ledger flush failed at shutdown', error: String(e) }))
+    await stopShipper().catch(() => {})
+    await ledger.close().catch(() => {})
+    await store.close().catch(() => {})
+    log({ msg: 'stopped' })
+  })())
+
+  return { url, port: server.port!, store, ledger, cache, ready, stop }
+}

@@ -1,0 +1,16 @@
+/**
+ * The ordered migration lists. Imported as text so `bun build --compile` embeds the SQL in the binary;
+ * a migration is never edited once shipped: add the next numbered file instead.
+ */
+import pg001 from './001_init.sql' with { type: 'text' }
+import sqlite001 from './sqlite/001_init.sql' with { type: 'text' }
+
+export interface Migration {
+  /** Recorded in schema_migrations.version. */
+  version: string
+  sql: string
+}
+
+export const postgresMigrations: readonly Migration[] = [{ version: '001_init', sql: pg001 }]
+
+export const sqliteMigrations: readonly Migration[] = [{ version: '001_init', sql: sqlite001 }]

@@ -1,0 +1,245 @@
+/**
+ * Embedded store on bun:sqlite, used when there is no DATABASE_URL (`gateway demo`, single-node setups).
+ * There is no NOTIFY: change events are delivered in-process, to every store instance in this process
+ * that opened the same file, after the write has committed (like NOTIFY, which fires at commit).
+ */
+import { Database, type SQLQueryBindings } from 'bun:sqlite'
+import { mkdirSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import type { Period, Policy } from '../budget/types.ts'
+import { sqliteMigrations } from './migrations/index.ts'
+import { DuplicateError, type ApiKeyRecord, type ChangeEvent, type Store, type Tenant } from './types.ts'
+
+type Listener = (e: ChangeEvent) => void
+/** Listeners per database file (absolute path); each ':memory:' database gets a channel of its own. */
+const channels = new Map<string, Set<Listener>>()
+
+interface TenantRow {
+  id: string
+  budget_usd_micros: number | null
+  budget_period: Period
+  policy: Policy
+  allowed_models: string | null
+  fail_open: number
+}
+
+interface KeyRow {
+  id: string
+  tenant_id: string
+  key_hash: string
+  prefix: string
+  name: string | null
+  revoked_at: number | null
+}
+
+const TENANT_COLS = 'id, budget_usd_micros, budget_period, policy, allowed_models, fail_open'
+const KEY_COLS = 'id, tenant_id, key_hash, prefix, name, revoked_at'
+
+const toTenant = (r: TenantRow): Tenant => ({
+  id: r.id,
+  budgetUsdMicros: r.budget_usd_micros,
+  budgetPeriod: r.budget_period,
+  policy: r.policy,
+  allowedModels: r.allowed_models === null ? null : (JSON.parse(r.allowed_models) as string[]),
+  failOpen: r.fail_open === 1,
+})
+
+const toKey = (r: KeyRow): ApiKeyRecord => ({
+  id: r.id,
+  tenantId: r.tenant_id,
+  keyHash: r.key_hash,
+  prefix: r.prefix,
+  name: r.name,
+  revokedAt: r.revoked_at,
+})
+
+const sqliteCode = (err: unknown): string => String((err as { code?: unknown })?.code ?? '')
+
+export function createSqliteStore(path: string): Store {
+  const inMemory = path === ':memory:'
+  if (!inMemory) mkdirSync(dirname(resolve(path)), { recursive: true })
+  const db = new Database(path, { create: true })
+  // WAL lets readers (another CLI process, a second gateway on the same disk) run beside the writer;
+  // busy_timeout makes a concurrent writer wait instead of failing with SQLITE_BUSY.
+  db.exec('pragma journal_mode = WAL')
+  db.exec('pragma synchronous = NORMAL')
+  db.exec('pragma busy_timeout = 5000')
+  db.exec('pragma foreign_keys = ON')
+
+  const channelKey = inMemory ? `:memory:${crypto.randomUUID()}` : resolve(path)
+  const mine = new Set<Listener>()
+  let queries = 0
+
+  /** A cached prepared statement (db.query caches by SQL text), counted per execution. */
+  const all = <T>(sql: string, ...params: SQLQueryBindings[]): T[] => {
+    queries++
+    return db.query<T, SQLQueryBindings[]>(sql).all(...params)
+  }
+  const run = (sql: string, ...params: SQLQueryBindings[]): number => {
+    queries++
+    return db.query(sql).run(...params).changes
+  }
+
+  const emit = (e: ChangeEvent): void => {
+    const listeners = channels.get(channelKey)
+    if (!listeners) return
+    // Asynchronous like a notification: a listener never runs inside the writer's call.
+    queueMicrotask(() => {
+      for (const l of listeners) l(e)
+    })
+  }
+
+  const store: Store = {
+    kind: 'sqlite',
+    get queryCount() {
+      return queries
+    },
+
+    async migrate() {
+      const applied: string[] = []
+      // BEGIN IMMEDIATE takes the write lock first, so two processes migrating at once serialise.
+      db.transaction(() => {
+        run('create table if not exists schema_migrations (version text primary key, applied_at integer not null)')
+        const done = new Set(all<{ version: string }>('select version from schema_migrations').map((r) => r.version))
+        for (const m of sqliteMigrations) {
+          if (done.has(m.version)) continue
+          queries++
+          db.exec(m.sql)
+          run('insert into schema_migrations (version, applied_at) values (?, ?)', m.version, Date.now())
+          applied.push(m.version)
+        }
+      }).immediate()
+      return applied
+    },
+
+    async listTenantIdsWithKeys() {
+      return all<{ tenant_id: string }>('select distinct tenant_id from api_keys order by tenant_id').map((r) => r.tenant_id)
+    },
+
+    async loadTenant(id) {
+      const t = all<TenantRow>(`select ${TENANT_COLS} from tenants where id = ?`, id)[0]
+      if (!t) return null
+      const keys = all<KeyRow>(`select ${KEY_COLS} from api_keys where tenant_id = ? order by created_at, id`, id)
+      return { tenant: toTenant(t), keys: keys.map(toKey) }
+    },
+
+    async findKeyByHash(hash) {
+      const r = all<KeyRow>(`select ${KEY_COLS} from api_keys where key_hash = ?`, hash)[0]
+      return r ? toKey(r) : null
+    },
+
+    async createTenant(t) {
+      const now = Date.now()
+      try {
+        run(`insert into tenants (id, budget_usd_micros, budget_period, policy, allowed_models, fail_open, created_at, updated_at)
+          values (?, ?, ?, ?, ?, ?, ?, ?)`, t.id, t.budgetUsdMicros, t.budgetPeriod, t.policy,
+          t.allowedModels === null ? null : JSON.stringify(t.allowedModels), t.failOpen ? 1 : 0, now, now)
+      } catch (err) {
+        if (sqliteCode(err) === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new DuplicateError(`tenant "${t.id}" already exists`)
+        throw err
+      }
+      emit({ kind: 'tenant', tenantId: t.id })
+    },
+
+    async updateTenant(id, patch) {
+      // One statement for any patch: each column is either kept or set, chosen by a flag.
+      const has = (k: keyof typeof patch): number => (patch[k] !== undefined ? 1 : 0)
+      const models = patch.allowedModels
+      const r = all<TenantRow>(`update tenants set
+          budget_usd_micros = case when ? then ? else budget_usd_micros end,
+          budget_period = case when ? then ? else budget_period end,
+          policy = case when ? then ? else policy end,
+          allowed_models = case when ? then ? else allowed_models end,
+          fail_open = case when ? then ? else fail_open end,
+          updated_at = ?
+        where id = ? returning ${TENANT_COLS}`,
+        has('budgetUsdMicros'), patch.budgetUsdMicros ?? null,
+        has('budgetPeriod'), patch.budgetPeriod ?? null,
+        has('policy'), patch.policy ?? null,
+        has('allowedModels'), models ? JSON.stringify(models) : null,
+        has('failOpen'), patch.failOpen ? 1 : 0,
+        Date.now(), id)[0]
+      if (!r) return null
+      emit({ kind: 'tenant', tenantId: id })
+      return toTenant(r)
+    },
+
+    async createKey(k) {
+      try {
+        run(`insert into api_keys (id, tenant_id, key_hash, prefix, name, created_at) values (?, ?, ?, ?, ?, ?)`,
+          k.id, k.tenantId, k.keyHash, k.prefix, k.name, Date.now())
+      } catch (err) {
+        const code = sqliteCode(err)
+        if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE') {
+          throw new DuplicateError(`key "${k.id}" (or its hash) already exists`)
+        }
+        if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') throw new Error(`tenant "${k.tenantId}" does not exist`)
+        throw err
+      }
+      emit({ kind: 'key', tenantId: k.tenantId, keyHash: k.keyHash })
+    },
+
+    async revokeKey(id) {
+      // coalesce keeps the first revocation time when a key is revoked twice.
+      const r = all<KeyRow>(`update api_keys set revoked_at = coalesce(revoked_at, ?) where id = ? returning ${KEY_COLS}`,
+        Date.now(), id)[0]
+      if (!r) return null
+      emit({ kind: 'key', tenantId: r.tenant_id, keyHash: r.key_hash })
+      return toKey(r)
+    },
+
+    async insertUsage(records) {
+      if (records.length === 0) return
+      // One transaction: a batch lands whole or not at all; request_id makes a replay a no-op.
+      db.transaction(() => {
+        for (const r of records) {
+          run(`insert into usage_records (request_id, tenant_id, key_id, model, provider, prompt_tokens,
+              completion_tokens, cost_usd_micros, status, started_at, duration_ms)
+            values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (request_id) do nothing`,
+          r.requestId, r.tenantId, r.keyId, r.model, r.provider, r.promptTokens, r.completionTokens,
+          r.costUsdMicros, r.status, r.startedAt, r.durationMs)
+        }
+      })()
+    },
+
+    async sumUsageSince(tenantId, sinceMs) {
+      const r = all<{ total: number }>(`select coalesce(sum(cost_usd_micros), 0) as total from usage_records
+        where tenant_id = ? and started_at >= ?`, tenantId, sinceMs)[0]
+      return r?.total ?? 0
+    },
+
+    async countUsage(tenantId) {
+      const r = tenantId === undefined
+        ? all<{ n: number }>('select count(*) as n from usage_records')[0]
+        : all<{ n: number }>('select count(*) as n from usage_records where tenant_id = ?', tenantId)[0]
+      return r?.n ?? 0
+    },
+
+    async listen(onChange) {
+      let set = channels.get(channelKey)
+      if (!set) channels.set(channelKey, (set = new Set()))
+      // Wrap so the same callback subscribed twice gets two independent subscriptions, like LISTEN.
+      const l: Listener = (e) => onChange(e)
+      set.add(l)
+      mine.add(l)
+      return async () => {
+        mine.delete(l)
+        set.delete(l)
+        if (set.size === 0 && channels.get(channelKey) === set) channels.delete(channelKey)
+      }
+    },
+
+    async ping() {
+      all('select 1')
+    },
+
+    async close() {
+      const set = channels.get(channelKey)
+      for (const l of mine) set?.delete(l)
+      if (set && set.size === 0) channels.delete(channelKey)
+      mine.clear()
+      db.close()
+    },
+  }
+  return store
+}

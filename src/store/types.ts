@@ -1,0 +1,61 @@
+/** The tenant/key/usage store, implemented by Postgres (postgres.js) and embedded bun:sqlite. */
+import type { Period, Policy, UsageRecord } from '../budget/types.ts'
+
+export interface Tenant {
+  id: string
+  /** null = unlimited */
+  budgetUsdMicros: number | null
+  budgetPeriod: Period
+  policy: Policy
+  /** null = every model in the catalog */
+  allowedModels: string[] | null
+  failOpen: boolean
+}
+
+export interface ApiKeyRecord {
+  id: string
+  tenantId: string
+  keyHash: string
+  prefix: string
+  name: string | null
+  revokedAt: number | null
+}
+
+export interface TenantBundle {
+  tenant: Tenant
+  keys: ApiKeyRecord[]
+}
+
+export type TenantPatch = Partial<Omit<Tenant, 'id'>>
+
+/** Payload of a config change: the gateway reloads that tenant (and, for a key, the key's tenant). */
+export interface ChangeEvent {
+  kind: 'tenant' | 'key'
+  tenantId: string
+  keyHash?: string
+}
+
+export interface Store {
+  readonly kind: 'postgres' | 'sqlite'
+  /** Number of queries issued; lets tests prove the warm request path touches no database. */
+  readonly queryCount: number
+  migrate(): Promise<string[]>
+  /** `SELECT DISTINCT tenant_id FROM api_keys` */
+  listTenantIdsWithKeys(): Promise<string[]>
+  loadTenant(id: string): Promise<TenantBundle | null>
+  findKeyByHash(hash: string): Promise<ApiKeyRecord | null>
+  createTenant(t: Tenant): Promise<void>
+  updateTenant(id: string, patch: TenantPatch): Promise<Tenant | null>
+  createKey(k: Omit<ApiKeyRecord, 'revokedAt'>): Promise<void>
+  revokeKey(id: string): Promise<ApiKeyRecord | null>
+  insertUsage(records: UsageRecord[]): Promise<void>
+  /** Sum of cost over usage_records for a tenant since `sinceMs` (epoch ms; 0 for total). */
+  sumUsageSince(tenantId: string, sinceMs: number): Promise<number>
+  countUsage(tenantId?: string): Promise<number>
+  /** Subscribe to config changes from any process (Postgres LISTEN/NOTIFY; sqlite: this process only). */
+  listen(onChange: (e: ChangeEvent) => void): Promise<() => Promise<void>>
+  ping(): Promise<void>
+  close(): Promise<void>
+}
+
+export class DuplicateError extends Error {}

@@ -1,0 +1,82 @@
+/**
+ * Builds an in-process gateway app around real parts (sqlite or Postgres store, memory or Redis ledger)
+ * for tests that call app.handle(new Request(...)) with no network.
+ */
+import { createApp } from '../../src/app.ts'
+import { createMemoryLedger } from '../../src/budget/memory-ledger.ts'
+import { periodKeyStartMs } from '../../src/budget/money.ts'
+import { BudgetService } from '../../src/budget/service.ts'
+import type { BudgetLedger } from '../../src/budget/types.ts'
+import { loadConfig, type GatewayConfig } from '../../src/config/index.ts'
+import { createMetrics } from '../../src/http/metrics.ts'
+import { createLogger } from '../../src/log.ts'
+import type { ProviderAdapter, ProviderKind } from '../../src/providers/types.ts'
+import { generateApiKey } from '../../src/store/keys.ts'
+import { createSqliteStore } from '../../src/store/sqlite.ts'
+import type { Store, Tenant } from '../../src/store/types.ts'
+import { TenantCache, warmTenants } from '../../src/tenants/cache.ts'
+
+export function testConfig(toml = '[providers.mock]\nkind = "mock"\n', argv: string[] = []): GatewayConfig {
+  const r = loadConfig(['--config', 'test.toml', ...argv], {}, () => toml)
+  if (!r.ok) throw new Error(r.errors.join('\n'))
+  return r.config
+}
+
+export interface TestGateway {
+  app: ReturnType<typeof createApp>
+  store: Store
+  ledger: BudgetLedger
+  cache: TenantCache
+  metrics: ReturnType<typeof createMetrics>
+  logs: string[]
+  /** POST/GET helper: path, JSON body, API key. */
+  request: (path: string, opts?: { body?: unknown; key?: string; headers?: Record<string, string>; method?: string }) => Promise<Response>
+  addTenant: (t: Partial<Tenant> & { id: string }) => Promise<string>
+  warm: () => Promise<void>
+}
+
+export async function buildTestGateway(opts: {
+  store?: Store
+  ledger?: BudgetLedger
+  config?: GatewayConfig
+  adapters?: Partial<Record<ProviderKind, ProviderAdapter>>
+  ready?: () => Promise<string | null>
+} = {}): Promise<TestGateway> {
+  const store = opts.store ?? createSqliteStore(':memory:')
+  await store.migrate()
+  const ledger = opts.ledger ?? createMemoryLedger({
+    rebuild: (t, pk) => store.sumUsageSince(t, periodKeyStartMs(pk)),
+    sink: (records) => store.insertUsage(records),
+  })
+  const logs: string[] = []
+  const log = createLogger((l) => logs.push(l))
+  const metrics = createMetrics()
+  const cache = new TenantCache(store)
+  const app = createApp({
+    config: opts.config ?? testConfig(), store, cache, budget: new BudgetService(ledger, log), metrics, log,
+    adapters: opts.adapters, notReadyReason: opts.ready ?? (async () => null),
+  })
+  const request: TestGateway['request'] = (path, o = {}) => {
+    const headers: Record<string, string> = { ...(o.key ? { authorization: `Bearer ${o.key}` } : {}), ...o.headers }
+    if (o.body !== undefined) headers['content-type'] = 'application/json'
+    return app.handle(new Request(`http://localhost${path}`, {
+      method: o.method ?? (o.body === undefined ? 'GET' : 'POST'),
+      headers,
+      body: o.body === undefined ? undefined : typeof o.body === 'string' ? o.body : JSON.stringify(o.body),
+    }))
+  }
+  const addTenant = async (t: Partial<Tenant> & { id: string }) => {
+    await store.createTenant({ budgetUsdMicros: null, budgetPeriod: 'total', policy: 'strict', allowedModels: null, failOpen: false, ...t })
+    const k = generateApiKey()
+    await store.createKey({ id: k.id, tenantId: t.id, keyHash: k.hash, prefix: k.prefix, name: null })
+    return k.key
+  }
+  const warm = async () => {
+    await warmTenants(store, cache, 8)
+  }
+  return { app, store, ledger, cache, metrics, logs, request, addTenant, warm }
+}
+
+export const chat = (content = 'hello gateway', extra: Record<string, unknown> = {}) => ({
+  model: 'mock-echo', messages: [{ role: 'user', content }], ...extra,
+})

@@ -1,0 +1,140 @@
+/** Usage shipper: Redis ledger streams → store, exactly once, surviving store outages and crashed consumers. */
+import { afterAll, beforeAll, expect, test } from 'bun:test'
+import { Redis } from 'ioredis'
+import { createRedisLedger, type RedisLedger } from '../../../src/budget/redis-ledger.ts'
+import { tenantKeys } from '../../../src/budget/scripts.ts'
+import { createUsageShipper } from '../../../src/budget/usage-shipper.ts'
+import { startRedis, type TestRedis } from '../../helpers/redis.ts'
+import { FakeStore, uid, usage } from '../../unit/budget/ledger-contract.ts'
+
+let redis: TestRedis
+let admin: Redis
+let ledger: RedisLedger
+let store: FakeStore
+
+beforeAll(async () => {
+  redis = await startRedis()
+  admin = new Redis(redis.url)
+  store = new FakeStore()
+  ledger = await createRedisLedger({ url: redis.url, rebuild: (t) => store.sumUsageSince(t, 0), commandTimeoutMs: 2000 })
+})
+afterAll(async () => {
+  await ledger?.close()
+  admin?.disconnect()
+  await redis?.stop()
+})
+
+/** Each test uses its own consumer group so tests sharing one Redis do not see each other's entries as theirs. */
+async function settleMany(tenants: string[], n: number): Promise<string[]> {
+  const ids: string[] = []
+  await Promise.all(Array.from({ length: n }, (_, i) => {
+    const t = tenants[i % tenants.length]
+    const id = uid('req')
+    ids.push(id)
+    return ledger.settle({ tenantId: t, periodKey: 'total', requestId: id, costMicros: 10 + i, record: usage(t, id, 0) })
+  }))
+  return ids
+}
+
+const rowsOf = (ids: string[]) => ids.filter(id => store.rows.has(id)).length
+
+test('records reach the store exactly once and leave the streams', async () => {
+  const tenants = [uid('a'), uid('b'), uid('c')]
+  const ids = await settleMany(tenants, 120)
+  const inserted: string[] = []
+  const spy = { insertUsage: async (r: Parameters<FakeStore['insertUsage']>[0]) => { inserted.push(...r.map(x => x.requestId)); return store.insertUsage(r) } }
+  const shipper = createUsageShipper({ source: ledger, discover: false, store: spy, batchSize: 50, group: uid('g') })
+  for (const t of tenants) await shipper.addTenant(t)
+  await shipper.flush()
+  expect(rowsOf(ids)).toBe(120)
+  const mine = inserted.filter(id => ids.includes(id))
+  expect(new Set(mine).size).toBe(mine.length) // no record inserted twice
+  for (const t of tenants) expect(await admin.xlen(tenantKeys(t).ledger)).toBe(0)
+  const r = store.rows.get(ids[7])!
+  expect(r.costUsdMicros).toBe(17) // the settled cost, not the record's placeholder
+  await shipper.stop()
+})
+
+test('store down: records stay pending and are shipped once it is back (backoff, nothing lost)', async () => {
+  const t = uid('pgdown')
+  const ids = await settleMany([t], 30)
+  const errors: unknown[] = []
+  const shipper = createUsageShipper({ source: ledger, discover: false, store, batchSize: 10, intervalMs: 5, group: uid('g'), onError: e => errors.push(e) })
+  await shipper.addTenant(t)
+  store.failNext = 4
+  shipper.start()
+  await expect(shipper.flush()).rejects.toThrow('store down')
+  // Backoff: intervalMs × 2^failures between attempts; wait for the background loop to get through.
+  for (let i = 0; i < 200 && rowsOf(ids) < 30; i++) await Bun.sleep(10)
+  await shipper.stop()
+  expect(store.failNext).toBe(0)
+  expect(errors.length).toBeGreaterThanOrEqual(1)
+  expect(rowsOf(ids)).toBe(30)
+  expect(await admin.xlen(tenantKeys(t).ledger)).toBe(0)
+})
+
+test('a crashed consumer\'s pending records are claimed by a new shipper', async () => {
+  const t = uid('crash')
+  const group = uid('g')
+  const ids = await settleMany([t], 25)
+  const stream = tenantKeys(t).ledger
+  // The dead gateway read everything and died before inserting/acking.
+  await admin.xgroup('CREATE', stream, group, '0')
+  await admin.xreadgroup('GROUP', group, 'dead-gateway', 'COUNT', 100, 'STREAMS', stream, '>')
+  const live = createUsageShipper({ source: ledger, discover: false, store, group, claimIdleMs: 50, batchSize: 10 })
+  await live.addTenant(t)
+  expect(await live.tick()).toBe(0) // too fresh to be taken over
+  await Bun.sleep(60)
+  await live.flush()
+  expect(rowsOf(ids)).toBe(25)
+  expect(await admin.xlen(stream)).toBe(0)
+  const pending = (await admin.xpending(stream, group)) as [number, ...unknown[]]
+  expect(pending[0]).toBe(0)
+})
+
+test('lost counter after partial shipping is rebuilt exactly (store + stream, none twice)', async () => {
+  const t = uid('rebuild')
+  const shipper = createUsageShipper({ source: ledger, discover: false, store, batchSize: 7, group: uid('g') })
+  await shipper.addTenant(t)
+  const ids = await settleMany([t], 20) // Σ cost = Σ (10+i) = 390
+  await shipper.tick() // 7 shipped, 13 still in the stream
+  expect(rowsOf(ids)).toBe(7)
+  await admin.del(tenantKeys(t).spent('total'))
+  expect((await ledger.snapshot(t, 'total')).spentMicros).toBe(390)
+  await shipper.flush()
+  expect(rowsOf(ids)).toBe(20)
+  await admin.del(tenantKeys(t).spent('total'))
+  expect((await ledger.snapshot(t, 'total')).spentMicros).toBe(390)
+  expect(await admin.hget(tenantKeys(t).shipped, 'total')).toBe('390')
+})
+
+test('malformed stream entries are acked away instead of blocking the stream', async () => {
+  const t = uid('junk')
+  await admin.xadd(tenantKeys(t).ledger, '*', 'hello', 'world')
+  const ids = await settleMany([t], 3)
+  const shipper = createUsageShipper({ source: ledger, discover: false, store, group: uid('g') })
+  await shipper.addTenant(t)
+  await shipper.flush()
+  expect(rowsOf(ids)).toBe(3)
+  expect(await admin.xlen(tenantKeys(t).ledger)).toBe(0)
+})
+
+test('default discovery: tenants come from gw:ledger:tenants, filled by settle (own Redis: it ships everything)', async () => {
+  const own = await startRedis({ own: true })
+  const l = await createRedisLedger({ url: own.url, rebuild: async () => 0, commandTimeoutMs: 2000 })
+  try {
+    const s = new FakeStore()
+    const tenants = [uid('d1'), uid('d2')]
+    for (const [i, t] of tenants.entries()) {
+      await l.settle({ tenantId: t, periodKey: 'total', requestId: `x${i}`, costMicros: 5, record: usage(t, `x${i}`, 5) })
+    }
+    await Bun.sleep(20) // the SADD after settle is fire-and-forget
+    const shipper = createUsageShipper({ client: l.client, store: s })
+    await shipper.flush()
+    expect([...s.rows.keys()].sort()).toEqual(['x0', 'x1'])
+    await shipper.stop()
+  } finally {
+    await l.close()
+    await own.stop()
+  }
+})

@@ -1,0 +1,70 @@
+import { expect, test } from 'bun:test'
+import { createMemoryLedger, type MemoryLedger } from '../../../src/budget/memory-ledger.ts'
+import { FakeStore, ledgerContract, uid, usage } from './ledger-contract.ts'
+
+ledgerContract('memory', async ({ rebuild, now, store }) => {
+  const make = () => createMemoryLedger({ rebuild, now, sink: r => store.insertUsage(r), retryBaseMs: 5 })
+  let ledger: MemoryLedger = make()
+  return {
+    ledger,
+    // The in-process ledger loses its counters when the process restarts: flush, then start a new one.
+    async loseCounter() {
+      await ledger.flush()
+      await ledger.close()
+      ledger = make()
+      return ledger
+    },
+    close: () => ledger.close(),
+  }
+})
+
+test('memory: records reach the sink in batches; a failing sink keeps them and retries', async () => {
+  const store = new FakeStore()
+  const t = uid('t')
+  const ledger = createMemoryLedger({ rebuild: async () => 0, sink: r => store.insertUsage(r), retryBaseMs: 5, batchSize: 10 })
+  store.failNext = 3
+  for (let i = 0; i < 25; i++) {
+    await ledger.settle({ tenantId: t, periodKey: 'total', requestId: `r${i}`, costMicros: 1, record: usage(t, `r${i}`, 1) })
+  }
+  // Background retries with backoff (5, 10, 20 ms) eventually get everything through.
+  for (let i = 0; i < 100 && ledger.pendingCount() > 0; i++) await Bun.sleep(10)
+  expect(ledger.pendingCount()).toBe(0)
+  expect(store.rows.size).toBe(25)
+  await ledger.close()
+})
+
+test('memory: flush() rejects while the sink fails and keeps every record', async () => {
+  const store = new FakeStore()
+  const t = uid('t')
+  const ledger = createMemoryLedger({ rebuild: async () => 0, sink: r => store.insertUsage(r), retryBaseMs: 60_000 })
+  await ledger.flush()
+  store.failNext = 1_000
+  await ledger.settle({ tenantId: t, periodKey: 'total', requestId: 'a', costMicros: 5, record: usage(t, 'a', 5) })
+  await expect(ledger.flush()).rejects.toThrow('store down')
+  expect(ledger.pendingCount()).toBe(1)
+  store.failNext = 0
+  await ledger.flush()
+  expect(ledger.pendingCount()).toBe(0)
+  expect([...store.rows.keys()]).toEqual(['a'])
+  await ledger.close()
+})
+
+test('memory: the settled record carries the settled cost, request and tenant ids', async () => {
+  const got: unknown[] = []
+  const ledger = createMemoryLedger({ rebuild: async () => 0, sink: r => { got.push(...r) } })
+  await ledger.settle({ tenantId: 't', periodKey: 'total', requestId: 'x', costMicros: 42, record: usage('t', 'x', 0) })
+  await ledger.flush()
+  expect(got).toEqual([usage('t', 'x', 42, (got[0] as { startedAt: number }).startedAt)])
+  await ledger.close()
+})
+
+test('memory: done ids are forgotten after the retention window (bounded memory)', async () => {
+  let t = Date.now()
+  const ledger = createMemoryLedger({ rebuild: async () => 0, sink: () => {}, now: () => t, doneRetentionMs: 1000 })
+  await ledger.settle({ tenantId: 't', periodKey: 'total', requestId: 'old', costMicros: 1, record: usage('t', 'old', 1) })
+  t += 1001
+  await ledger.settle({ tenantId: 't', periodKey: 'total', requestId: 'new', costMicros: 1, record: usage('t', 'new', 1) })
+  expect(await ledger.settle({ tenantId: 't', periodKey: 'total', requestId: 'new', costMicros: 1, record: usage('t', 'new', 1) })).toEqual({ settled: false })
+  expect(await ledger.settle({ tenantId: 't', periodKey: 'total', requestId: 'old', costMicros: 1, record: usage('t', 'old', 1) })).toEqual({ settled: true })
+  await ledger.close()
+})

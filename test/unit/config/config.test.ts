@@ -1,0 +1,101 @@
+import { describe, expect, test } from 'bun:test'
+import { parseArgv } from '../../../src/config/argv.ts'
+import { loadConfig } from '../../../src/config/index.ts'
+
+const noFile = () => {
+  throw new Error('ENOENT: no such file')
+}
+
+describe('parseArgv', () => {
+  test.each([
+    [[], 'serve', {}, []],
+    [['serve', '--port', '9'], 'serve', { port: '9' }, []],
+    [['--port=9', '--warm-limit', '5'], 'serve', { port: '9', 'warm-limit': '5' }, []],
+    [['tenant', 'create', 'acme', '--budget-usd', '5'], 'tenant', { 'budget-usd': '5' }, ['create', 'acme']],
+    [['key', 'create', 'acme', '--name', 'ci'], 'key', { name: 'ci' }, ['create', 'acme']],
+    [['--help'], 'help', {}, []],
+    [['tenant', '-h'], 'help', {}, []],
+    [['--version'], 'version', {}, []],
+  ] as const)('%j → %s', (argv, command, flags, positionals) => {
+    const r = parseArgv([...argv])
+    expect(r.errors).toEqual([])
+    expect(r.command).toBe(command)
+    expect(r.flags).toEqual({ ...flags })
+    expect(r.positionals).toEqual([...positionals])
+  })
+
+  test.each([
+    [['--bogus', '1'], 'unknown flag --bogus for "serve"'],
+    [['launch'], 'unknown command "launch"'],
+    [['--port'], 'flag --port needs a value'],
+    [['-x'], 'unknown flag -x'],
+    [['key', 'create', 't', '--budget-usd', '1'], 'unknown flag --budget-usd for "key"'],
+  ])('%j is refused', (argv, message) => {
+    expect(parseArgv(argv).errors.join('\n')).toContain(message)
+  })
+})
+
+describe('loadConfig', () => {
+  test('precedence: flag > environment > config file > default', () => {
+    const file = () => '[server]\nport = 7000\nwarm_limit = 7\nhost = "10.0.0.1"\n'
+    const env = { GATEWAY_CONFIG: 'g.toml', GATEWAY_PORT: '7100', GATEWAY_WARM_LIMIT: '9' }
+    const a = loadConfig(['--port', '7200'], env, file)
+    expect(a.ok && [a.config.port, a.config.warmLimit, a.config.host]).toEqual([7200, 9, '10.0.0.1'])
+    const b = loadConfig([], { GATEWAY_CONFIG: 'g.toml' }, file)
+    expect(b.ok && [b.config.port, b.config.warmLimit]).toEqual([7000, 7])
+    const c = loadConfig([], {}, noFile)
+    expect(c.ok && [c.config.port, c.config.warmLimit, c.config.host, c.config.databaseUrl, c.config.redisUrl]).toEqual([8080, 50, '0.0.0.0', null, null])
+  })
+
+  test('every problem is reported at once, naming the field', () => {
+    const toml = '[providers.x]\nkind = "grpc"\n[models.m]\nprovider = "nope"\ninput_usd_per_mtok = -1\noutput_usd_per_mtok = 1\n'
+    const r = loadConfig(['--port', 'abc', '--warm-limit', '0', '--config', 'g.toml'], { DATABASE_URL: 'not a url' }, () => toml)
+    expect(r.ok).toBe(false)
+    const errors = r.ok ? [] : r.errors
+    for (const part of ['--port', '--warm-limit', 'providers.x.kind', 'models."m".input_usd_per_mtok', 'models."m".provider "nope"', 'DATABASE_URL']) {
+      expect(errors.some((e) => e.includes(part))).toBe(true)
+    }
+  })
+
+  test('bad TOML and unreadable file are clear errors', () => {
+    const bad = loadConfig(['--config', 'g.toml'], {}, () => 'port = = 1')
+    expect(bad.ok ? '' : bad.errors[0]).toContain('config file g.toml: invalid TOML')
+    const missing = loadConfig(['--config', '/nope.toml'], {}, noFile)
+    expect(missing.ok ? '' : missing.errors[0]).toContain('config file /nope.toml: cannot read')
+  })
+
+  test('config file overrides the catalog and adds models; provider keys come from the named env var', () => {
+    const toml = `
+[providers.local]
+kind = "openai"
+base_url = "http://127.0.0.1:9/v1"
+api_key_env = "LOCAL_KEY"
+[models."gpt-4o-mini"]
+provider = "openai"
+input_usd_per_mtok = 1
+output_usd_per_mtok = 2
+[models."llama"]
+provider = "local"
+upstream_model = "meta/llama"
+input_usd_per_mtok = 0.1
+output_usd_per_mtok = 0.2
+max_output_tokens = 100
+`
+    const r = loadConfig(['--config', 'g.toml'], { LOCAL_KEY: 'sk-local', OPENAI_API_KEY: 'sk-oa' }, () => toml)
+    if (!r.ok) throw new Error(r.errors.join())
+    expect(r.config.models['gpt-4o-mini']!.inputUsdPerMtok).toBe(1)
+    expect(r.config.models.llama).toEqual({ name: 'llama', provider: 'local', upstreamModel: 'meta/llama', inputUsdPerMtok: 0.1, outputUsdPerMtok: 0.2, maxOutputTokens: 100 })
+    expect(r.config.providers.local!.apiKey).toBe('sk-local')
+    expect(r.config.providers.openai!.apiKey).toBe('sk-oa')
+    expect(Object.isFrozen(r.config)).toBe(true)
+  })
+
+  test('mock-echo exists in demo, and only when a mock provider is configured otherwise', () => {
+    const demo = loadConfig(['demo'], {}, noFile)
+    expect(demo.ok && demo.config.models['mock-echo']?.provider).toBe('mock')
+    const serve = loadConfig([], {}, noFile)
+    expect(serve.ok && serve.config.models['mock-echo']).toBeUndefined()
+    const withMock = loadConfig(['--config', 'g'], {}, () => '[providers.mock]\nkind = "mock"\n')
+    expect(withMock.ok && withMock.config.models['mock-echo']?.provider).toBe('mock')
+  })
+})

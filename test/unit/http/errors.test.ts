@@ -1,0 +1,31 @@
+import { expect, test } from 'bun:test'
+import { errorBody, errorResponse, GatewayError, statusFor, type ErrorCode } from '../../../src/http/errors.ts'
+
+test.each([
+  ['invalid_request_error', 400, 'invalid_request_error'],
+  ['invalid_api_key', 401, 'authentication_error'],
+  ['budget_exceeded', 402, 'insufficient_quota'],
+  ['model_not_allowed', 403, 'permission_error'],
+  ['model_not_found', 404, 'not_found_error'],
+  ['request_too_large', 413, 'invalid_request_error'],
+  ['upstream_error', 502, 'api_error'],
+  ['budget_unavailable', 503, 'api_error'],
+  ['upstream_timeout', 504, 'api_error'],
+  ['internal_error', 500, 'api_error'],
+] as const)('%s → %d %s', (code, status, type) => {
+  expect(statusFor(code as ErrorCode)).toBe(status)
+  const body = errorBody(new GatewayError(code as ErrorCode, 'm'), 'req_1')
+  expect(body).toEqual({ error: { message: 'm', type, code, param: null, request_id: 'req_1' } })
+})
+
+test('upstream 4xx keep their status', () => {
+  expect(new GatewayError('upstream_client_error', 'bad', { status: 422 }).status).toBe(422)
+})
+
+test('budget_exceeded tells SDKs not to retry', async () => {
+  const r = errorResponse(new GatewayError('budget_exceeded', 'over'), 'req_2')
+  expect(r.status).toBe(402)
+  expect(r.headers.get('x-should-retry')).toBe('false')
+  expect(r.headers.get('x-request-id')).toBe('req_2')
+  expect((await r.json()).error.type).toBe('insufficient_quota')
+})

@@ -1,0 +1,47 @@
+import { describe, expect, test } from 'bun:test'
+import { fromAnthropicResponse, mapStopReason } from '../../../src/providers/anthropic/response.ts'
+import type { AnthropicResponse } from '../../../src/providers/anthropic/wire.ts'
+import fixture from '../../fixtures/anthropic-message-tool-use.json'
+
+describe('mapStopReason', () => {
+  test.each([
+    ['end_turn', 'stop'], ['stop_sequence', 'stop'], ['max_tokens', 'length'], ['tool_use', 'tool_calls'],
+    ['refusal', 'content_filter'], ['pause_turn', 'stop'], ['unknown_future', 'stop'], ['toString', 'stop'], [null, null],
+  ] as const)('%s → %s', (reason, expected) => {
+    expect(mapStopReason(reason)).toBe(expected)
+  })
+})
+
+describe('fromAnthropicResponse', () => {
+  test('recorded tool-use message: thinking dropped, text kept, tool_use → tool_calls, cache tokens counted', () => {
+    const out = fromAnthropicResponse(fixture as AnthropicResponse, 'claude-client-name', 1_700_000_000_999)
+    expect(out).toEqual({
+      id: 'chatcmpl-msg_01XFDUDYJgAACzvnptvVoYEL',
+      object: 'chat.completion',
+      created: 1_700_000_000,
+      model: 'claude-client-name',
+      choices: [{
+        index: 0,
+        message: {
+          role: 'assistant',
+          content: "I'll look that up.",
+          tool_calls: [{
+            id: 'toolu_01A09q90qw90lq917835lq9', type: 'function',
+            function: { name: 'get_weather', arguments: '{"location":"San Francisco, CA","unit":"celsius"}' },
+          }],
+        },
+        finish_reason: 'tool_calls',
+        logprobs: null,
+      }],
+      usage: { prompt_tokens: 2110, completion_tokens: 503, total_tokens: 2613 },
+    })
+  })
+
+  test('several text blocks are joined; no text at all gives null content', () => {
+    const base = { id: 'msg_1', type: 'message', role: 'assistant', model: 'm', stop_reason: 'end_turn', usage: { input_tokens: 1, output_tokens: 2 } } as const
+    expect(fromAnthropicResponse({ ...base, content: [{ type: 'text', text: 'a' }, { type: 'text', text: 'b' }] }, 'x').choices[0].message.content).toBe('ab')
+    const onlyTool = fromAnthropicResponse({ ...base, content: [{ type: 'tool_use', id: 't', name: 'f', input: {} }] }, 'x')
+    expect(onlyTool.choices[0].message.content).toBeNull()
+    expect(onlyTool.choices[0].message.tool_calls?.[0].function.arguments).toBe('{}')
+  })
+})

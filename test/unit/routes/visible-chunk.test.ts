@@ -1,0 +1,19 @@
+import { expect, test } from 'bun:test'
+import { visibleChunk } from '../../../src/routes/chat-completions.ts'
+import type { ChatChunk } from '../../../src/providers/types.ts'
+
+const base = { id: 'c', object: 'chat.completion.chunk' as const, created: 1, model: 'm' }
+const usage = { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 }
+const content: ChatChunk = { ...base, choices: [{ index: 0, delta: { content: 'x' }, finish_reason: null }] }
+const usageOnly: ChatChunk = { ...base, choices: [], usage }
+const nullUsage: ChatChunk = { ...content, usage: null }
+
+test.each([
+  ['content chunk, client did not ask', content, false, content],
+  ['usage chunk, client did not ask: hidden', usageOnly, false, null],
+  ['usage chunk, client asked: shown', usageOnly, true, usageOnly],
+  ['usage:null field stripped when not asked', nullUsage, false, content],
+  ['usage:null kept when asked (OpenAI sends it)', nullUsage, true, nullUsage],
+])('%s', (_name, chunk, asked, expected) => {
+  expect(visibleChunk(chunk, asked)).toEqual(expected)
+})
