@@ -81,4 +81,8 @@ async function main() {
   }
 }
 
-await main()
+// No top-level await: `bun build --bytecode` rejects it in the entry module.
+main().catch((e) => {
+  process.stderr.write(`gateway: fatal: ${(e as Error)?.stack ?? String(e)}\n`)
+  process.exit(1)
+})

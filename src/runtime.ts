@@ -53,7 +53,8 @@ export async function openStores(config: GatewayConfig, log: LogFn): Promise<{ s
   }
   let ledger
   try {
-    ledger = await createRedisLedger({ url: config.redisUrl, rebuild })
+    // Ledger ids are per-request UUIDs that live at most one reservation TTL, so 2 h of exactly-once memory is plenty.
+    ledger = await createRedisLedger({ url: config.redisUrl, rebuild, doneRetentionMs: 2 * 3_600_000 })
   } catch (e) {
     await store.close().catch(() => {})
     throw new BootError(`redis: ${(e as Error).message}`)
@@ -92,6 +93,10 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions): P
 
   const unlisten = await store.listen((e) => {
     cache.onChange(e).catch((err) => log({ level: 'error', msg: 'tenant refresh failed', tenant: e.tenantId, error: String(err) }))
+  }, () => {
+    // Notifications sent while the LISTEN connection was down are lost: reload everything once.
+    log({ level: 'warn', msg: 'config subscription re-established; reloading tenants' })
+    warmTenants(store, cache, config.warmLimit).catch((err) => log({ level: 'error', msg: 'tenant reload failed', error: String(err) }))
   })
 
   let server: ReturnType<typeof Bun.serve>

@@ -256,11 +256,15 @@ export async function createPostgresStore(url: string, opts: PostgresStoreOption
       return rows[0]?.n ?? 0
     },
 
-    async listen(onChange: (e: ChangeEvent) => void) {
-      // postgres.js keeps a dedicated connection for LISTEN and re-subscribes after a reconnect.
+    async listen(onChange: (e: ChangeEvent) => void, onResubscribed?: () => void) {
+      // postgres.js keeps a dedicated connection for LISTEN and re-subscribes after a reconnect; its onlisten
+      // callback runs on every subscription, so every call after the first one is a resubscription.
+      let subscriptions = 0
       const meta = await q(sql.listen(CHANNEL, (payload) => {
         const e = parseChangeEvent(payload)
         if (e) onChange(e)
+      }, () => {
+        if (subscriptions++ > 0) onResubscribed?.()
       }))
       return () => meta.unlisten()
     },

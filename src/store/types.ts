@@ -52,8 +52,12 @@ export interface Store {
   /** Sum of cost over usage_records for a tenant since `sinceMs` (epoch ms; 0 for total). */
   sumUsageSince(tenantId: string, sinceMs: number): Promise<number>
   countUsage(tenantId?: string): Promise<number>
-  /** Subscribe to config changes from any process (Postgres LISTEN/NOTIFY; sqlite: this process only). */
-  listen(onChange: (e: ChangeEvent) => void): Promise<() => Promise<void>>
+  /**
+   * Subscribe to config changes from any process (Postgres LISTEN/NOTIFY; sqlite: this process only).
+   * `onResubscribed` runs after the subscription was re-established following a lost connection: changes
+   * made meanwhile were not delivered, so the caller must reload what it caches.
+   */
+  listen(onChange: (e: ChangeEvent) => void, onResubscribed?: () => void): Promise<() => Promise<void>>
   ping(): Promise<void>
   close(): Promise<void>
 }

@@ -281,7 +281,8 @@ async function startOnExistingServer(baseUrl: string): Promise<PgInstance> {
   }
 }
 
-export async function startPostgres(): Promise<PgInstance> {
-  const external = process.env.DATABASE_URL
+/** `own: true` always starts a private server (needed for kill/restart), even when DATABASE_URL is set. */
+export async function startPostgres(opts: { own?: boolean } = {}): Promise<PgInstance> {
+  const external = opts.own ? undefined : process.env.DATABASE_URL
   return external ? startOnExistingServer(external) : startLocal()
 }

@@ -1,0 +1,136 @@
+/**
+ * The compiled executable, alone in an empty directory (no node_modules), runs every subcommand and serves
+ * the proxy against real Postgres, Redis and fake upstreams.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import OpenAI from 'openai'
+import { anthropicTextStream, openaiTextStream, sseReply, startFakeUpstream, type FakeUpstream } from '../../helpers/fake-upstream.ts'
+import { runGateway, spawnGateway, type GatewayProcess } from '../../helpers/gateway-process.ts'
+import { startPostgres, type PgInstance } from '../../helpers/postgres.ts'
+import { startRedis, type TestRedis } from '../../helpers/redis.ts'
+
+const ROOT = new URL('../../..', import.meta.url).pathname
+let dir: string
+let binary: string
+let pg: PgInstance
+let redis: TestRedis
+let upstream: FakeUpstream
+let gw: GatewayProcess
+let key: string
+
+const env = () => ({ DATABASE_URL: pg.url, REDIS_URL: redis.url, UP_KEY: 'sk-up-secret', ANT_KEY: 'sk-ant-secret' })
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'gw-bin-'))
+  binary = join(dir, 'gateway')
+  const build = Bun.spawnSync(['bash', `${ROOT}build.sh`], { env: { ...process.env, OUT: binary }, stdout: 'pipe', stderr: 'pipe' })
+  if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`)
+  ;[pg, redis, upstream] = await Promise.all([startPostgres(), startRedis(), startFakeUpstream()])
+  writeFileSync(join(dir, 'gateway.toml'), `
+[providers.up]
+kind = "openai"
+base_url = "${upstream.url}/v1"
+api_key_env = "UP_KEY"
+[providers.ant]
+kind = "anthropic"
+base_url = "${upstream.url}"
+api_key_env = "ANT_KEY"
+[providers.mock]
+kind = "mock"
+[models."up-model"]
+provider = "up"
+input_usd_per_mtok = 1
+output_usd_per_mtok = 2
+max_output_tokens = 200
+[models."ant-model"]
+provider = "ant"
+input_usd_per_mtok = 3
+output_usd_per_mtok = 15
+max_output_tokens = 200
+`)
+  const opts = { binary, cwd: dir, env: env() }
+  expect((await runGateway(['migrate'], opts)).code).toBe(0)
+  expect((await runGateway(['tenant', 'create', 'acme', '--budget-usd', '10', '--period', 'day'], opts)).code).toBe(0)
+  const k = await runGateway(['key', 'create', 'acme'], opts)
+  key = /store it now\): (\S+)/.exec(k.stdout)![1]!
+  gw = await spawnGateway(['serve', '--config', join(dir, 'gateway.toml'), '--warm-limit', '4'], opts)
+  await gw.waitReady()
+}, 120_000)
+
+afterAll(async () => {
+  await gw?.stop()
+  await Promise.all([pg?.stop(), redis?.stop(), upstream?.stop()])
+  rmSync(dir, { recursive: true, force: true })
+})
+
+test('--version and --help from an empty directory', async () => {
+  const v = await runGateway(['--version'], { binary, cwd: dir })
+  expect(v.stdout).toMatch(/^gateway \d+\.\d+\.\d+/)
+  expect((await runGateway(['--help'], { binary, cwd: dir })).stdout).toContain('gateway tenant create')
+})
+
+test('boot logged ready with the warm-up and three [COLD-START] lines follow the first requests', async () => {
+  const client = new OpenAI({ apiKey: key, baseURL: `${gw.url}/v1`, maxRetries: 0 })
+  for (let i = 0; i < 3; i++) await client.chat.completions.create({ model: 'mock-echo', messages: [{ role: 'user', content: 'x' }] })
+  const lines = gw.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))
+  expect(lines.find((l) => l.msg === 'ready')).toMatchObject({ store: 'postgres', ledger: 'redis', tenants: 1 })
+  const cold = lines.filter((l) => l.msg === '[COLD-START]')
+  expect(cold.map((l) => l.n)).toEqual([1, 2, 3])
+})
+
+describe('proxy through the binary with the openai SDK', () => {
+  const client = () => new OpenAI({ apiKey: key, baseURL: `${gw.url}/v1`, maxRetries: 0 })
+
+  test('openai upstream, streamed with usage', async () => {
+    upstream.program(sseReply(openaiTextStream({ parts: ['Hel', 'lo'], promptTokens: 5, completionTokens: 2 }), { chunkSize: 7 }))
+    const stream = await client().chat.completions.create({ model: 'up-model', messages: [{ role: 'user', content: 'hi' }], stream: true, stream_options: { include_usage: true } })
+    let text = ''
+    let usage = null
+    for await (const c of stream) {
+      text += c.choices[0]?.delta?.content ?? ''
+      if (c.usage) usage = c.usage
+    }
+    expect(text).toBe('Hello')
+    expect(usage).toMatchObject({ prompt_tokens: 5, completion_tokens: 2 })
+  })
+
+  test('anthropic upstream, streamed and translated', async () => {
+    upstream.program(sseReply(anthropicTextStream({ parts: ['Bon', 'jour'] }), { chunkSize: 5 }))
+    const stream = await client().chat.completions.create({ model: 'ant-model', messages: [{ role: 'user', content: 'hi' }], stream: true })
+    let text = ''
+    for await (const c of stream) text += c.choices[0]?.delta?.content ?? ''
+    expect(text).toBe('Bonjour')
+  })
+
+  test('bad key → 401 from the binary', async () => {
+    const bad = new OpenAI({ apiKey: 'gw_wrongwrongwrongwrong', baseURL: `${gw.url}/v1`, maxRetries: 0 })
+    const err = await bad.models.list().then(() => null, (e: unknown) => e)
+    expect(err).toMatchObject({ status: 401, code: 'invalid_api_key' })
+  })
+
+  test('tenant show through the binary reports the spend recorded in Redis', async () => {
+    const show = await runGateway(['tenant', 'show', 'acme'], { binary, cwd: dir, env: env() })
+    expect(show.code).toBe(0)
+    expect(show.stdout).toMatch(/spent \$0\.0000\d\d, reserved \$0\.000000/)
+  })
+})
+
+test('the embedded default works from the binary: demo prints a curl line that works', async () => {
+  const demo = await spawnGateway(['demo'], { binary, cwd: dir, env: { GATEWAY_DATA_DIR: join(dir, 'data') } })
+  try {
+    const out = await demo.waitForOutput(/Bearer (gw_\S+)'/)
+    await demo.waitReady()
+    const demoKey = /Bearer (gw_[^']+)'/.exec(out)![1]!
+    const r = await fetch(`${demo.url}/v1/chat/completions`, {
+      method: 'POST', headers: { authorization: `Bearer ${demoKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'mock-echo', messages: [{ role: 'user', content: 'hello gateway' }] }),
+    })
+    expect((await r.json()).choices[0].message.content).toBe('Echo: hello gateway')
+    expect(demo.output()).toContain('no REDIS_URL')
+  } finally {
+    expect(await demo.stop('SIGTERM')).toBe(0)
+  }
+})
