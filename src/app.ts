@@ -43,6 +43,15 @@ export function createApp(deps: AppDeps) {
       return res
     }
 
+  /** Operational routes: not timed per stage, but they carry the same correlation headers. */
+  const plain = (handler: () => Response | Promise<Response>) => async ({ request }: { request: Request }) => {
+    const res = await handler()
+    const ctx = contexts.get(request)
+    res.headers.set('x-request-id', ctx?.requestId ?? requestIdFor(request))
+    res.headers.set('server-timing', `total;dur=${(ctx?.timing.elapsedMs() ?? 0).toFixed(3)}`)
+    return res
+  }
+
   return new Elysia()
     .onRequest(({ request }) => {
       // Stage timing starts at the first lifecycle hook so it includes Elysia's own routing and parsing.
@@ -54,14 +63,14 @@ export function createApp(deps: AppDeps) {
       const err = code === 'NOT_FOUND'
         ? new GatewayError('not_found', 'Unknown route.')
         : code === 'PARSE' ? new GatewayError('invalid_request_error', 'Request body could not be parsed.') : asGatewayError(null)
-      return errorResponse(err, requestId)
+      return errorResponse(err, requestId, { 'server-timing': `total;dur=${(ctx?.timing.elapsedMs() ?? 0).toFixed(3)}` })
     })
-    .get('/healthz', () => new Response('ok\n'))
-    .get('/readyz', async () => {
+    .get('/healthz', plain(() => new Response('ok\n')))
+    .get('/readyz', plain(async () => {
       const reason = await deps.notReadyReason()
       return reason === null ? new Response('ready\n') : new Response(`not ready: ${reason}\n`, { status: 503 })
-    })
-    .get('/metrics', () => new Response(deps.metrics.render(), { headers: { 'content-type': 'text/plain; version=0.0.4' } }))
+    }))
+    .get('/metrics', plain(() => new Response(deps.metrics.render(), { headers: { 'content-type': 'text/plain; version=0.0.4' } })))
     .post('/v1/chat/completions', v1('chat.completions', chatCompletions), { parse: 'none' })
     .get('/v1/models', v1('models', listModels))
 }

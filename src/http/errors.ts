@@ -66,6 +66,8 @@ export class GatewayError extends Error {
   }
 
   get type(): string {
+    // An upstream rate limit keeps its status (429) and reads as one, so SDKs back off instead of failing hard.
+    if (this.code === 'upstream_client_error' && this.status === 429) return 'rate_limit_error'
     return typeFor(this.code)
   }
 }

@@ -67,7 +67,6 @@ export function createMetrics() {
     upstreamMs: new Histogram('gateway_upstream_ttfb_ms', 'Upstream time to first byte in ms by provider'),
     warmupMs: new Gauge('gateway_warmup_duration_ms', 'Duration of the boot warm-up in ms'),
     warmTenants: new Gauge('gateway_warm_tenants', 'Tenants in the warmed cache'),
-    ledgerPending: new Gauge('gateway_ledger_pending_records', 'Usage records not yet in the database'),
   }
   return {
     ...m,

@@ -1,15 +1,7 @@
-/** A free TCP port on 127.0.0.1: bind port 0, read the port, release it. */
-import { createServer } from 'node:net'
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.unref()
-    srv.on('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address()
-      const port = typeof addr === 'object' && addr ? addr.port : 0
-      srv.close(() => resolve(port))
-    })
-  })
+/** A port nobody listens on now (bind 0, read, close). `redis-server --port 0` would disable TCP instead. */
+export function freePort(): number {
+  const s = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } })
+  const port = s.port
+  s.stop(true)
+  return port
 }

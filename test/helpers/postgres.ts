@@ -8,9 +8,9 @@
  * process even on SIGKILL, and an 'exit' hook removes what is left.
  */
 import { mkdtempSync, rmSync, renameSync, existsSync, chownSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import postgres from 'postgres'
+import { freePort } from './ports.ts'
 
 export interface PgInstance {
   url: string
@@ -22,7 +22,12 @@ export interface PgInstance {
   restart(): Promise<void>
 }
 
-const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin'
+/** The newest installed PostgreSQL (Debian layout /usr/lib/postgresql/<major>/bin), unless PG_BIN says otherwise. */
+const PG_BIN = process.env.PG_BIN ?? (() => {
+  const majors = readdirSync('/usr/lib/postgresql').filter((d) => /^\d+$/.test(d)).sort((a, b) => Number(b) - Number(a))
+  if (!majors.length) throw new Error('no PostgreSQL under /usr/lib/postgresql; install postgresql or set PG_BIN')
+  return `/usr/lib/postgresql/${majors[0]}/bin`
+})()
 const READY_TIMEOUT_MS = 20_000
 
 interface Live { proc: Bun.Subprocess | null; dir: string }
@@ -110,18 +115,6 @@ function templateDataDir(): Promise<string> {
   })()
   templatePromise.catch(() => { templatePromise = null })
   return templatePromise
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address()
-      const port = typeof addr === 'object' && addr ? addr.port : 0
-      srv.close(() => resolve(port))
-    })
-  })
 }
 
 /** Polls until the server answers a query (it refuses with 57P03 while starting or recovering). */

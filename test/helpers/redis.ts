@@ -7,6 +7,9 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Subprocess } from 'bun'
+import { freePort } from './ports.ts'
+
+export { freePort }
 
 export interface TestRedis {
   url: string
@@ -22,14 +25,6 @@ export interface TestRedisCluster {
   urls: string[]
   nodes: { host: string; port: number }[]
   stop(): Promise<void>
-}
-
-/** A port nobody listens on now (bind 0, read, close). `redis-server --port 0` would disable TCP instead. */
-export function freePort(): number {
-  const s = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } })
-  const port = s.port
-  s.stop(true)
-  return port
 }
 
 function portIsFree(port: number): boolean {

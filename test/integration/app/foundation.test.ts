@@ -140,6 +140,11 @@ describe('responses', () => {
     const metrics = await (await gw.request('/metrics')).text()
     expect(metrics).toContain('gateway_requests_total{route="models",status="401"} 1')
     expect(metrics).toContain('gateway_stage_duration_ms_bucket')
+    for (const path of ['/healthz', '/readyz', '/metrics', '/nope']) {
+      const r = await gw.request(path)
+      expect(r.headers.get('x-request-id')).toMatch(/^req_/)
+      expect(r.headers.get('server-timing')).toMatch(/^total;dur=\d+\.\d{3}$/)
+    }
     const nf = await gw.request('/nope')
     expect(nf.status).toBe(404)
     expect((await nf.json()).error.code).toBe('not_found')

@@ -29,3 +29,8 @@ test('budget_exceeded tells SDKs not to retry', async () => {
   expect(r.headers.get('x-request-id')).toBe('req_2')
   expect((await r.json()).error.type).toBe('insufficient_quota')
 })
+
+test('an upstream 429 reads as a rate limit, other upstream 4xx as invalid requests', () => {
+  expect(new GatewayError('upstream_client_error', 'slow down', { status: 429 }).type).toBe('rate_limit_error')
+  expect(new GatewayError('upstream_client_error', 'bad', { status: 400 }).type).toBe('invalid_request_error')
+})
