@@ -1,7 +1,42 @@
 /** The foundation end to end in-process on the embedded store: auth, warm path, timing, readiness. */
-import { describe, expect, test } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import postgres from 'postgres'
+import { createPostgresStore } from '../../../src/store/postgres.ts'
 import { createSqliteStore } from '../../../src/store/sqlite.ts'
-import { buildTestGateway, chat } from '../../helpers/app.ts'
+import type { Store } from '../../../src/store/types.ts'
+import { buildTestGateway as build, chat } from '../../helpers/app.ts'
+import { startPostgres, type PgInstance } from '../../helpers/postgres.ts'
+
+// Every test runs against the embedded store and against Postgres (a fresh database per test).
+let pg: PgInstance
+const opened: Store[] = []
+let dbSeq = 0
+beforeAll(async () => {
+  pg = await startPostgres()
+})
+afterAll(async () => {
+  for (const s of opened) await s.close().catch(() => {})
+  await pg?.stop()
+})
+
+async function freshPostgresStore(): Promise<Store> {
+  const admin = postgres(pg.url, { max: 1, onnotice: () => {} })
+  const name = `foundation_${process.pid}_${dbSeq++}`
+  await admin.unsafe(`create database ${name}`)
+  await admin.end()
+  const url = new URL(pg.url)
+  url.pathname = `/${name}`
+  const store = await createPostgresStore(url.toString())
+  opened.push(store)
+  return store
+}
+
+const STORES = [['sqlite', async () => createSqliteStore(':memory:')], ['postgres', freshPostgresStore]] as const
+
+for (const [storeKind, makeStore] of STORES) {
+describe(`on ${storeKind}`, () => {
+const createStore = makeStore
+const buildTestGateway = async (opts: Parameters<typeof build>[0] = {}) => build({ store: opts.store ?? (await createStore()), ...opts })
 
 describe('auth', () => {
   test.each([
@@ -29,8 +64,12 @@ describe('auth', () => {
     const unlisten = await gw.store.listen((e) => void gw.cache.onChange(e))
     const bundle = await gw.store.loadTenant('acme')
     await gw.store.revokeKey(bundle!.keys[0]!.id)
-    await Bun.sleep(20)
-    const r = await gw.request('/v1/models', { key })
+    // The change arrives asynchronously (NOTIFY on Postgres); bounded wait.
+    let r = await gw.request('/v1/models', { key })
+    for (let i = 0; i < 100 && r.status === 200; i++) {
+      await Bun.sleep(10)
+      r = await gw.request('/v1/models', { key })
+    }
     expect(r.status).toBe(401)
     expect((await r.json()).error.message).toContain('revoked')
     await unlisten()
@@ -39,7 +78,7 @@ describe('auth', () => {
 
 describe('warm path', () => {
   test('a warmed tenant is served with zero database queries', async () => {
-    const store = createSqliteStore(':memory:')
+    const store = await createStore()
     const gw = await buildTestGateway({ store })
     const keys = await Promise.all(['a', 'b', 'c'].map((id) => gw.addTenant({ id, budgetUsdMicros: 10_000_000 })))
     await gw.warm()
@@ -55,7 +94,7 @@ describe('warm path', () => {
   })
 
   test('a tenant and key created after boot work on the first request, loaded once', async () => {
-    const store = createSqliteStore(':memory:')
+    const store = await createStore()
     const gw = await buildTestGateway({ store })
     await gw.warm()
     const key = await gw.addTenant({ id: 'late' })
@@ -67,7 +106,7 @@ describe('warm path', () => {
   })
 
   test('a flood of unknown keys costs one lookup per key, not one per request', async () => {
-    const store = createSqliteStore(':memory:')
+    const store = await createStore()
     const gw = await buildTestGateway({ store })
     await gw.warm()
     const before = store.queryCount
@@ -150,3 +189,5 @@ describe('responses', () => {
     expect((await nf.json()).error.code).toBe('not_found')
   })
 })
+})
+}
