@@ -1,0 +1,43 @@
+import { expect, test } from 'bun:test'
+import type { Store, TenantBundle } from '../../../src/store/types.ts'
+import { TenantCache, warmTenants } from '../../../src/tenants/cache.ts'
+
+function slowStore(ids: string[], failing = new Set<string>()) {
+  let inFlight = 0
+  let maxInFlight = 0
+  const store = {
+    async listTenantIdsWithKeys() {
+      return ids
+    },
+    async loadTenant(id: string): Promise<TenantBundle | null> {
+      inFlight++
+      maxInFlight = Math.max(maxInFlight, inFlight)
+      await Bun.sleep(1)
+      inFlight--
+      if (failing.has(id)) throw new Error('boom')
+      return {
+        tenant: { id, budgetUsdMicros: null, budgetPeriod: 'total', policy: 'strict', allowedModels: null, failOpen: false },
+        keys: [{ id: `k-${id}`, tenantId: id, keyHash: `h-${id}`, prefix: 'gw_', name: null, revokedAt: null }],
+      }
+    },
+  } as unknown as Store
+  return { store, max: () => maxInFlight }
+}
+
+test.each([1, 7, 50])('at most %d tenant loads in flight', async (limit) => {
+  const ids = Array.from({ length: 120 }, (_, i) => `t${i}`)
+  const { store, max } = slowStore(ids)
+  const cache = new TenantCache(store)
+  const r = await warmTenants(store, cache, limit)
+  expect(max()).toBe(limit)
+  expect(r).toMatchObject({ tenants: 120, failed: 0 })
+  expect(cache.size).toBe(120)
+})
+
+test('a tenant that fails to load is counted, the rest are warmed', async () => {
+  const { store } = slowStore(['a', 'b', 'c'], new Set(['b']))
+  const cache = new TenantCache(store)
+  expect(await warmTenants(store, cache, 2)).toMatchObject({ tenants: 2, failed: 1 })
+  expect(cache.tenant('a')).toBeDefined()
+  expect(cache.tenant('b')).toBeUndefined()
+})
