@@ -45,7 +45,12 @@ export class Reservation {
   costOf(o: SettleOutcome): { cost: number; prompt: number; completion: number } {
     const price = this.args.model
     if (o.usage) return { cost: costMicros(o.usage, price), prompt: o.usage.prompt_tokens, completion: o.usage.completion_tokens }
-    const est = { prompt_tokens: this.promptEstimate, completion_tokens: o.completionBytes, total_tokens: 0 }
+    // The upstream is held to the request's output cap (the route always sends one), so no estimate exceeds it.
+    // Without this, a non-streamed disconnect (completionBytes = MAX_SAFE_INTEGER) under `fixed` made a cost
+    // that is no safe integer (settle threw: never settled, reservation held for its TTL), and under `strict`
+    // a record whose completion_tokens overflows usage_records' integer column (every shipping batch failed).
+    const maxOut = this.args.req.max_completion_tokens ?? this.args.req.max_tokens ?? this.args.model.maxOutputTokens
+    const est = { prompt_tokens: this.promptEstimate, completion_tokens: Math.min(o.completionBytes, maxOut), total_tokens: 0 }
     const cost = costMicros(est, price)
     const capped = this.args.tenant.policy === 'strict' ? Math.min(cost, this.amountMicros) : cost
     return { cost: capped, prompt: est.prompt_tokens, completion: est.completion_tokens }

@@ -1,0 +1,59 @@
+/**
+ * `gateway tenant show ID` for each period (total/day/month) reports the live spend and reservations that HTTP
+ * traffic produced, in USD, read from the same Redis ledger and Postgres the gateway uses.
+ */
+import { afterAll, beforeAll, expect, test } from 'bun:test'
+import { periodKey } from '../../../src/budget/money.ts'
+import { createPostgresStore } from '../../../src/store/postgres.ts'
+import type { Store } from '../../../src/store/types.ts'
+import { runGateway } from '../../helpers/gateway-process.ts'
+import { startPostgres, type PgInstance } from '../../helpers/postgres.ts'
+import { startRedis, type TestRedis } from '../../helpers/redis.ts'
+import { body, chat, count, EXACT_COST, startHttpGateway, uid, type HttpGateway } from './harness.ts'
+
+let pg: PgInstance
+let redis: TestRedis
+let store: Store
+let g: HttpGateway
+
+beforeAll(async () => {
+  ;[pg, redis] = await Promise.all([startPostgres(), startRedis()])
+  store = await createPostgresStore(pg.url)
+  await store.migrate()
+  g = await startHttpGateway('redis', store, redis.url)
+})
+
+afterAll(async () => {
+  await g?.close()
+  await store?.close()
+  await redis?.stop()
+  await pg?.stop()
+})
+
+for (const period of ['total', 'day', 'month'] as const) {
+  test(`tenant show (${period}): spent and reserved of the current period in USD`, async () => {
+    const t = uid(`show-${period}`)
+    const key = await g.addTenant({ id: t, budgetUsdMicros: 50_000, budgetPeriod: period })
+    const out = await Promise.all(Array.from({ length: 3 }, (_, i) => chat(g.url, key, body('exact', `ok ${i}`, i === 1))))
+    expect(count(out, (o) => o.status === 200)).toBe(3)
+    const pk = periodKey(period, Date.now())
+    // A request in flight: its reservation is live in Redis.
+    expect(await g.ledger.reserve({ tenantId: t, periodKey: pk, limitMicros: 50_000, requestId: uid('inflight'), amountMicros: 2_500, ttlMs: 60_000 }))
+      .toEqual({ ok: true })
+
+    const env = { DATABASE_URL: pg.url, REDIS_URL: redis.url }
+    const r = await runGateway(['tenant', 'show', t], { env })
+    expect(r.stderr).toBe('')
+    expect(r.code).toBe(0)
+    expect(r.stdout).toContain(`tenant ${t}: budget $0.050000 per ${period}, policy strict`)
+    const spent = 3 * EXACT_COST // $0.009003
+    expect(r.stdout).toContain(`period ${pk}: spent $0.009003, reserved $0.002500, remaining $${((50_000 - spent - 2_500) / 1e6).toFixed(6)}`)
+
+    // Without REDIS_URL the CLI can only read recorded usage (shipped rows), and says so.
+    await g.ship([t])
+    const pgOnly = await runGateway(['tenant', 'show', t], { env: { DATABASE_URL: pg.url } })
+    expect(pgOnly.code).toBe(0)
+    expect(pgOnly.stdout).toContain(`period ${pk}: spent $0.009003, reserved $0.000000`)
+    expect(pgOnly.stdout).toContain('no REDIS_URL')
+  }, 30_000)
+}
