@@ -76,3 +76,18 @@ export function createApp(deps: AppDeps) {
 }
 
 export type GatewayApp = ReturnType<typeof createApp>
+
+/**
+ * Bun.serve fetch handler. Elysia finds the path at `url.indexOf('/', 11)`, assuming a host of at least
+ * 4 characters, so with `Host: x` the path shifts ("/xx/metrics" routed as "/metrics", real routes 404).
+ * Such requests are re-addressed to a fixed host before routing.
+ */
+export function fetchHandler(app: GatewayApp): (req: Request) => Response | Promise<Response> {
+  return (req) => {
+    const url = req.url
+    const pathStart = url.indexOf('/', url.indexOf('//') + 2)
+    if (pathStart !== -1 && pathStart >= 11) return app.handle(req)
+    const path = pathStart === -1 ? '/' : url.slice(pathStart)
+    return app.handle(new Request(`http://gateway.invalid${path}`, req))
+  }
+}

@@ -2,7 +2,7 @@
  * Boot and shutdown: config → stores (fail fast) → Lua scripts → listen (not ready) → warm tenants → ready.
  * SIGTERM: stop accepting, let in-flight requests finish up to a deadline, flush the ledger, close stores.
  */
-import { createApp } from './app.ts'
+import { createApp, fetchHandler } from './app.ts'
 import { createMemoryLedger } from './budget/memory-ledger.ts'
 import { periodKeyStartMs } from './budget/money.ts'
 import { createRedisLedger } from './budget/redis-ledger.ts'
@@ -101,7 +101,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions): P
 
   let server: ReturnType<typeof Bun.serve>
   try {
-    server = Bun.serve({ port: config.port, hostname: config.host, fetch: (req) => app.handle(req), idleTimeout: 255 })
+    server = Bun.serve({ port: config.port, hostname: config.host, fetch: fetchHandler(app), idleTimeout: 255 })
   } catch (e) {
     await unlisten()
     await store.close()

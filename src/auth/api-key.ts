@@ -21,7 +21,13 @@ export async function authenticate(headers: Headers, cache: TenantCache): Promis
   const key = extractApiKey(headers)
   if (!KEY_SHAPE.test(key)) throw new GatewayError('invalid_api_key', 'Invalid API key.')
   const hash = hashApiKey(key)
-  const found = await cache.lookup(hash)
+  let found: CachedKey | null
+  try {
+    found = await cache.lookup(hash)
+  } catch {
+    // Only a key not yet in the warmed cache needs the database; while it is down that key cannot be checked.
+    throw new GatewayError('store_unavailable', 'The key store is unavailable; this API key cannot be verified right now.')
+  }
   // The map lookup is by hash of the secret; the explicit comparison keeps the final check constant-time.
   if (!found || !timingSafeEqualHex(found.key.keyHash, hash)) throw new GatewayError('invalid_api_key', 'Invalid API key.')
   if (found.key.revokedAt !== null) throw new GatewayError('invalid_api_key', 'This API key has been revoked.')

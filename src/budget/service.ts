@@ -118,7 +118,7 @@ export class BudgetService {
         this.log({ level: 'warn', msg: 'budget store unavailable; serving fail-open tenant without reservation', tenant: t.id })
         return new Reservation(this.ledger, a, pk, amount, promptEstimate, this.log)
       }
-      if (err.code === 'budget_unavailable') throw err
+      // The store's own error text (client internals, addresses) goes to the log, never to the client.
       this.log({ level: 'error', msg: 'budget reserve failed', tenant: t.id, error: String(e) })
       throw new GatewayError('budget_unavailable', 'The budget store is unavailable; request refused.')
     }

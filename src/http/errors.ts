@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'request_too_large'
   | 'upstream_error'
   | 'budget_unavailable'
+  | 'store_unavailable'
   | 'upstream_timeout'
   | 'upstream_client_error'
   | 'internal_error'
@@ -27,6 +28,7 @@ export function statusFor(code: ErrorCode): number {
     case 'request_too_large': return 413
     case 'upstream_error': return 502
     case 'budget_unavailable': return 503
+    case 'store_unavailable': return 503
     case 'upstream_timeout': return 504
     case 'upstream_client_error': return 400 // real status carried by the error instance
     case 'internal_error': return 500
@@ -48,6 +50,7 @@ function typeFor(code: ErrorCode): string {
     case 'upstream_error':
     case 'upstream_timeout':
     case 'budget_unavailable':
+    case 'store_unavailable':
     case 'internal_error': return 'api_error'
     default: return 'invalid_request_error'
   }

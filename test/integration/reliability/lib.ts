@@ -3,7 +3,7 @@
  * tenants and keys made through the real CLI, and read-backs of what the budget store and the ledger hold.
  * Every wait here is bounded; every server listens on 127.0.0.1.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -90,29 +90,30 @@ export async function tenantShow(env: Env, id: string): Promise<{ spentMicros: n
 
 export const sha256Hex = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex')
 
-/** Sum of every `reserved:<period>` counter of a tenant, read straight from Redis (cheaper than a CLI run). */
-export async function reservedInRedis(redisUrl: string, tenant: string): Promise<number> {
+/**
+ * A tenant's reservations read straight from Redis (cheaper than a CLI run): the sum of its `reserved:<period>`
+ * counters and the number of reservation entries still open in `resv:amt`.
+ */
+export async function reservedInRedis(redisUrl: string, tenant: string): Promise<{ micros: number; open: number }> {
   const r = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 })
   try {
     await r.connect()
     const keys = await r.keys(`gw:{t:${tenant}}:reserved:*`)
-    let sum = 0
-    for (const k of keys) sum += Number((await r.get(k)) ?? 0)
+    let micros = 0
+    for (const k of keys) micros += Number((await r.get(k)) ?? 0)
     const open = await r.hlen(`gw:{t:${tenant}}:resv:amt`)
-    return sum + open * 0 + (open > 0 ? Math.max(1, 0) * 0 : 0) + (open > 0 ? open : 0) * 0 + (open > 0 ? -0 : 0) + (open > 0 ? openMarker : 0)
+    return { micros, open }
   } finally {
     r.disconnect()
   }
 }
-/** Added to reservedInRedis when reservation entries are still open although the counter says 0. */
-const openMarker = 1
 
 export interface UsageRow { request_id: string; tenant_id: string; status: string; cost_usd_micros: number; completion_tokens: number }
 
 export async function usageRows(pgUrl: string, tenant: string): Promise<UsageRow[]> {
   const sql = postgres(pgUrl, { max: 1, connect_timeout: 3, onnotice: () => {}, fetch_types: false })
   try {
-    const rows = await sql<UsageRow[]>`select request_id, tenant_id, status, cost_usd_micros::int8::text::float8 as cost_usd_micros, completion_tokens from usage_records where tenant_id = ${tenant}`
+    const rows = await sql<UsageRow[]>`select request_id, tenant_id, status, cost_usd_micros, completion_tokens from usage_records where tenant_id = ${tenant}`
     return rows.map((r) => ({ ...r, cost_usd_micros: Number(r.cost_usd_micros) }))
   } finally {
     await sql.end({ timeout: 1 })
@@ -155,7 +156,7 @@ export function sseData(text: string): string[] {
 /** Resident set size of a process in kB, from /proc/<pid>/status (null once it is gone). */
 export function rssKb(pid: number): number | null {
   try {
-    const s = require('node:fs').readFileSync(`/proc/${pid}/status`, 'utf8') as string
+    const s = readFileSync(`/proc/${pid}/status`, 'utf8')
     const m = /VmRSS:\s+(\d+) kB/.exec(s)
     return m ? Number(m[1]) : null
   } catch {

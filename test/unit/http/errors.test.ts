@@ -10,6 +10,7 @@ test.each([
   ['request_too_large', 413, 'invalid_request_error'],
   ['upstream_error', 502, 'api_error'],
   ['budget_unavailable', 503, 'api_error'],
+  ['store_unavailable', 503, 'api_error'],
   ['upstream_timeout', 504, 'api_error'],
   ['internal_error', 500, 'api_error'],
 ] as const)('%s → %d %s', (code, status, type) => {
