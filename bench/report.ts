@@ -1,0 +1,131 @@
+/** Writes bench/results.json (everything measured) and bench/RESULTS.md (tables + the exact command). */
+import type { BudgetRaceResult } from './budget-race.ts'
+import type { ColdStartResult } from './cold-start.ts'
+import { ROOT } from './lib/procs.ts'
+import type { OverheadResult } from './overhead.ts'
+import type { StreamsResult } from './streams.ts'
+
+export interface BenchResults {
+  command: string
+  startedAt: string
+  quick: boolean
+  machine: Record<string, unknown>
+  scenarios: { overhead?: OverheadResult; 'cold-start'?: ColdStartResult; streams?: StreamsResult; 'budget-race'?: BudgetRaceResult }
+  skipped: Record<string, string>
+  totalMs: number
+  build?: { binary: string; via: string; buildShError?: string }
+}
+
+const f = (x: number | null | undefined, d = 2) => (x === null || x === undefined || !Number.isFinite(x) ? '–' : String(Math.round(x * 10 ** d) / 10 ** d))
+const x = (r: number | null | undefined) => (r === null || r === undefined ? '–' : `${r}×`)
+const table = (head: string[], rows: (string | number)[][]) =>
+  [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n')
+
+function overheadMd(o: OverheadResult): string {
+  const out: string[] = ['## 1. Overhead', '',
+    `Fake upstream: ${o.upstream.latencyMs} ms fixed latency; SSE = ${o.upstream.chunks} chunks at ${o.upstream.intervalMs} ms intervals. ` +
+    'Targets: (a) direct to the upstream, (b) bare `Bun.serve` fetch-proxy, (c) our gateway (auth + budget reserve/settle in Redis + timing), ' +
+    `(d) Portkey gateway ${'version' in o.portkey ? o.portkey.version : `— **unavailable**: ${o.portkey.unavailable}`} under Bun. ` +
+    '"added" = percentile of the target minus the same percentile of (a) at the same concurrency (ms); a negative value is within run-to-run noise. ' +
+    'Total = request start → body fully read; TTFT = first `data:` event.', '']
+  for (const mode of ['json', 'stream'] as const) {
+    const cells = o.cells.filter((c) => c.mode === mode)
+    out.push(`### ${mode === 'json' ? 'Non-streaming (JSON)' : 'Streaming (SSE)'}`, '')
+    const head = ['conc.', 'target', 'ok/sent', 'req/s', 'p50 ms', 'p99 ms', 'added p50', 'added p99']
+    if (mode === 'stream') head.push('TTFT p50', 'TTFT added p50', 'TTFT added p99')
+    out.push(table(head, cells.map((c) => {
+      const l = c.load
+      const row = [c.concurrency, c.target, l ? `${l.ok}/${l.sent}` : 'n/a', f(l?.rps, 0), f(l?.total.p50), f(l?.total.p99), f(c.addedP50Ms), f(c.addedP99Ms)]
+      if (mode === 'stream') row.push(f(l?.ttfb.p50), f(c.addedTtftP50Ms), f(c.addedTtftP99Ms))
+      return row
+    })), '')
+  }
+  out.push('### Ratios', '', 'Added-latency ratios compare the p50 added over (a) (below 1× = our gateway adds less); throughput ratios compare req/s ' +
+    '(above 1× = our gateway serves more). "–" where the denominator\'s added p50 is ≤ 0, i.e. within the noise of (a).', '')
+  out.push(table(['mode', 'conc.', '(c)/(b) added p50', '(c)/(b) req/s', '(c)/(d) added p50', '(c)/(d) req/s',
+    '(c)/(b) TTFT added p50', '(c)/(d) TTFT added p50', `(c)/(d) TTFT added p50, Portkey's ${o.portkeyStreamSleepMs} ms sleep removed`],
+  o.ratios.map((r) => [r.mode, r.concurrency, x(r.gwOverBareAddedP50), x(r.gwOverBareRps), x(r.gwOverPortkeyAddedP50), x(r.gwOverPortkeyRps),
+    x(r.gwOverBareTtftAddedP50), x(r.gwOverPortkeyTtftAddedP50), x(r.gwOverPortkeyTtftAddedP50ExclSleep)])), '')
+  const pk = o.cells.filter((c) => c.mode === 'stream' && c.target === 'portkey' && c.load)
+  if (pk.length) {
+    out.push('### Portkey\'s first-chunk sleep, separately', '',
+      `Portkey's stream transform awaits \`setTimeout(25)\` before the first chunk it forwards (a fixed ${o.portkeyStreamSleepMs} ms, not load-dependent). ` +
+      'Its streamed TTFT added over (a), and the same with the sleep taken out:', '',
+      table(['conc.', 'TTFT added p50', 'minus the sleep', 'TTFT added p99', 'minus the sleep'],
+        pk.map((c) => [c.concurrency, f(c.addedTtftP50Ms), f((c.addedTtftP50Ms ?? NaN) - o.portkeyStreamSleepMs), f(c.addedTtftP99Ms), f((c.addedTtftP99Ms ?? NaN) - o.portkeyStreamSleepMs)])), '')
+  }
+  const stages = [...new Set(Object.values(o.gatewayStages).flatMap((s) => Object.keys(s)))]
+  out.push('### Our gateway\'s stages (Server-Timing, p50 / p99 ms)', '',
+    table(['run', ...stages], Object.entries(o.gatewayStages).map(([k, s]) => [k, ...stages.map((st) => (s[st] ? `${f(s[st]!.p50, 3)} / ${f(s[st]!.p99, 3)}` : '–'))])), '',
+    `Slowest stage of the gateway's own work (excluding \`upstream_ttfb\` and \`stream\`, which wait on the upstream): **${o.slowestOwnStage ?? 'n/a'}**. ` +
+    'Server-Timing is sent with the headers, so stages after them (stream, settle for SSE) are absent in stream runs.', '')
+  return out.join('\n')
+}
+
+function coldMd(c: ColdStartResult): string {
+  return ['## 2. Cold start', '',
+    `The compiled binary, Postgres holding ${c.tenants.toLocaleString('en')} tenants and ${c.keys.toLocaleString('en')} keys (seeded by SQL in ${c.seedMs} ms), ` +
+    `\`--warm-limit ${c.warmLimit}\`. Spawn → first \`/readyz\` 200 polled every 5 ms; \`boot_to_ready_ms\` and warm-up from the gateway's \`ready\` log line. ` +
+    'The first 3 requests (3 tenants, non-streaming, 10 ms upstream) vs the median of the next requests to the same 3 tenants on the same connection ' +
+    '(steady state), and the median of 20 more requests each to a tenant untouched since boot (in the warmed cache; its Redis period counter is created on first use).', '',
+    table(['run', 'spawn→ready ms', 'boot_to_ready ms', 'warm-up ms', 'tenants warmed', 'req 1 ms', 'req 2 ms', 'req 3 ms', 'steady median ms (n)', 'first touch of a tenant, median ms', 'req 1 / steady', 'slowest stage of req 1 (besides upstream)'],
+      c.runs.map((r, i) => [i + 1, f(r.spawnToReadyMs, 1), f(r.bootToReadyMs, 0), f(r.warmupMs, 0), r.tenantsWarmed ?? '–', ...r.first3Ms.map((v) => f(v)),
+        `${f(r.steadyMedianMs)} (${r.steadyN})`, f(r.newTenantMedianMs), x(r.firstOverSteady), r.slowestFirstStage ?? '–'])), '',
+    'Stages of the first 3 requests (`[COLD-START]` log lines, ms):', '',
+    table(['run', 'n', 'total', 'stages'], c.runs.flatMap((r, i) => r.first3Stages.map((s) => [i + 1, s.n, f(s.total_ms, 3),
+      Object.entries(s.stages_ms).map(([k, v]) => `${k} ${f(v, 3)}`).join(', ')]))), ''].join('\n')
+}
+
+function streamsMd(s: StreamsResult): string {
+  return ['## 3. Streams', '',
+    `${s.streams.toLocaleString('en')} concurrent SSE streams of ${s.chunksPerStream} chunks (upstream: ${s.upstream.latencyMs} ms to the first byte, ` +
+    `${s.upstream.intervalMs} ms between chunks, so a stream lasts ≥ ${(s.upstream.latencyMs + s.upstream.chunks * s.upstream.intervalMs) / 1000} s). ` +
+    'RSS of the proxy process sampled every 100 ms (before the load → peak). chunks/s = `data:` events received by the client per second of the run. ' +
+    'Bun\'s `fetch` allows 256 concurrent requests per process unless `BUN_CONFIG_MAX_HTTP_REQUESTS` raises it; the last row shows the gateway with it raised.', '',
+    table(['target', 'ok/sent', 'chunks/s', 'TTFT p50 ms', 'TTFT p99 ms', 'TTFT added p50', 'TTFT added p99', 'stream p50 ms', 'stream p99 ms', 'RSS MiB before → peak', 'errors'],
+      s.runs.map((r) => [r.target, `${r.load.ok}/${r.load.sent}`, r.load.chunksPerSec, f(r.load.ttfb.p50), f(r.load.ttfb.p99), f(r.ttftAddedP50Ms), f(r.ttftAddedP99Ms),
+        f(r.load.total.p50), f(r.load.total.p99), r.rssPeakMiB !== null ? `${f(r.rssBeforeMiB, 0)} → ${f(r.rssPeakMiB, 0)}` : '–', r.load.errors])), ''].join('\n')
+}
+
+function raceMd(b: BudgetRaceResult): string {
+  return ['## 4. Budget race', '',
+    `${b.requests} non-streaming requests sent at once (one connection each) to one tenant whose limit admits K = ${b.k} by actual cost ` +
+    `(${b.costPerRequestMicros} µUSD per request: 10 prompt tokens × $1/Mtok + 20 completion tokens × $100/Mtok; limit ${b.k * b.costPerRequestMicros} µUSD). ` +
+    `Upstream latency ${b.upstreamLatencyMs} ms so all requests overlap. \`strict\` reserves the worst case (prompt estimate + max_tokens); ` +
+    '`fixed` reserves a flat 1,000 µUSD. Spent is the Redis counter after every response; overrun = max(0, spent − limit). ' +
+    'Reserve/settle latency: `budget_reserve` / `settle` stages of Server-Timing on admitted requests.', '',
+    table(['policy', 'round', 'admitted (K)', '402', 'other', 'spent µUSD', 'limit µUSD', 'overrun µUSD', 'usage_records µUSD', 'reserve p50/p99 ms', 'settle p50/p99 ms', 'wall ms'],
+      b.rounds.map((r) => [r.policy, r.round, `${r.admitted} (${b.k})`, r.rejected402, Object.entries(r.otherStatuses).map(([k, v]) => `${k}×${v}`).join(' ') || '–',
+        r.spentMicros.toLocaleString('en'), r.limitMicros.toLocaleString('en'), r.overrunMicros.toLocaleString('en'), r.usageRecordsMicros?.toLocaleString('en') ?? '–',
+        r.reserveMs ? `${f(r.reserveMs.p50, 3)} / ${f(r.reserveMs.p99, 3)}` : '–', r.settleMs ? `${f(r.settleMs.p50, 3)} / ${f(r.settleMs.p99, 3)}` : '–', r.wallMs])), '',
+    'Under the 500-request burst those stage times are mostly queueing (every request is parsed and sent to Redis before the replies are read). ' +
+    `One request at a time (${b.uncontended.requests} requests, a budgeted tenant far from its limit): reserve p50 / p99 ` +
+    `${f(b.uncontended.reserveMs?.p50, 3)} / ${f(b.uncontended.reserveMs?.p99, 3)} ms, settle ${f(b.uncontended.settleMs?.p50, 3)} / ${f(b.uncontended.settleMs?.p99, 3)} ms.`,
+    '', 'With `strict`, fewer than K can be admitted: the reservation is the worst case (the gateway\'s prompt estimate + max_tokens), which is above the actual cost.', ''].join('\n')
+}
+
+export async function writeReport(r: BenchResults): Promise<string[]> {
+  const m = r.machine
+  const md: string[] = ['# Benchmark results', '',
+    `Produced by \`${r.command}\` (from the repository root; also \`npm run bench\`) on ${r.startedAt}, ` +
+    `${m.cpus} × ${m.cpuModel}, ${m.memGiB} GiB, Bun ${m.bun}, Linux ${m.kernel}, load average ${m.loadAvgBefore} before and ${m.loadAvgAfter} after; ` +
+    `the whole command took ${(r.totalMs / 1000).toFixed(0)} s` +
+    `${r.quick ? ' (`--quick`: fewer requests, treat as a smoke run)' : ''}. ` +
+    'Every server (fake upstream, bare proxy, our gateway, Portkey, Redis, Postgres) and the load generator run as separate processes on ' +
+    'the same 2 cores, over 127.0.0.1; numbers include that contention. Machine-readable: `bench/results.json`.', '']
+  if (r.build?.buildShError) {
+    md.push(`> **Build note:** \`./build.sh\` failed (${r.build.buildShError}); this run used the same compile with \`--format=esm\` ` +
+      `(\`${r.build.binary}\`). Rerun once \`./build.sh\` builds again.`, '')
+  }
+  if (r.scenarios.overhead) md.push(overheadMd(r.scenarios.overhead))
+  if (r.scenarios['cold-start']) md.push(coldMd(r.scenarios['cold-start']))
+  if (r.scenarios.streams) md.push(streamsMd(r.scenarios.streams))
+  if (r.scenarios['budget-race']) md.push(raceMd(r.scenarios['budget-race']))
+  if (Object.keys(r.skipped).length) {
+    md.push('## Not measured', '', ...Object.entries(r.skipped).map(([k, v]) => `- **${k}**: ${v.split('\n')[0]}`), '')
+  }
+  const files = [`${ROOT}bench/results.json`, `${ROOT}bench/RESULTS.md`]
+  await Bun.write(files[0]!, JSON.stringify(r, null, 2) + '\n')
+  await Bun.write(files[1]!, md.join('\n'))
+  return files.map((p) => p.replace(ROOT, ''))
+}
