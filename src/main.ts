@@ -60,7 +60,22 @@ async function admin(config: GatewayConfig, log: LogFn) {
   void log
 }
 
+/**
+ * Bun caps concurrent outgoing fetches at 256 unless BUN_CONFIG_MAX_HTTP_REQUESTS is set when the process
+ * starts (setting it later has no effect). A gateway must not queue upstream calls below its inbound
+ * concurrency (measured: 1,000 streams had 5.6 s added time-to-first-token), so a server re-executes itself
+ * once with it set. execve keeps the pid, so supervisors and signals are unaffected.
+ */
+function ensureFetchConcurrency(): void {
+  if (process.env.BUN_CONFIG_MAX_HTTP_REQUESTS || typeof process.execve !== 'function') return
+  const compiled = (process.argv[1] ?? '').startsWith('/$bunfs/')
+  const argv = compiled ? [process.execPath, ...process.argv.slice(2)] : [process.execPath, ...process.argv.slice(1)]
+  process.execve(process.execPath, argv, { ...process.env, BUN_CONFIG_MAX_HTTP_REQUESTS: '65535' })
+}
+
 async function main() {
+  const command = process.argv.slice(2).find((a) => !a.startsWith('-'))
+  if (command === undefined || command === 'serve' || command === 'demo') ensureFetchConcurrency()
   const result = loadConfig(process.argv.slice(2), process.env)
   if (!result.ok) fail(`invalid configuration:\n  - ${result.errors.join('\n  - ')}\nRun "gateway --help" for usage.`)
   const config = result.config

@@ -72,6 +72,11 @@ test('--version and --help from an empty directory', async () => {
   expect((await runGateway(['--help'], { binary, cwd: dir })).stdout).toContain('gateway tenant create')
 })
 
+test('the server re-executed itself (same pid) with Bun\'s outgoing fetch cap lifted', async () => {
+  const environ = await Bun.file(`/proc/${gw.proc.pid}/environ`).text()
+  expect(environ.split('\0')).toContain('BUN_CONFIG_MAX_HTTP_REQUESTS=65535')
+})
+
 test('boot logged ready with the warm-up and three [COLD-START] lines follow the first requests', async () => {
   const client = new OpenAI({ apiKey: key, baseURL: `${gw.url}/v1`, maxRetries: 0 })
   for (let i = 0; i < 3; i++) await client.chat.completions.create({ model: 'mock-echo', messages: [{ role: 'user', content: 'x' }] })
