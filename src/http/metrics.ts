@@ -3,9 +3,15 @@ type Labels = Record<string, string>
 
 const LATENCY_BUCKETS_MS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000]
 
+const UNSAFE = /["\\\n]/ // no `g`: a global regex's test() is stateful
+const labelPair = (k: string, v: string) => `${k}="${UNSAFE.test(v) ? v.replace(/["\\\n]/g, '_') : v}"`
+
+/** Called several times per request: skips the sort for the common one-label case. */
 function labelKey(labels: Labels): string {
-  const keys = Object.keys(labels).sort()
-  return keys.map((k) => `${k}="${labels[k]!.replace(/["\\\n]/g, '_')}"`).join(',')
+  const keys = Object.keys(labels)
+  if (keys.length === 0) return ''
+  if (keys.length === 1) return labelPair(keys[0]!, labels[keys[0]!]!)
+  return keys.sort().map((k) => labelPair(k, labels[k]!)).join(',')
 }
 
 class Counter {

@@ -32,3 +32,12 @@ test('only the first 3 requests log a [COLD-START] line; all feed the metrics', 
   expect(metrics.requests.get({ route: 'models', status: '200' })).toBe(5)
   expect(metrics.render()).toContain('gateway_stage_duration_ms_count{stage="auth"} 5')
 })
+
+test('metric label values are escaped, one and several labels alike', () => {
+  const metrics = createMetrics()
+  for (let i = 0; i < 3; i++) metrics.errors.inc({ code: 'a"b\\c\nd' })
+  metrics.requests.inc({ status: '200', route: 'models' })
+  const text = metrics.render()
+  expect(text).toContain('gateway_errors_total{code="a_b_c_d"} 3')
+  expect(text).toContain('gateway_requests_total{route="models",status="200"} 1')
+})
