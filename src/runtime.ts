@@ -45,7 +45,9 @@ export async function openStores(config: GatewayConfig, log: LogFn): Promise<{ s
   } catch (e) {
     throw new BootError(`database: ${(e as Error).message}`)
   }
-  const rebuild = (tenantId: string, periodKey: string) => store.sumUsageSince(tenantId, periodKeyStartMs(periodKey))
+  // Sum for the period without the records the ledger still holds (it counts those itself): see init-counter.lua.
+  const rebuild = (tenantId: string, periodKey: string, excludeRequestIds: string[]) =>
+    store.sumUsageSince(tenantId, periodKeyStartMs(periodKey), excludeRequestIds)
   if (!config.redisUrl) {
     log({ level: 'warn', msg: 'no REDIS_URL: using the in-process budget ledger; run a single gateway instance only' })
     const ledger = createMemoryLedger({ rebuild, sink: (records) => store.insertUsage(records) })

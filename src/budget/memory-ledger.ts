@@ -8,7 +8,8 @@
 import type { BudgetLedger, PeriodSnapshot, ReserveInput, ReserveResult, SettleInput, UsageRecord } from './types.ts'
 
 export interface MemoryLedgerOptions {
-  rebuild: (tenantId: string, periodKey: string) => Promise<number>
+  /** Store sum for the period without the records in `excludeRequestIds` (still queued: counted from the queue). */
+  rebuild: (tenantId: string, periodKey: string, excludeRequestIds: string[]) => Promise<number>
   sink: (records: UsageRecord[]) => Promise<void> | void
   now?: () => number
   doneRetentionMs?: number
@@ -88,9 +89,11 @@ export function createMemoryLedger(opts: MemoryLedgerOptions): MemoryLedger {
   }
 
   /**
-   * Like init-counter.lua: store sum + records still queued. Here it is exact: no sink batch runs during a
-   * rebuild (flushOnce waits for rebuilds, and a rebuild starts only once no batch is in flight), so every
-   * record is either in the store's answer or in the queue, never both. (Redis can only bound that race.)
+   * Like init-counter.lua: store sum without the queued records + the queued records. No sink batch runs during a
+   * rebuild (flushOnce waits for rebuilds, and a rebuild starts only once no batch is in flight), so the queue only
+   * grows meanwhile and a record appended during the query is in no store. Records a failed sink call did write
+   * (e.g. the commit landed, the reply was lost) are in the store AND still queued: excluding the queued ids from
+   * the store's answer counts them once, like the Redis ledger does for a shipped but not yet acked batch.
    */
   async function ensureCounter(tenantId: string, periodKey: string): Promise<void> {
     const k = pk(tenantId, periodKey)
@@ -98,11 +101,13 @@ export function createMemoryLedger(opts: MemoryLedgerOptions): MemoryLedger {
     if (spent.has(k)) return
     let p = rebuilding.get(k)
     if (!p) {
-      p = Promise.resolve(opts.rebuild(tenantId, periodKey)).then(fromStore => {
+      const mine = (q: Queued) => q.record.tenantId === tenantId && q.periodKey === periodKey
+      const queued = queue.filter(mine).map(q => q.record.requestId)
+      p = Promise.resolve(opts.rebuild(tenantId, periodKey, queued)).then(fromStore => {
         if (!Number.isSafeInteger(fromStore) || fromStore < 0) throw new Error(`rebuild returned ${fromStore}`)
         if (spent.has(k)) return
         let total = fromStore
-        for (const q of queue) if (q.record.tenantId === tenantId && q.periodKey === periodKey) total += q.record.costUsdMicros
+        for (const q of queue) if (mine(q)) total += q.record.costUsdMicros
         spent.set(k, total)
       }).finally(() => rebuilding.delete(k))
       rebuilding.set(k, p)

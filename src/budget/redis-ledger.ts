@@ -8,7 +8,7 @@
 import { Cluster, Redis } from 'ioredis'
 import { GatewayError } from '../http/errors.ts'
 import {
-  LEDGER_TENANTS_KEY, preloadScripts, recordToFields, registerScripts, tenantKeys,
+  LEASE_WAIT_MS, LEDGER_TENANTS_KEY, leaseToken, preloadScripts, recordToFields, registerScripts, SHIP_LEASE_MS, tenantKeys,
   type BudgetScripts, type RedisClient,
 } from './scripts.ts'
 import type { BudgetLedger, PeriodSnapshot, ReserveInput, ReserveResult, SettleInput } from './types.ts'
@@ -17,8 +17,11 @@ export interface RedisLedgerOptions {
   /** `redis://host:port` or, for a cluster, the seed nodes. */
   url: string | string[]
   cluster?: boolean
-  /** Sum of the tenant's usage in the store for the period (Postgres usage_records). */
-  rebuild: (tenantId: string, periodKey: string) => Promise<number>
+  /**
+   * Sum of the tenant's usage in the store for the period (Postgres usage_records), leaving out the records whose
+   * request id is in `excludeRequestIds` (they are still in the ledger stream and counted from there).
+   */
+  rebuild: (tenantId: string, periodKey: string, excludeRequestIds: string[]) => Promise<number>
   commandTimeoutMs?: number
   connectTimeoutMs?: number
   /** Clock passed to the scripts (ms). */
@@ -27,6 +30,10 @@ export interface RedisLedgerOptions {
   doneRetentionMs?: number
   /** A reserved counter lives this long past its last reservation's expiry (default 60 s). */
   reservedGraceMs?: number
+  /** TTL of the shipping lease a rebuild holds (default SHIP_LEASE_MS). */
+  leaseMs?: number
+  /** A rebuild waits at most this long for the tenant's shipping lease, then fails (default LEASE_WAIT_MS). */
+  leaseWaitMs?: number
 }
 
 export interface RedisLedger extends BudgetLedger {
@@ -38,6 +45,10 @@ export interface RedisLedger extends BudgetLedger {
 }
 
 const DAY_MS = 86_400_000
+/** Stream entries per XRANGE call while a rebuild collects request ids. */
+const STREAM_PAGE = 1_000
+/** Rebuilds one reserve tries when the counter keeps disappearing right after each rebuild. */
+const REBUILD_ATTEMPTS = 3
 
 /** Spent counters of past days/months are only read by reports; let Redis drop them (a rebuild restores one). */
 function counterTtlMs(periodKey: string): number {
@@ -110,16 +121,57 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
   const now = opts.now ?? Date.now
   const doneRetentionMs = opts.doneRetentionMs ?? DAY_MS
   const graceMs = opts.reservedGraceMs ?? 60_000
+  const leaseMs = opts.leaseMs ?? SHIP_LEASE_MS
+  const leaseWaitMs = opts.leaseWaitMs ?? LEASE_WAIT_MS
   const rebuilding = new Map<string, Promise<number>>()
   const tenantsSeen = new Map<string, number>()
 
+  /**
+   * Exact rebuild (see init-counter.lua): under the tenant's shipping lease, read the request ids of the period's
+   * stream entries, ask the store for the period's sum without them, and let the script add every entry of the
+   * period that is in the stream then. No lease within leaseWaitMs → throw (the reserve fails budget_unavailable
+   * rather than guessing).
+   */
   async function rebuildCounter(tenantId: string, periodKey: string): Promise<number> {
     const k = tenantKeys(tenantId)
-    // Read what was shipped BEFORE asking the store: see init-counter.lua for why this closes the race.
-    const shippedBefore = Number((await client.hget(k.shipped, periodKey)) ?? 0)
-    const fromStore = await opts.rebuild(tenantId, periodKey)
-    if (!Number.isSafeInteger(fromStore) || fromStore < 0) throw new Error(`rebuild returned ${fromStore}`)
-    return scripts.initCounter([k.spent(periodKey), k.ledger, k.shipped], [fromStore, periodKey, shippedBefore, counterTtlMs(periodKey)])
+    const token = leaseToken()
+    await acquireLease(k.shipLease, token)
+    try {
+      const cur = await client.get(k.spent(periodKey)) // rebuilt by another gateway while we waited
+      if (cur !== null) return Number(cur)
+      const inStream = await streamRequestIds(k.ledger, periodKey)
+      const fromStore = await opts.rebuild(tenantId, periodKey, inStream)
+      if (!Number.isSafeInteger(fromStore) || fromStore < 0) throw new Error(`rebuild returned ${fromStore}`)
+      return await scripts.initCounter([k.spent(periodKey), k.ledger, k.shipLease], [fromStore, periodKey, counterTtlMs(periodKey), token])
+    } finally {
+      await scripts.releaseLease([k.shipLease], [token]).catch(() => {}) // else it expires after leaseMs
+    }
+  }
+
+  async function acquireLease(key: string, token: string): Promise<void> {
+    const deadline = performance.now() + leaseWaitMs
+    for (;;) {
+      if ((await client.set(key, token, 'PX', leaseMs, 'NX')) === 'OK') return
+      // A shipper holds it for one batch (read, insert, ack): usually milliseconds.
+      if (performance.now() > deadline) throw new Error(`ledger busy: no shipping lease for ${key} within ${leaseWaitMs} ms`)
+      await Bun.sleep(5 + Math.random() * 10)
+    }
+  }
+
+  /** Request ids of the period's usage records in the stream, pending ones included (XRANGE sees every entry). */
+  async function streamRequestIds(stream: string, periodKey: string): Promise<string[]> {
+    const ids: string[] = []
+    let start = '-'
+    for (;;) {
+      const page = (await client.xrange(stream, start, '+', 'COUNT', STREAM_PAGE)) as [string, string[]][]
+      for (const [, f] of page) {
+        // Same test as init-counter.lua ('period', <key>, 'cost', <µUSD>, ... written by settle.lua).
+        if (f[0] !== 'period' || f[1] !== periodKey) continue
+        for (let i = 4; i + 1 < f.length; i += 2) if (f[i] === 'requestId') { ids.push(f[i + 1]); break }
+      }
+      if (page.length < STREAM_PAGE) return ids
+      start = `(${page[page.length - 1][0]}`
+    }
   }
 
   /** One rebuild per (tenant, period) in flight in this process; other gateways are made safe by SET NX. */
@@ -162,10 +214,11 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
       if (!Number.isSafeInteger(input.amountMicros) || input.amountMicros < 0) throw new RangeError('amountMicros must be a non-negative integer')
       try {
         let r = await reserveOnce(input)
-        if (r[0] === -1) {
+        // Lost again between the rebuild and this reserve (e.g. evicted twice in a row): rebuild again, a few times.
+        for (let i = 0; r[0] === -1; i++) {
+          if (i === REBUILD_ATTEMPTS) throw new Error(`spent counter vanished right after rebuild (${i} times)`)
           await ensureCounterRaw(input.tenantId, input.periodKey)
           r = await reserveOnce(input)
-          if (r[0] === -1) throw new Error('spent counter vanished right after rebuild')
         }
         if (r[0] === 1) return { ok: true }
         return { ok: false, reason: 'budget_exceeded', spentMicros: r[1], reservedMicros: r[2] }

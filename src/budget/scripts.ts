@@ -10,26 +10,47 @@
  * function of its arguments (safe for replication/AOF of the script itself) and tests can drive the clock.
  * Gateways must therefore have roughly synchronized clocks; skew only shifts when an abandoned
  * reservation is reclaimed, never the amounts.
+ *
+ * Redis Lua has no include: code shared by several scripts lives in scripts/prelude.lua, prepended to every body.
  */
 import type { Cluster, Redis } from 'ioredis'
 import type { UsageRecord } from './types.ts'
+import preludeLua from './scripts/prelude.lua' with { type: 'text' }
 import reserveLua from './scripts/reserve.lua' with { type: 'text' }
 import settleLua from './scripts/settle.lua' with { type: 'text' }
 import releaseLua from './scripts/release.lua' with { type: 'text' }
 import initCounterLua from './scripts/init-counter.lua' with { type: 'text' }
+import shipReadLua from './scripts/ship-read.lua' with { type: 'text' }
 import ackLua from './scripts/ack.lua' with { type: 'text' }
-import ensureGroupLua from './scripts/ensure-group.lua' with { type: 'text' }
+import releaseLeaseLua from './scripts/release-lease.lua' with { type: 'text' }
 
 export type RedisClient = Redis | Cluster
 
+/** Shared Lua functions (dropReservation, holdsLease), prepended to every script body. */
+export const PRELUDE = preludeLua
+
 export const SCRIPTS = {
-  gwReserve: { lua: reserveLua, numberOfKeys: 4 },
-  gwSettle: { lua: settleLua, numberOfKeys: 6 },
-  gwRelease: { lua: releaseLua, numberOfKeys: 4 },
-  gwInitCounter: { lua: initCounterLua, numberOfKeys: 3 },
-  gwAck: { lua: ackLua, numberOfKeys: 2 },
-  gwEnsureGroup: { lua: ensureGroupLua, numberOfKeys: 1 },
+  gwReserve: { lua: PRELUDE + reserveLua, numberOfKeys: 4 },
+  gwSettle: { lua: PRELUDE + settleLua, numberOfKeys: 6 },
+  gwRelease: { lua: PRELUDE + releaseLua, numberOfKeys: 4 },
+  gwInitCounter: { lua: PRELUDE + initCounterLua, numberOfKeys: 3 },
+  gwShipRead: { lua: PRELUDE + shipReadLua, numberOfKeys: 2 },
+  gwAck: { lua: PRELUDE + ackLua, numberOfKeys: 2 },
+  gwReleaseLease: { lua: PRELUDE + releaseLeaseLua, numberOfKeys: 1 },
 } as const
+
+/**
+ * The per-tenant shipping lease (`shipLease` key): a shipper holds it for one tenant batch from read through insert
+ * to ack, a counter rebuild while it reads the stream, queries the store and runs init-counter.lua (see there).
+ * Its TTL bounds how long a crashed holder blocks the tenant's shipping and rebuilds; a holder that outlives it is
+ * fenced (ack.lua and init-counter.lua check the token) and its work is redone, harmlessly.
+ */
+export const SHIP_LEASE_MS = 4_000
+/** How long a rebuild waits for the shipping lease before failing (the reserve then fails budget_unavailable). */
+export const LEASE_WAIT_MS = 5_000
+
+/** Random lease token: who holds the lease. */
+export const leaseToken = (): string => crypto.randomUUID()
 
 /** Set of tenant ids whose ledger stream may hold records; read by the usage shipper. No hash tag: not in a script. */
 export const LEDGER_TENANTS_KEY = 'gw:ledger:tenants'
@@ -43,7 +64,7 @@ export function tenantKeys(tenantId: string) {
     resvAmt: `${p}resv:amt`,
     done: `${p}done`,
     ledger: `${p}ledger`,
-    shipped: `${p}shipped`,
+    shipLease: `${p}shiplease`,
   }
 }
 
@@ -57,8 +78,11 @@ export interface BudgetScripts {
   settle(keys: [string, string, string, string, string, string], args: Arg[]): Promise<number>
   release(keys: [string, string, string, string], args: Arg[]): Promise<number>
   initCounter(keys: [string, string, string], args: Arg[]): Promise<number>
+  /** [0] lease busy | [1, entries] (entries may be empty; the lease is then already released). */
+  shipRead(keys: [string, string], args: Arg[]): Promise<[0] | [1, [id: string, fields: string[]][]]>
+  /** Entries acked, or -1 if the lease was lost (nothing acked). */
   ack(keys: [string, string], args: Arg[]): Promise<number>
-  ensureGroup(keys: [string], args: Arg[]): Promise<number>
+  releaseLease(keys: [string], args: Arg[]): Promise<number>
 }
 
 export function registerScripts(client: RedisClient): BudgetScripts {
@@ -71,14 +95,16 @@ export function registerScripts(client: RedisClient): BudgetScripts {
     return (...args: Arg[]) => fn.apply(client, args)
   }
   const reserve = cmd('gwReserve'), settle = cmd('gwSettle'), release = cmd('gwRelease')
-  const initCounter = cmd('gwInitCounter'), ack = cmd('gwAck'), ensureGroup = cmd('gwEnsureGroup')
+  const initCounter = cmd('gwInitCounter'), shipRead = cmd('gwShipRead'), ack = cmd('gwAck')
+  const releaseLease = cmd('gwReleaseLease')
   return {
     reserve: (k, a) => reserve(...k, ...a) as Promise<number[]>,
     settle: (k, a) => settle(...k, ...a) as Promise<number>,
     release: (k, a) => release(...k, ...a) as Promise<number>,
     initCounter: (k, a) => initCounter(...k, ...a) as Promise<number>,
+    shipRead: (k, a) => shipRead(...k, ...a) as Promise<[0] | [1, [string, string[]][]]>,
     ack: (k, a) => ack(...k, ...a) as Promise<number>,
-    ensureGroup: (k, a) => ensureGroup(...k, ...a) as Promise<number>,
+    releaseLease: (k, a) => releaseLease(...k, ...a) as Promise<number>,
   }
 }
 

@@ -3,18 +3,26 @@
  *
  * Delivery is at-least-once into an idempotent sink (insert ON CONFLICT DO NOTHING on request_id), which is
  * exactly-once in the table:
- * - XREADGROUP (one consumer group per stream), insert, and only then ack.lua (XACK + XDEL + shipped count).
- *   If the store is down the entries stay pending for this consumer and are re-read (id 0) after a backoff.
- * - A gateway that died after settle leaves entries pending under its consumer name; XAUTOCLAIM hands those
- *   idle longer than claimIdleMs to a live shipper.
+ * - Per tenant and pass: ship-read.lua takes the tenant's shipping lease and reads a batch (XREADGROUP, one
+ *   consumer group per stream, recreated on the spot if Redis lost it); then the insert; only then ack.lua
+ *   (XACK + XDEL + lease release, only if the lease is still ours). A tenant whose lease is busy (a counter
+ *   rebuild, or another gateway's shipper) is skipped this pass. The lease is what makes a counter rebuild exact:
+ *   see init-counter.lua.
+ * - If the store is down the entries stay pending for this consumer (lease released) and are re-read (id 0)
+ *   after a backoff. If the lease expired during a slow insert, the ack is refused and the batch is re-read and
+ *   re-inserted as a no-op.
+ * - A gateway that died after settle (or between insert and ack) leaves entries pending under its consumer name
+ *   (and its lease expires); XAUTOCLAIM hands those idle longer than claimIdleMs to a live shipper.
  * Tenants are discovered from the set `gw:ledger:tenants`, which the ledger SADDs after settles (see
  * redis-ledger.ts); `addTenant` registers one explicitly (e.g. every warmed tenant at boot). The set only
- * grows (one small entry per tenant ever settled); a tenant with an empty stream costs 3 cheap calls a pass.
+ * grows (one small entry per tenant ever settled); a tenant with an empty stream costs one short script a pass.
  */
 import { hostname } from 'node:os'
 import type { LogFn } from '../log.ts'
 import type { Store } from '../store/types.ts'
-import { fieldsToRecord, LEDGER_TENANTS_KEY, registerScripts, tenantKeys, type BudgetScripts, type RedisClient } from './scripts.ts'
+import {
+  fieldsToRecord, LEDGER_TENANTS_KEY, leaseToken, registerScripts, SHIP_LEASE_MS, tenantKeys, type BudgetScripts, type RedisClient,
+} from './scripts.ts'
 import type { UsageRecord } from './types.ts'
 
 export interface UsageShipperOptions {
@@ -26,6 +34,8 @@ export interface UsageShipperOptions {
   intervalMs?: number
   /** Pending entries idle longer than this are taken over from a (presumably dead) consumer. */
   claimIdleMs?: number
+  /** TTL of the per-tenant shipping lease held from read to ack (default SHIP_LEASE_MS). */
+  leaseMs?: number
   /** One group name for all gateways: entries are XDELed once shipped, so a second group would miss them. */
   group?: string
   consumer?: string
@@ -40,7 +50,10 @@ export interface UsageShipperOptions {
 
 export interface UsageShipper {
   start(): void
-  /** Ship everything that is there now (SIGTERM path); rejects if the store still fails. */
+  /**
+   * Ship everything that is there now (SIGTERM path); rejects if the store still fails. A tenant whose lease stays
+   * busy (another gateway shipping it) is waited for at most about two lease TTLs.
+   */
   flush(): Promise<void>
   /** One pass over all tenants; returns the number of records shipped. */
   tick(): Promise<number>
@@ -52,7 +65,7 @@ type StreamEntry = [id: string, fields: string[]]
 /** Streams read in parallel per pass (commands are auto-pipelined). */
 const READ_CONCURRENCY = 16
 
-interface Picked { tenantId: string; id: string; periodKey: string; record: UsageRecord }
+interface Picked { tenantId: string; id: string; record: UsageRecord | null }
 
 export function createUsageShipper(opts: UsageShipperOptions): UsageShipper {
   const maybeClient = opts.client ?? opts.source?.client
@@ -69,42 +82,27 @@ export function createUsageShipper(opts: UsageShipperOptions): UsageShipper {
   const group = opts.group ?? 'usage-shipper'
   const consumer = opts.consumer ?? `${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
   const discover = opts.discover ?? true
+  const leaseMs = opts.leaseMs ?? SHIP_LEASE_MS
   const registered = new Set<string>()
-  const groupsMade = new Set<string>()
   let timer: ReturnType<typeof setTimeout> | null = null
   let running: Promise<number> | null = null
   let stopped = false
   let failures = 0
   let rotation = 0
+  /** Tenants skipped in the last pass because their lease was busy. */
+  let busyLastPass = 0
 
-  async function ensureGroup(stream: string): Promise<void> {
-    if (groupsMade.has(stream)) return
-    await scripts.ensureGroup([stream], [group])
-    groupsMade.add(stream)
+  /** Takes the tenant's lease and reads a batch; null if the lease is busy. No entries ⇒ the lease is already free. */
+  async function readTenant(tenantId: string, count: number): Promise<{ token: string; entries: StreamEntry[] } | null> {
+    const k = tenantKeys(tenantId)
+    const token = leaseToken()
+    const r = await scripts.shipRead([k.ledger, k.shipLease], [token, leaseMs, group, consumer, count, claimIdleMs])
+    if (r[0] === 0) return null
+    return { token, entries: r[1] }
   }
 
-  /** This consumer's own unacked entries first (a failed insert), then dead consumers', then new ones. */
-  async function readTenant(tenantId: string, count: number): Promise<StreamEntry[]> {
-    const stream = tenantKeys(tenantId).ledger
-    await ensureGroup(stream)
-    try {
-      const own = await xreadgroup(stream, '0', count)
-      if (own.length > 0) return own
-      const claimed = (await client.xautoclaim(stream, group, consumer, claimIdleMs, '0-0', 'COUNT', count)) as [string, StreamEntry[], string[]?]
-      const live = claimed[1].filter(e => e[1] !== null) // deleted entries come back with null fields
-      if (live.length > 0) return live
-      return await xreadgroup(stream, '>', count)
-    } catch (e) {
-      // The stream (and its group) vanished, e.g. Redis restarted empty: make it again next time.
-      if (String(e).includes('NOGROUP')) groupsMade.delete(stream)
-      throw e
-    }
-  }
-
-  async function xreadgroup(stream: string, id: string, count: number): Promise<StreamEntry[]> {
-    const res = (await client.xreadgroup('GROUP', group, consumer, 'COUNT', count, 'STREAMS', stream, id)) as
-      [string, StreamEntry[]][] | null
-    return res?.[0]?.[1] ?? []
+  async function releaseLeases(held: Map<string, string>): Promise<void> {
+    await Promise.all([...held].map(([t, token]) => scripts.releaseLease([tenantKeys(t).shipLease], [token]).catch(() => {})))
   }
 
   async function tickOnce(): Promise<number> {
@@ -113,32 +111,47 @@ export function createUsageShipper(opts: UsageShipperOptions): UsageShipper {
     const start = all.length > 0 ? rotation++ % all.length : 0
     const tenants = [...all.slice(start), ...all.slice(0, start)]
     const picked: Picked[] = []
-    const junk: Picked[] = []
-    for (let i = 0; i < tenants.length && picked.length < batchSize; i += READ_CONCURRENCY) {
-      const want = batchSize - picked.length
-      const chunk = tenants.slice(i, i + READ_CONCURRENCY)
-      const results = await Promise.all(chunk.map(t => readTenant(t, want)))
-      chunk.forEach((tenantId, j) => {
-        for (const [id, fields] of results[j]) {
-          const parsed = fieldsToRecord(fields)
-          // A malformed entry can never be inserted; ack it so it does not block the stream forever.
-          if (!parsed) { junk.push({ tenantId, id, periodKey: '', record: null as unknown as UsageRecord }); continue }
-          picked.push({ tenantId, id, ...parsed })
-        }
-      })
+    const held = new Map<string, string>() // tenant → lease token, for tenants with entries read this pass
+    let busy = 0
+    try {
+      for (let i = 0; i < tenants.length && picked.length < batchSize; i += READ_CONCURRENCY) {
+        const want = batchSize - picked.length
+        const chunk = tenants.slice(i, i + READ_CONCURRENCY)
+        const results = await Promise.allSettled(chunk.map(t => readTenant(t, want)))
+        let failed: unknown = null
+        chunk.forEach((tenantId, j) => {
+          const r = results[j]
+          if (r.status === 'rejected') { failed ??= r.reason; return }
+          if (r.value === null) { busy++; return }
+          if (r.value.entries.length === 0) return
+          held.set(tenantId, r.value.token)
+          for (const [id, fields] of r.value.entries) {
+            const parsed = fieldsToRecord(fields)
+            // A malformed entry can never be inserted; ack it (record null) so it does not block the stream forever.
+            picked.push({ tenantId, id, record: parsed ? parsed.record : null })
+          }
+        })
+        if (failed) throw failed
+      }
+      const records = picked.flatMap(p => (p.record ? [p.record] : []))
+      if (records.length > 0) await opts.store.insertUsage(records)
+    } catch (e) {
+      await releaseLeases(held) // entries stay pending for this consumer and are re-read next pass
+      throw e
     }
-    if (picked.length > 0) await opts.store.insertUsage(picked.map(p => p.record))
-    const byTenant = new Map<string, (string | number)[]>()
-    for (const p of [...picked, ...junk]) {
-      let args = byTenant.get(p.tenantId)
-      if (!args) { args = [group]; byTenant.set(p.tenantId, args) }
-      args.push(p.id, p.periodKey || 'invalid', p.record ? p.record.costUsdMicros : 0)
+    busyLastPass = busy
+    const byTenant = new Map<string, string[]>()
+    for (const p of picked) {
+      let ids = byTenant.get(p.tenantId)
+      if (!ids) { ids = []; byTenant.set(p.tenantId, ids) }
+      ids.push(p.id)
     }
-    await Promise.all([...byTenant].map(([t, args]) => {
+    // -1 (lease lost during a slow insert): nothing acked; the entries are re-read and re-inserted as a no-op.
+    await Promise.all([...byTenant].map(([t, ids]) => {
       const k = tenantKeys(t)
-      return scripts.ack([k.ledger, k.shipped], args)
+      return scripts.ack([k.ledger, k.shipLease], [held.get(t)!, group, ...ids])
     }))
-    return picked.length
+    return picked.reduce((n, p) => n + (p.record ? 1 : 0), 0)
   }
 
   function tick(): Promise<number> {
@@ -170,10 +183,16 @@ export function createUsageShipper(opts: UsageShipperOptions): UsageShipper {
       if (!timer) schedule(0)
     },
     async flush() {
+      let busySince: number | null = null
       for (;;) {
         if (running) await running.catch(() => {})
         const n = await tick()
-        if (n === 0) return
+        if (n > 0) { busySince = null; continue }
+        if (busyLastPass === 0) return
+        // Nothing shipped but some tenant's lease was busy (a rebuild, another shipper): wait for it, boundedly.
+        busySince ??= performance.now()
+        if (performance.now() - busySince > 2 * leaseMs) return
+        await Bun.sleep(10)
       }
     },
     tick,

@@ -243,9 +243,21 @@ export async function createPostgresStore(url: string, opts: PostgresStoreOption
       }
     },
 
-    async sumUsageSince(tenantId, sinceMs) {
-      const rows = await q(sql<{ total: number }[]>`select coalesce(sum(cost_usd_micros), 0)::int8 as total
-        from usage_records where tenant_id = ${tenantId} and started_at >= ${new Date(sinceMs)}`)
+    async sumUsageSince(tenantId, sinceMs, excludeRequestIds = []) {
+      const since = new Date(sinceMs)
+      if (excludeRequestIds.length === 0) {
+        const rows = await q(sql<{ total: number }[]>`select coalesce(sum(cost_usd_micros), 0)::int8 as total
+          from usage_records where tenant_id = ${tenantId} and started_at >= ${since}`)
+        return rows[0]?.total ?? 0
+      }
+      // All rows minus the excluded ones, in one statement (one snapshot): the excluded ids are found through the
+      // primary key instead of testing every row of the tenant against the whole list (`<> all(...)`).
+      const rows = await q(sql<{ total: number }[]>`select (
+          (select coalesce(sum(cost_usd_micros), 0) from usage_records
+            where tenant_id = ${tenantId} and started_at >= ${since})
+        - (select coalesce(sum(cost_usd_micros), 0) from usage_records
+            where request_id = any(${sql.array([...excludeRequestIds])}::text[]) and tenant_id = ${tenantId} and started_at >= ${since})
+        )::int8 as total`)
       return rows[0]?.total ?? 0
     },
 

@@ -202,9 +202,13 @@ export function createSqliteStore(path: string): Store {
       })()
     },
 
-    async sumUsageSince(tenantId, sinceMs) {
-      const r = all<{ total: number }>(`select coalesce(sum(cost_usd_micros), 0) as total from usage_records
-        where tenant_id = ? and started_at >= ?`, tenantId, sinceMs)[0]
+    async sumUsageSince(tenantId, sinceMs, excludeRequestIds = []) {
+      const r = excludeRequestIds.length === 0
+        ? all<{ total: number }>(`select coalesce(sum(cost_usd_micros), 0) as total from usage_records
+          where tenant_id = ? and started_at >= ?`, tenantId, sinceMs)[0]
+        : all<{ total: number }>(`select coalesce(sum(cost_usd_micros), 0) as total from usage_records
+          where tenant_id = ? and started_at >= ? and request_id not in (select value from json_each(?))`,
+          tenantId, sinceMs, JSON.stringify(excludeRequestIds))[0]
       return r?.total ?? 0
     },
 

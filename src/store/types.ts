@@ -49,8 +49,11 @@ export interface Store {
   createKey(k: Omit<ApiKeyRecord, 'revokedAt'>): Promise<void>
   revokeKey(id: string): Promise<ApiKeyRecord | null>
   insertUsage(records: UsageRecord[]): Promise<void>
-  /** Sum of cost over usage_records for a tenant since `sinceMs` (epoch ms; 0 for total). */
-  sumUsageSince(tenantId: string, sinceMs: number): Promise<number>
+  /**
+   * Sum of cost over usage_records for a tenant since `sinceMs` (epoch ms; 0 for total), leaving out the records
+   * whose request id is in `excludeRequestIds` (a counter rebuild counts those from the Redis ledger stream).
+   */
+  sumUsageSince(tenantId: string, sinceMs: number, excludeRequestIds?: readonly string[]): Promise<number>
   countUsage(tenantId?: string): Promise<number>
   /**
    * Subscribe to config changes from any process (Postgres LISTEN/NOTIFY; sqlite: this process only).

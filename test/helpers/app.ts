@@ -45,7 +45,7 @@ export async function buildTestGateway(opts: {
   const store = opts.store ?? createSqliteStore(':memory:')
   await store.migrate()
   const ledger = opts.ledger ?? createMemoryLedger({
-    rebuild: (t, pk) => store.sumUsageSince(t, periodKeyStartMs(pk)),
+    rebuild: (t, pk, exclude) => store.sumUsageSince(t, periodKeyStartMs(pk), exclude),
     sink: (records) => store.insertUsage(records),
   })
   const logs: string[] = []

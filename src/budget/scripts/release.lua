@@ -6,16 +6,7 @@
 local id = ARGV[1]
 if redis.call('ZSCORE', KEYS[4], id) then return 0 end
 local now = tonumber(ARGV[3])
-local v = redis.call('HGET', KEYS[3], id)
-if v then
-  local sep = string.find(v, '|', 1, true)
-  if string.sub(v, 1, sep - 1) == ARGV[2] and redis.call('EXISTS', KEYS[1]) == 1 then
-    local left = redis.call('DECRBY', KEYS[1], string.sub(v, sep + 1))
-    if left < 0 then redis.call('SET', KEYS[1], 0, 'KEEPTTL') end
-  end
-  redis.call('HDEL', KEYS[3], id)
-end
-redis.call('ZREM', KEYS[2], id)
+dropReservation(KEYS[1], KEYS[2], KEYS[3], id, ARGV[2])
 redis.call('ZADD', KEYS[4], ARGV[3], id)
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - tonumber(ARGV[4]))
 return 1

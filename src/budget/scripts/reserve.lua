@@ -8,19 +8,8 @@ local period = ARGV[6]
 
 -- 1. Reclaim this tenant's expired reservations (abandoned by a crashed gateway). Bounded per call; the rest go next time.
 local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 256)
-for _, id in ipairs(expired) do
-  local v = redis.call('HGET', KEYS[4], id)
-  if v then
-    local sep = string.find(v, '|', 1, true)
-    -- Only the current period's counter is in KEYS; a past period's reserved key carries a TTL and simply expires.
-    if string.sub(v, 1, sep - 1) == period and redis.call('EXISTS', KEYS[2]) == 1 then
-      local left = redis.call('DECRBY', KEYS[2], string.sub(v, sep + 1))
-      if left < 0 then redis.call('SET', KEYS[2], 0, 'KEEPTTL') end
-    end
-    redis.call('HDEL', KEYS[4], id)
-  end
-  redis.call('ZREM', KEYS[3], id)
-end
+-- Only the current period's counter is in KEYS; a past period's reserved key carries a TTL and simply expires.
+for _, id in ipairs(expired) do dropReservation(KEYS[2], KEYS[3], KEYS[4], id, period) end
 
 -- 2. Idempotent: a retried reserve for the same request does not reserve twice.
 if redis.call('HEXISTS', KEYS[4], ARGV[1]) == 1 then

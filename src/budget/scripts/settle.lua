@@ -6,22 +6,12 @@ local id = ARGV[1]
 if redis.call('ZSCORE', KEYS[5], id) then return 0 end
 local now = tonumber(ARGV[3])
 
-local v = redis.call('HGET', KEYS[4], id)
-if v then
-  local sep = string.find(v, '|', 1, true)
-  -- If the reserved key is gone it expired with all its reservations (see reserve.lua): nothing to subtract.
-  if string.sub(v, 1, sep - 1) == ARGV[5] and redis.call('EXISTS', KEYS[2]) == 1 then
-    local left = redis.call('DECRBY', KEYS[2], string.sub(v, sep + 1))
-    if left < 0 then redis.call('SET', KEYS[2], 0, 'KEEPTTL') end
-  end
-  redis.call('HDEL', KEYS[4], id)
-end
-redis.call('ZREM', KEYS[3], id)
+dropReservation(KEYS[2], KEYS[3], KEYS[4], id, ARGV[5])
 
 -- A missing counter stays missing so the next reserve rebuilds it; this record is then counted from the stream.
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('INCRBY', KEYS[1], ARGV[2]) end
 
--- period and cost first: init-counter.lua reads them by position.
+-- period and cost first: init-counter.lua and redis-ledger.ts read them by position.
 redis.call('XADD', KEYS[6], '*', 'period', ARGV[5], 'cost', ARGV[2], unpack(ARGV, 6))
 
 redis.call('ZADD', KEYS[5], ARGV[3], id)

@@ -128,7 +128,7 @@ export interface HttpGateway {
 }
 
 export async function startHttpGateway(kind: LedgerKind, store: Store, redisUrl?: string): Promise<HttpGateway> {
-  const rebuild = (t: string, pk: string) => store.sumUsageSince(t, periodKeyStartMs(pk))
+  const rebuild = (t: string, pk: string, exclude: string[]) => store.sumUsageSince(t, periodKeyStartMs(pk), exclude)
   const ledger: BudgetLedger = kind === 'redis'
     ? await createRedisLedger({ url: redisUrl!, rebuild })
     : createMemoryLedger({ rebuild, sink: (r) => store.insertUsage(r) })

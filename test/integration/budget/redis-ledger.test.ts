@@ -157,6 +157,24 @@ describe('redis ledger: outages', () => {
     expect(await admin.exists(tenantKeys(t).spent('total'), tenantKeys(t).reserved('total'))).toBe(0)
   })
 
+  test('shipping lease held past the wait bound → the rebuild gives up with budget_unavailable, nothing admitted', async () => {
+    let rebuilds = 0
+    const l = await ledger({ rebuild: async () => { rebuilds++; return 0 }, leaseWaitMs: 150 })
+    const t = uid('leasebusy')
+    const lease = tenantKeys(t).shipLease
+    await admin.set(lease, 'stuck-shipper', 'PX', 10_000)
+    const started = performance.now()
+    const err = await l.reserve({ tenantId: t, periodKey: 'total', limitMicros: 1000, requestId: 'a', amountMicros: 1, ttlMs: 1000 }).catch(e => e)
+    expect((err as GatewayError).code).toBe('budget_unavailable')
+    expect(performance.now() - started).toBeLessThan(1000)
+    expect(rebuilds).toBe(0) // never guessed
+    expect(await admin.get(lease)).toBe('stuck-shipper') // someone else's lease is never released by us
+    await admin.del(lease)
+    expect((await l.reserve({ tenantId: t, periodKey: 'total', limitMicros: 1000, requestId: 'a', amountMicros: 1, ttlMs: 1000 })).ok).toBe(true)
+    expect(rebuilds).toBe(1)
+    expect(await admin.exists(lease)).toBe(0) // the rebuild released its own lease
+  })
+
   test('createRedisLedger fails fast when Redis is unreachable at boot', async () => {
     const started = performance.now()
     await expect(createRedisLedger({ url: 'redis://127.0.0.1:1', rebuild: async () => 0 })).rejects.toThrow(/cannot reach Redis/)

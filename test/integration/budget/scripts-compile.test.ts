@@ -3,17 +3,20 @@ import { afterAll, expect, test } from 'bun:test'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { SCRIPTS } from '../../../src/budget/scripts.ts'
+import { PRELUDE, SCRIPTS } from '../../../src/budget/scripts.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'gw-compile-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-test('every script is imported verbatim from its .lua file', () => {
+test('every script is its .lua file verbatim, after the one shared prelude', () => {
+  const lua = (f: string) => readFileSync(resolve(import.meta.dir, `../../../src/budget/scripts/${f}.lua`), 'utf8')
   const names: Record<string, string> = { gwReserve: 'reserve', gwSettle: 'settle', gwRelease: 'release',
-    gwInitCounter: 'init-counter', gwAck: 'ack', gwEnsureGroup: 'ensure-group' }
-  for (const [name, s] of Object.entries(SCRIPTS)) {
-    expect(s.lua).toBe(readFileSync(resolve(import.meta.dir, `../../../src/budget/scripts/${names[name]}.lua`), 'utf8'))
-  }
+    gwInitCounter: 'init-counter', gwShipRead: 'ship-read', gwAck: 'ack', gwReleaseLease: 'release-lease' }
+  expect(Object.keys(SCRIPTS).sort()).toEqual(Object.keys(names).sort())
+  expect(PRELUDE).toBe(lua('prelude'))
+  for (const [name, s] of Object.entries(SCRIPTS)) expect(s.lua).toBe(PRELUDE + lua(names[name]))
+  // The reservation-dropping code exists once, in the prelude.
+  for (const f of ['reserve', 'settle', 'release']) expect(lua(f)).not.toContain('DECRBY')
 })
 
 test('bun build --compile --minify --bytecode embeds the scripts', async () => {

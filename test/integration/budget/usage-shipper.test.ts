@@ -16,7 +16,7 @@ beforeAll(async () => {
   redis = await startRedis()
   admin = new Redis(redis.url)
   store = new FakeStore()
-  ledger = await createRedisLedger({ url: redis.url, rebuild: (t) => store.sumUsageSince(t, 0), commandTimeoutMs: 2000 })
+  ledger = await createRedisLedger({ url: redis.url, rebuild: (t, _pk, exclude) => store.sumUsageSince(t, 0, exclude), commandTimeoutMs: 2000 })
 })
 afterAll(async () => {
   await ledger?.close()
@@ -105,7 +105,100 @@ test('lost counter after partial shipping is rebuilt exactly (store + stream, no
   expect(rowsOf(ids)).toBe(20)
   await admin.del(tenantKeys(t).spent('total'))
   expect((await ledger.snapshot(t, 'total')).spentMicros).toBe(390)
-  expect(await admin.hget(tenantKeys(t).shipped, 'total')).toBe('390')
+  expect(await admin.exists(tenantKeys(t).shipLease)).toBe(0) // released by the ack and by the rebuild
+})
+
+test('a shipper that died between insert and ack: the rebuild counts its batch once; re-delivery is a no-op insert', async () => {
+  const t = uid('insert-no-ack')
+  const group = uid('g')
+  const k = tenantKeys(t)
+  const ids = await settleMany([t], 20) // Σ = 390
+  // The dying shipper inserts, then hangs forever before its ack (a process frozen or killed there): its lease
+  // stays until it expires (leaseMs), its entries stay pending under its consumer name.
+  let inserted!: () => void
+  const insertedP = new Promise<void>(r => (inserted = r))
+  let unfreeze!: () => void
+  const frozen = new Promise<void>(r => (unfreeze = r))
+  const dying = createUsageShipper({
+    source: ledger, discover: false, group, consumer: 'dying', leaseMs: 300,
+    store: { insertUsage: async recs => { await store.insertUsage(recs); inserted(); await frozen } },
+  })
+  await dying.addTenant(t)
+  const dyingTick = dying.tick()
+  await insertedP
+  expect(rowsOf(ids)).toBe(20)
+  expect(await admin.xlen(k.ledger)).toBe(20) // in the store AND in the stream
+  await admin.del(k.spent('total'))
+  const t0 = performance.now()
+  expect((await ledger.snapshot(t, 'total')).spentMicros).toBe(390) // not 780
+  expect(performance.now() - t0).toBeGreaterThan(150) // it waited for the dead holder's lease to expire
+  // A settle after the rebuild, then a live shipper takes the dead consumer's entries over (XAUTOCLAIM).
+  await ledger.settle({ tenantId: t, periodKey: 'total', requestId: `${t}-late`, costMicros: 10, record: usage(t, `${t}-late`, 0) })
+  const live = createUsageShipper({ source: ledger, discover: false, store, group, consumer: 'live', claimIdleMs: 50 })
+  await live.addTenant(t)
+  await Bun.sleep(60)
+  await live.flush()
+  expect(rowsOf([...ids, `${t}-late`])).toBe(21)
+  expect(await admin.xlen(k.ledger)).toBe(0)
+  // The frozen shipper wakes up: its lease is long gone, so its ack is refused and changes nothing.
+  unfreeze()
+  await dyingTick
+  expect((await admin.xpending(k.ledger, group) as [number])[0]).toBe(0)
+  expect(await store.sumUsageSince(t, 0)).toBe(400)
+  await admin.del(k.spent('total'))
+  expect((await ledger.snapshot(t, 'total')).spentMicros).toBe(400)
+})
+
+test('an insert slower than the lease: the ack is refused and the batch is re-inserted harmlessly next pass', async () => {
+  const t = uid('slow-insert')
+  const group = uid('g')
+  const ids = await settleMany([t], 10)
+  let calls = 0
+  const slow = {
+    insertUsage: async (r: Parameters<FakeStore['insertUsage']>[0]) => {
+      if (calls++ === 0) await Bun.sleep(150)
+      return store.insertUsage(r)
+    },
+  }
+  const shipper = createUsageShipper({ source: ledger, discover: false, store: slow, group, leaseMs: 50 })
+  await shipper.addTenant(t)
+  await shipper.tick()
+  expect(rowsOf(ids)).toBe(10)
+  expect(await admin.xlen(tenantKeys(t).ledger)).toBe(10) // not acked: the lease had expired
+  await shipper.flush()
+  expect(calls).toBe(2)
+  expect(rowsOf(ids)).toBe(10)
+  expect(await admin.xlen(tenantKeys(t).ledger)).toBe(0)
+})
+
+test('a busy lease: the shipper skips the tenant and flush() waits for it; a rebuild waits for it too', async () => {
+  const t = uid('busy')
+  const k = tenantKeys(t)
+  const ids = await settleMany([t], 5) // Σ = 60
+  const shipper = createUsageShipper({ source: ledger, discover: false, store, group: uid('g'), leaseMs: 1000 })
+  await shipper.addTenant(t)
+  await admin.set(k.shipLease, 'someone-else', 'PX', 200)
+  expect(await shipper.tick()).toBe(0)
+  expect(rowsOf(ids)).toBe(0)
+  await shipper.flush() // waits until the other holder's lease expires
+  expect(rowsOf(ids)).toBe(5)
+  await admin.set(k.shipLease, 'someone-else', 'PX', 100)
+  await admin.del(k.spent('total'))
+  expect((await ledger.snapshot(t, 'total')).spentMicros).toBe(60)
+})
+
+test('stream and group gone (Redis restarted empty): the very next pass recreates the group and ships', async () => {
+  const t = uid('nogroup')
+  const shipper = createUsageShipper({ source: ledger, discover: false, store, group: uid('g') })
+  await shipper.addTenant(t)
+  const first = await settleMany([t], 3)
+  await shipper.flush()
+  expect(rowsOf(first)).toBe(3)
+  await admin.del(tenantKeys(t).ledger) // the group goes with the stream
+  const second = await settleMany([t], 4)
+  expect(await shipper.tick()).toBe(4)
+  expect(rowsOf(second)).toBe(4)
+  expect(await admin.xlen(tenantKeys(t).ledger)).toBe(0)
 })
 
 test('malformed stream entries are acked away instead of blocking the stream', async () => {

@@ -22,7 +22,7 @@ beforeAll(async () => {
   redis = await startRedis()
   const store = createSqliteStore(':memory:')
   await store.migrate()
-  ledger = await createRedisLedger({ url: redis.url, rebuild: (t, pk) => store.sumUsageSince(t, periodKeyStartMs(pk)) })
+  ledger = await createRedisLedger({ url: redis.url, rebuild: (t, pk, exclude) => store.sumUsageSince(t, periodKeyStartMs(pk), exclude) })
   g = await buildTestGateway({ store, ledger })
   // Both: 10 000 µUSD ($0.01) in total. A may use mock-echo only; B also gpt-4o-mini.
   keyA = await g.addTenant({ id: A, budgetUsdMicros: 10_000, budgetPeriod: 'total', allowedModels: ['mock-echo'] })

@@ -197,6 +197,20 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       expect(await store.sumUsageSince('nobody', 0)).toBe(0)
     })
 
+    test('sumUsageSince leaves out the excluded request ids (a counter rebuild counts those from the stream)', async () => {
+      const t0 = Date.parse('2026-11-25T10:00:00Z')
+      await store.insertUsage([usage('x1', 'excl', 100, t0), usage('x2', 'excl', 20, t0 + 1), usage('x3', 'excl', 3, t0 + 2),
+        usage('x4', 'excl-other', 1000, t0)])
+      expect(await store.sumUsageSince('excl', 0, [])).toBe(123)
+      expect(await store.sumUsageSince('excl', 0, ['x2'])).toBe(103)
+      // Ids not in the table, of another tenant, or before `since` change nothing; duplicates count once.
+      expect(await store.sumUsageSince('excl', 0, ['x1', 'x1', 'nope', 'x4'])).toBe(23)
+      expect(await store.sumUsageSince('excl', t0 + 1, ['x1', 'x3'])).toBe(20)
+      expect(await store.sumUsageSince('excl', 0, ['x1', 'x2', 'x3'])).toBe(0)
+      const many = Array.from({ length: 5000 }, (_, i) => `missing-${i}`)
+      expect(await store.sumUsageSince('excl', 0, [...many, 'x3'])).toBe(120)
+    })
+
     test('insertUsage takes batches larger than one statement', async () => {
       const t0 = Date.now()
       const batch = Array.from({ length: 2500 }, (_, i) => usage(`big-${i}`, 'big', 2, t0))

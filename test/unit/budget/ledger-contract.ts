@@ -19,15 +19,18 @@ export class FakeStore implements Pick<Store, 'insertUsage' | 'sumUsageSince'> {
     if (this.failNext > 0) { this.failNext--; throw new Error('store down') }
     for (const r of records) if (!this.rows.has(r.requestId)) this.rows.set(r.requestId, r) // ON CONFLICT DO NOTHING
   }
-  async sumUsageSince(tenantId: string, sinceMs: number): Promise<number> {
+  async sumUsageSince(tenantId: string, sinceMs: number, excludeRequestIds: readonly string[] = []): Promise<number> {
+    const skip = new Set(excludeRequestIds)
     let s = this.base.get(tenantId) ?? 0
-    for (const r of this.rows.values()) if (r.tenantId === tenantId && r.startedAt >= sinceMs) s += r.costUsdMicros
+    for (const r of this.rows.values()) {
+      if (r.tenantId === tenantId && r.startedAt >= sinceMs && !skip.has(r.requestId)) s += r.costUsdMicros
+    }
     return s
   }
 }
 
 export interface HarnessDeps {
-  rebuild: (tenantId: string, periodKey: string) => Promise<number>
+  rebuild: (tenantId: string, periodKey: string, excludeRequestIds: string[]) => Promise<number>
   now: () => number
   store: FakeStore
 }
@@ -55,10 +58,10 @@ export function ledgerContract(name: string, make: (deps: HarnessDeps) => Promis
       const clock = { t: Date.now() }
       const store = new FakeStore()
       const calls: string[] = []
-      const rebuild = async (tenantId: string, pk: string) => {
+      const rebuild = async (tenantId: string, pk: string, exclude: string[]) => {
         calls.push(`${tenantId}|${pk}`)
         await Bun.sleep(5) // a real query takes time: lets concurrent reserves pile up on the rebuild
-        return store.sumUsageSince(tenantId, periodKeyStartMs(pk))
+        return store.sumUsageSince(tenantId, periodKeyStartMs(pk), exclude)
       }
       const h = await make({ rebuild, now: () => clock.t, store })
       return { h, clock, store, calls, t: uid('t'), P: 'total' }

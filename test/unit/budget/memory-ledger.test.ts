@@ -68,3 +68,24 @@ test('memory: done ids are forgotten after the retention window (bounded memory)
   expect(await ledger.settle({ tenantId: 't', periodKey: 'total', requestId: 'old', costMicros: 1, record: usage('t', 'old', 1) })).toEqual({ settled: true })
   await ledger.close()
 })
+
+test('memory: records a failed sink call did write (reply lost) are counted once by a rebuild', async () => {
+  const store = new FakeStore()
+  const t = uid('t')
+  store.base.set(t, 1000)
+  // The insert commits, then the sink reports failure: the records are in the store AND still queued.
+  const ledger = createMemoryLedger({
+    rebuild: (tenantId, _pk, exclude) => store.sumUsageSince(tenantId, 0, exclude),
+    sink: async r => { await store.insertUsage(r); throw new Error('connection lost after commit') },
+    retryBaseMs: 60_000,
+  })
+  // No reserve yet: the counter does not exist, so these settles leave it missing (counted at the rebuild).
+  for (let i = 0; i < 4; i++) {
+    await ledger.settle({ tenantId: t, periodKey: 'total', requestId: `r${i}`, costMicros: 10, record: usage(t, `r${i}`, 10) })
+  }
+  await expect(ledger.flush()).rejects.toThrow('connection lost')
+  expect(store.rows.size).toBe(4)
+  expect(ledger.pendingCount()).toBe(4)
+  expect(await ledger.snapshot(t, 'total')).toEqual({ spentMicros: 1040, reservedMicros: 0 })
+  await ledger.close()
+})
