@@ -52,7 +52,8 @@ export function createApp(deps: AppDeps) {
     return res
   }
 
-  return new Elysia()
+  // precompile: Elysia otherwise compiles each route's handler on its first request (a cold-start cost).
+  return new Elysia({ precompile: true })
     .onRequest(({ request }) => {
       // Stage timing starts at the first lifecycle hook so it includes Elysia's own routing and parsing.
       contexts.set(request, { request, requestId: requestIdFor(request), timing: new RequestTiming() })

@@ -112,7 +112,16 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions): P
   }
   const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${server.port}`
 
-  const ready = warmTenants(store, cache, config.warmLimit).then((w) => {
+  // The first request must pay nothing: open upstream connections and prime every tenant's budget counter.
+  for (const p of Object.values(config.providers)) {
+    if (p.kind === 'mock') continue
+    try {
+      fetch.preconnect(p.baseUrl)
+    } catch {
+      // Best effort: Bun 1.4.5 refuses https origins here ("Invalid port"); the first request then connects.
+    }
+  }
+  const ready = warmTenants(store, cache, config.warmLimit, (t) => budget.prime(t)).then((w) => {
     warmed = true
     metrics.warmupMs.set({}, w.durationMs)
     metrics.warmTenants.set({}, cache.size)

@@ -93,6 +93,11 @@ export class BudgetService {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** Readies the tenant's current period counter so its first request does not pay for a rebuild. */
+  prime(t: Tenant): Promise<number> {
+    return this.ledger.ensureCounter(t.id, periodKey(t.budgetPeriod, this.now()))
+  }
+
   async reserve(a: ReserveArgs): Promise<Reservation> {
     const t = a.tenant
     const pk = periodKey(t.budgetPeriod, this.now())

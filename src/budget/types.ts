@@ -53,5 +53,7 @@ export interface BudgetLedger {
   /** Drops the reservation without spending; no-op if already settled/released. */
   release(tenantId: string, periodKey: string, requestId: string): Promise<void>
   snapshot(tenantId: string, periodKey: string): Promise<PeriodSnapshot>
+  /** Makes sure the period's spent counter exists (rebuilt from the store if not); used to warm tenants at boot. */
+  ensureCounter(tenantId: string, periodKey: string): Promise<number>
   close(): Promise<void>
 }

@@ -98,8 +98,12 @@ export interface WarmResult {
   durationMs: number
 }
 
-/** Loads every tenant that has keys with at most `limit` loads in flight. */
-export async function warmTenants(store: Store, cache: TenantCache, limit: number): Promise<WarmResult> {
+/**
+ * Loads every tenant that has keys with at most `limit` loads in flight; `prime` then readies whatever else
+ * the first request would otherwise pay for (the budget period counter). A failed prime is not fatal: the
+ * request path does the same work on first use.
+ */
+export async function warmTenants(store: Store, cache: TenantCache, limit: number, prime?: (t: Tenant) => Promise<unknown>): Promise<WarmResult> {
   const t0 = performance.now()
   const ids = await store.listTenantIdsWithKeys()
   let next = 0
@@ -111,7 +115,10 @@ export async function warmTenants(store: Store, cache: TenantCache, limit: numbe
         await cache.reload(id)
       } catch {
         failed++
+        continue
       }
+      const t = cache.tenant(id)
+      if (prime && t) await prime(t).catch(() => {})
     }
   }
   await Promise.all(Array.from({ length: Math.min(limit, ids.length) }, worker))

@@ -52,8 +52,9 @@ export async function buildTestGateway(opts: {
   const log = createLogger((l) => logs.push(l))
   const metrics = createMetrics()
   const cache = new TenantCache(store)
+  const budget = new BudgetService(ledger, log)
   const app = createApp({
-    config: opts.config ?? testConfig(), store, cache, budget: new BudgetService(ledger, log), metrics, log,
+    config: opts.config ?? testConfig(), store, cache, budget, metrics, log,
     adapters: opts.adapters, notReadyReason: opts.ready ?? (async () => null),
   })
   const request: TestGateway['request'] = (path, o = {}) => {
@@ -72,7 +73,8 @@ export async function buildTestGateway(opts: {
     return k.key
   }
   const warm = async () => {
-    await warmTenants(store, cache, 8)
+    // As at boot (runtime.ts): load tenants and prime their budget counters.
+    await warmTenants(store, cache, 8, (t) => budget.prime(t))
   }
   return { app, store, ledger, cache, metrics, logs, request, addTenant, warm }
 }

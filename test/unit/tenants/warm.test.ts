@@ -41,3 +41,14 @@ test('a tenant that fails to load is counted, the rest are warmed', async () => 
   expect(cache.tenant('a')).toBeDefined()
   expect(cache.tenant('b')).toBeUndefined()
 })
+
+test('every warmed tenant is primed; a failing prime does not fail the warm-up', async () => {
+  const { store } = slowStore(['a', 'b', 'c'])
+  const primed: string[] = []
+  const r = await warmTenants(store, new TenantCache(store), 2, async (t) => {
+    primed.push(t.id)
+    if (t.id === 'b') throw new Error('redis down')
+  })
+  expect(primed.sort()).toEqual(['a', 'b', 'c'])
+  expect(r).toMatchObject({ tenants: 3, failed: 0 })
+})
