@@ -5,13 +5,12 @@
  * when the in-flight requests are over nothing is left reserved.
  */
 import { afterAll, beforeAll, expect, test } from 'bun:test'
-import { startFakeUpstream, type FakeUpstream } from '../../helpers/fake-upstream.ts'
-import { spawnGateway, type GatewayProcess } from '../../helpers/gateway-process.ts'
-import { startPostgres, type PgInstance } from '../../helpers/postgres.ts'
-import { startRedis, type TestRedis } from '../../helpers/redis.ts'
+import { type FakeUpstream } from '../../helpers/fake-upstream.ts'
+import { type GatewayProcess } from '../../helpers/gateway-process.ts'
+import { type PgInstance } from '../../helpers/postgres.ts'
+import { type TestRedis } from '../../helpers/redis.ts'
 import {
-  chatBody, cleanupTempDirs, createKey, createTenant, gatewayToml, postChat, PROVIDER_KEY, reservedInRedis, sseData,
-  tenantShow, waitUntil, writeToml, type Env,
+  chatBody, type Env, postChat, reservedInRedis, sseData, type Stack, startStack, tenantShow, waitUntil,
 } from './lib.ts'
 
 const TENANT = 'redis-fault'
@@ -22,20 +21,17 @@ let gw: GatewayProcess
 let env: Env
 let key: string
 
+let stack: Stack
+
 beforeAll(async () => {
   // Non-streamed replies take 30 ms, streams 5 chunks 20 ms apart: requests overlap the kill.
-  ;[pg, redis, fake] = await Promise.all([startPostgres(), startRedis({ own: true }), startFakeUpstream({ defaults: { latencyMs: 30, intervalMs: 20, chunks: 5 } })])
-  env = { DATABASE_URL: pg.url, REDIS_URL: redis.url, UP_KEY: PROVIDER_KEY }
-  await createTenant(env, TENANT, ['--budget-usd', '50'])
-  key = (await createKey(env, TENANT)).key
-  gw = await spawnGateway(['serve', '--config', writeToml(gatewayToml({ upstreamUrl: fake.url, timeoutMs: 2000 }))], { env })
-  await gw.waitReady()
+  stack = await startStack({ tenants: { [TENANT]: ['--budget-usd', '50'] }, toml: { timeoutMs: 2000 }, fake: { latencyMs: 30, intervalMs: 20, chunks: 5 }, ownRedis: true })
+  ;({ pg, redis, fake, env, gw } = stack)
+  key = stack.keys[TENANT]!
 })
 
 afterAll(async () => {
-  await gw?.stop('SIGKILL')
-  await Promise.all([fake?.stop(), redis?.stop(), pg?.stop()])
-  cleanupTempDirs()
+  await stack?.stop()
 })
 
 type Outcome = { phase: string; status: number; code: string | null; ms: number; message: string; streamOk: boolean | null }

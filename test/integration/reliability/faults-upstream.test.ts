@@ -4,13 +4,12 @@
  * (504 / 502 / one error event), the reservation released or settled exactly, and the process still serving.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { openaiCompletion, openaiTextStream, startFakeUpstream, type FakeUpstream } from '../../helpers/fake-upstream.ts'
-import { spawnGateway, type GatewayProcess } from '../../helpers/gateway-process.ts'
-import { startPostgres, type PgInstance } from '../../helpers/postgres.ts'
-import { startRedis, type TestRedis } from '../../helpers/redis.ts'
+import { openaiCompletion, openaiTextStream, type FakeUpstream } from '../../helpers/fake-upstream.ts'
+import { type GatewayProcess } from '../../helpers/gateway-process.ts'
+import { type PgInstance } from '../../helpers/postgres.ts'
+import { type TestRedis } from '../../helpers/redis.ts'
 import {
-  chatBody, cleanupTempDirs, createKey, createTenant, gatewayToml, postChat, PROVIDER_KEY, reservedInRedis, sseData,
-  tenantShow, usageRows, waitUntil, writeToml, type Env,
+  chatBody, type Env, postChat, reservedInRedis, sseData, type Stack, startStack, tenantShow, usageRows, waitUntil,
 } from './lib.ts'
 
 const TENANT = `upf-${process.pid}`
@@ -21,19 +20,16 @@ let gw: GatewayProcess
 let env: Env
 let key: string
 
+let stack: Stack
+
 beforeAll(async () => {
-  ;[pg, redis, fake] = await Promise.all([startPostgres(), startRedis(), startFakeUpstream()])
-  env = { DATABASE_URL: pg.url, REDIS_URL: redis.url, UP_KEY: PROVIDER_KEY }
-  await createTenant(env, TENANT, ['--budget-usd', '5'])
-  key = (await createKey(env, TENANT)).key
-  gw = await spawnGateway(['serve', '--config', writeToml(gatewayToml({ upstreamUrl: fake.url, timeoutMs: 1000 }))], { env })
-  await gw.waitReady()
+  stack = await startStack({ tenants: { [TENANT]: ['--budget-usd', '5'] }, toml: { timeoutMs: 1000 } })
+  ;({ pg, redis, fake, env, gw } = stack)
+  key = stack.keys[TENANT]!
 })
 
 afterAll(async () => {
-  await gw?.stop('SIGKILL')
-  await Promise.all([fake?.stop(), redis?.stop(), pg?.stop()])
-  cleanupTempDirs()
+  await stack?.stop()
 })
 
 /** No reservation may be left behind once a request is over (counter and open entries both zero). */

@@ -4,13 +4,12 @@
  * flushed to Postgres (rows == completed requests) and the process exits 0.
  */
 import { afterAll, beforeAll, expect, test } from 'bun:test'
-import { startFakeUpstream, type FakeUpstream } from '../../helpers/fake-upstream.ts'
-import { spawnGateway, type GatewayProcess } from '../../helpers/gateway-process.ts'
-import { startPostgres, type PgInstance } from '../../helpers/postgres.ts'
-import { startRedis, type TestRedis } from '../../helpers/redis.ts'
+import { type FakeUpstream } from '../../helpers/fake-upstream.ts'
+import { type GatewayProcess } from '../../helpers/gateway-process.ts'
+import { type PgInstance } from '../../helpers/postgres.ts'
+import { type TestRedis } from '../../helpers/redis.ts'
 import {
-  acceptsConnections, chatBody, cleanupTempDirs, createKey, createTenant, gatewayToml, postChat, PROVIDER_KEY,
-  reservedInRedis, sseData, tenantShow, usageRows, waitUntil, writeToml, type Env,
+  acceptsConnections, chatBody, type Env, postChat, reservedInRedis, sseData, type Stack, startStack, tenantShow, usageRows, waitUntil,
 } from './lib.ts'
 
 const TENANT = `drain-${process.pid}`
@@ -26,19 +25,16 @@ let gw: GatewayProcess
 let env: Env
 let key: string
 
+let stack: Stack
+
 beforeAll(async () => {
-  ;[pg, redis, fake] = await Promise.all([startPostgres(), startRedis(), startFakeUpstream({ defaults: { chunks: CHUNKS, intervalMs: INTERVAL_MS } })])
-  env = { DATABASE_URL: pg.url, REDIS_URL: redis.url, UP_KEY: PROVIDER_KEY }
-  await createTenant(env, TENANT, ['--budget-usd', '5'])
-  key = (await createKey(env, TENANT)).key
-  gw = await spawnGateway(['serve', '--config', writeToml(gatewayToml({ upstreamUrl: fake.url }))], { env })
-  await gw.waitReady()
+  stack = await startStack({ tenants: { [TENANT]: ['--budget-usd', '5'] }, fake: { chunks: CHUNKS, intervalMs: INTERVAL_MS } })
+  ;({ pg, redis, fake, env, gw } = stack)
+  key = stack.keys[TENANT]!
 })
 
 afterAll(async () => {
-  await gw?.stop('SIGKILL')
-  await Promise.all([fake?.stop(), redis?.stop(), pg?.stop()])
-  cleanupTempDirs()
+  await stack?.stop()
 })
 
 test('SIGTERM drains in-flight streams, refuses new connections, settles and flushes everything, exits 0', async () => {

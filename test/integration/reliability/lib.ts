@@ -9,7 +9,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import postgres from 'postgres'
-import { runGateway } from '../../helpers/gateway-process.ts'
+import { startFakeUpstream, type DefaultMode, type FakeUpstream } from '../../helpers/fake-upstream.ts'
+import { runGateway, spawnGateway, type GatewayProcess } from '../../helpers/gateway-process.ts'
+import { startPostgres, type PgInstance } from '../../helpers/postgres.ts'
+import { startRedis, type TestRedis } from '../../helpers/redis.ts'
 
 /** The provider secret handed to every gateway process here (env UP_KEY); it must never come back out. */
 export const PROVIDER_KEY = 'sk-up-provider-secret-7f3a9c2e41d8b6'
@@ -178,4 +181,45 @@ export async function acceptsConnections(port: number, timeoutMs = 1000): Promis
       },
     }).catch(() => { clearTimeout(timer); resolve(false) })
   })
+}
+
+export interface StackOptions {
+  /** Tenants created through the CLI, each with one key: id → extra `tenant create` flags. */
+  tenants: Record<string, string[]>
+  toml?: Omit<TomlOptions, 'upstreamUrl'>
+  fake?: Partial<DefaultMode>
+  /** A private Redis even when REDIS_URL is set (the suite kills or restarts it). */
+  ownRedis?: boolean
+}
+
+export interface Stack {
+  pg: PgInstance
+  redis: TestRedis
+  fake: FakeUpstream
+  env: Env
+  /** tenant id → its API key */
+  keys: Record<string, string>
+  gw: GatewayProcess
+  stop(): Promise<void>
+}
+
+/** Postgres + Redis + a fake upstream + tenants and keys via the CLI + a ready gateway process. */
+export async function startStack(o: StackOptions): Promise<Stack> {
+  const [pg, redis, fake] = await Promise.all([
+    startPostgres(), startRedis({ own: o.ownRedis }), startFakeUpstream(o.fake ? { defaults: o.fake } : {}),
+  ])
+  const env: Env = { DATABASE_URL: pg.url, REDIS_URL: redis.url, UP_KEY: PROVIDER_KEY }
+  const keys: Record<string, string> = {}
+  for (const [id, flags] of Object.entries(o.tenants)) {
+    await createTenant(env, id, flags)
+    keys[id] = (await createKey(env, id)).key
+  }
+  const gw = await spawnGateway(['serve', '--config', writeToml(gatewayToml({ upstreamUrl: fake.url, ...o.toml }))], { env })
+  await gw.waitReady()
+  const stop = async () => {
+    await gw.stop('SIGKILL')
+    await Promise.all([fake.stop(), redis.stop(), pg.stop()])
+    cleanupTempDirs()
+  }
+  return { pg, redis, fake, env, keys, gw, stop }
 }

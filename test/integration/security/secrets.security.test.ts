@@ -5,12 +5,12 @@
  * sha256 hex, the provider key and the wrong keys clients sent. The client's key is never sent upstream either.
  */
 import { afterAll, beforeAll, expect, test } from 'bun:test'
-import { openaiTextStream, startFakeUpstream, type FakeUpstream } from '../../helpers/fake-upstream.ts'
-import { spawnGateway, type GatewayProcess } from '../../helpers/gateway-process.ts'
-import { startPostgres, type PgInstance } from '../../helpers/postgres.ts'
-import { startRedis, type TestRedis } from '../../helpers/redis.ts'
+import { openaiTextStream, type FakeUpstream } from '../../helpers/fake-upstream.ts'
+import { type GatewayProcess } from '../../helpers/gateway-process.ts'
+import { type PgInstance } from '../../helpers/postgres.ts'
+import { type TestRedis } from '../../helpers/redis.ts'
 import {
-  chatBody, cleanupTempDirs, createKey, createTenant, gatewayToml, PROVIDER_KEY, sha256Hex, writeToml, type Env,
+  chatBody, type Env, PROVIDER_KEY, sha256Hex, type Stack, startStack,
 } from '../reliability/lib.ts'
 
 let pg: PgInstance
@@ -22,21 +22,17 @@ let key: string
 let poorKey: string
 const seen: string[] = [] // every response: status line, headers and body
 
+let stack: Stack
+
 beforeAll(async () => {
-  ;[pg, redis, fake] = await Promise.all([startPostgres(), startRedis(), startFakeUpstream()])
-  env = { DATABASE_URL: pg.url, REDIS_URL: redis.url, UP_KEY: PROVIDER_KEY }
-  await createTenant(env, 'sec')
-  await createTenant(env, 'sec-poor', ['--budget-usd', '0.000001'])
-  key = (await createKey(env, 'sec')).key
-  poorKey = (await createKey(env, 'sec-poor')).key
-  gw = await spawnGateway(['serve', '--config', writeToml(gatewayToml({ upstreamUrl: fake.url, timeoutMs: 500 }))], { env })
-  await gw.waitReady()
+  stack = await startStack({ tenants: { sec: [], 'sec-poor': ['--budget-usd', '0.000001'] }, toml: { timeoutMs: 500 } })
+  ;({ pg, redis, fake, env, gw } = stack)
+  key = stack.keys.sec!
+  poorKey = stack.keys['sec-poor']!
 })
 
 afterAll(async () => {
-  await gw?.stop('SIGKILL')
-  await Promise.all([fake?.stop(), redis?.stop(), pg?.stop()])
-  cleanupTempDirs()
+  await stack?.stop()
 })
 
 async function send(path: string, init: RequestInit = {}): Promise<Response> {
