@@ -84,6 +84,7 @@ function fileProviders(errors: string[], file: Record<string, any>, env: Env, ou
     }
     if (p.api_key_env !== undefined && typeof p.api_key_env !== 'string') errors.push(`${where}.api_key_env must be a string`)
     const timeoutMs = intIn(errors, `${where}.timeout_ms`, p.timeout_ms, 100, 3_600_000)
+    const idleTimeoutMs = intIn(errors, `${where}.idle_timeout_ms`, p.idle_timeout_ms, 100, 3_600_000)
     const base = out[name]
     out[name] = {
       name,
@@ -91,6 +92,7 @@ function fileProviders(errors: string[], file: Record<string, any>, env: Env, ou
       baseUrl: typeof p.base_url === 'string' ? p.base_url : base?.baseUrl ?? (kind === 'mock' ? 'mock:' : ''),
       apiKey: typeof p.api_key_env === 'string' ? env[p.api_key_env] || null : base?.apiKey ?? null,
       timeoutMs: timeoutMs ?? base?.timeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS,
+      ...(idleTimeoutMs ?? base?.idleTimeoutMs ? { idleTimeoutMs: idleTimeoutMs ?? base?.idleTimeoutMs } : {}),
     }
     if (!out[name].baseUrl) errors.push(`${where}.base_url is required`)
   }

@@ -90,6 +90,8 @@ export interface ProviderConfig {
   apiKey: string | null
   /** Total time allowed until upstream response headers arrive. */
   timeoutMs: number
+  /** Longest silence allowed between stream events once streaming started (default 300 s). */
+  idleTimeoutMs?: number
 }
 
 export interface ModelConfig {

@@ -12,6 +12,9 @@ import { adapterFor, resolveRoute } from '../providers/registry.ts'
 import type { ChatChunk, ChatRequest, ModelRoute, Usage } from '../providers/types.ts'
 import type { AppDeps, RequestContext } from './context.ts'
 
+/** Default for providers without `idle_timeout_ms`: long enough for reasoning models that think silently. */
+export const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 300_000
+
 const utf8Bytes = (s: string | null | undefined) => (s ? Buffer.byteLength(s, 'utf8') : 0)
 
 function chunkBytes(c: ChatChunk): number {
@@ -118,11 +121,27 @@ async function streamResponse(
     resolveDone()
   }
 
+  // An upstream that goes silent after its headers would hold the client (and the reservation) forever.
+  const idleMs = route.provider.idleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS
+  let idleTimedOut = false
+  const nextChunk = (): Promise<IteratorResult<ChatChunk>> => {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const idle = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        idleTimedOut = true
+        const err = new GatewayError('upstream_timeout', `upstream ${route.provider.name} sent nothing for ${idleMs} ms`)
+        abort.abort(err)
+        reject(err)
+      }, idleMs)
+    })
+    return Promise.race([it.next(), idle]).finally(() => clearTimeout(timer))
+  }
+
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
         for (;;) {
-          const { done, value } = await it.next()
+          const { done, value } = await nextChunk()
           if (done) {
             controller.enqueue(encodeSse(SSE_DONE_FRAME))
             controller.close()
@@ -138,8 +157,8 @@ async function streamResponse(
           }
         }
       } catch (e) {
-        if (abort.signal.aborted) return finish('client_disconnect')
-        const err = asGatewayError(e)
+        if (abort.signal.aborted && !idleTimedOut) return finish('client_disconnect')
+        const err = asGatewayError(idleTimedOut ? abort.signal.reason : e)
         if (err.code === 'internal_error') deps.log({ level: 'error', msg: 'stream failed', request_id: ctx.requestId, error: String(e) })
         controller.enqueue(encodeSse(sseDataFrame(errorBody(err, ctx.requestId))))
         controller.close()
