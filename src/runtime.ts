@@ -3,6 +3,8 @@
  * SIGTERM: stop accepting, let in-flight requests finish up to a deadline, flush the ledger, close stores.
  */
 import { createApp, fetchHandler } from './app.ts'
+import type { AppDeps } from './routes/context.ts'
+import { warmRequestPath } from './routes/warmup.ts'
 import { createMemoryLedger } from './budget/memory-ledger.ts'
 import { periodKeyStartMs } from './budget/money.ts'
 import { createRedisLedger } from './budget/redis-ledger.ts'
@@ -75,7 +77,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions): P
   const budget = new BudgetService(ledger, log)
   let warmed = false
 
-  const app = createApp({
+  const appDeps: AppDeps = {
     config, store, cache, budget, metrics, log, adapters: opts.adapters,
     notReadyReason: async () => {
       if (!warmed) return 'warming up'
@@ -91,7 +93,8 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions): P
       }
       return null
     },
-  })
+  }
+  const app = createApp(appDeps)
 
   const unlisten = await store.listen((e) => {
     cache.onChange(e).catch((err) => log({ level: 'error', msg: 'tenant refresh failed', tenant: e.tenantId, error: String(err) }))
@@ -121,7 +124,8 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions): P
       // Best effort: Bun 1.4.5 refuses https origins here ("Invalid port"); the first request then connects.
     }
   }
-  const ready = warmTenants(store, cache, config.warmLimit, (t) => budget.prime(t)).then((w) => {
+  const ready = warmTenants(store, cache, config.warmLimit, (t) => budget.prime(t)).then(async (w) => {
+    await warmRequestPath(appDeps)
     warmed = true
     metrics.warmupMs.set({}, w.durationMs)
     metrics.warmTenants.set({}, cache.size)

@@ -10,6 +10,7 @@ import type { BudgetLedger } from '../../src/budget/types.ts'
 import { loadConfig, type GatewayConfig } from '../../src/config/index.ts'
 import { createMetrics } from '../../src/http/metrics.ts'
 import { createLogger } from '../../src/log.ts'
+import type { AppDeps } from '../../src/routes/context.ts'
 import type { ProviderAdapter, ProviderKind } from '../../src/providers/types.ts'
 import { generateApiKey } from '../../src/store/keys.ts'
 import { createSqliteStore } from '../../src/store/sqlite.ts'
@@ -24,6 +25,7 @@ export function testConfig(toml = '[providers.mock]\nkind = "mock"\n', argv: str
 
 export interface TestGateway {
   app: ReturnType<typeof createApp>
+  deps: AppDeps
   store: Store
   ledger: BudgetLedger
   cache: TenantCache
@@ -53,10 +55,11 @@ export async function buildTestGateway(opts: {
   const metrics = createMetrics()
   const cache = new TenantCache(store)
   const budget = new BudgetService(ledger, log)
-  const app = createApp({
+  const deps: AppDeps = {
     config: opts.config ?? testConfig(), store, cache, budget, metrics, log,
     adapters: opts.adapters, notReadyReason: opts.ready ?? (async () => null),
-  })
+  }
+  const app = createApp(deps)
   const request: TestGateway['request'] = (path, o = {}) => {
     const headers: Record<string, string> = { ...(o.key ? { authorization: `Bearer ${o.key}` } : {}), ...o.headers }
     if (o.body !== undefined) headers['content-type'] = 'application/json'
@@ -76,7 +79,7 @@ export async function buildTestGateway(opts: {
     // As at boot (runtime.ts): load tenants and prime their budget counters.
     await warmTenants(store, cache, 8, (t) => budget.prime(t))
   }
-  return { app, store, ledger, cache, metrics, logs, request, addTenant, warm }
+  return { app, deps, store, ledger, cache, metrics, logs, request, addTenant, warm }
 }
 
 export const chat = (content = 'hello gateway', extra: Record<string, unknown> = {}) => ({
