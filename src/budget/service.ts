@@ -93,6 +93,17 @@ export class BudgetService {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /**
+   * Runs the reserve and release scripts once at boot on a tenant id no key can have, so the first real
+   * request does not pay for their first-call costs. A release never spends and writes no usage record.
+   */
+  async warmup(): Promise<void> {
+    const tenantId = '__gateway_warmup__'
+    const requestId = crypto.randomUUID()
+    const r = await this.ledger.reserve({ tenantId, periodKey: 'total', limitMicros: UNLIMITED, requestId, amountMicros: 0, ttlMs: 1_000 })
+    if (r.ok) await this.ledger.release(tenantId, 'total', requestId)
+  }
+
   /** Readies the tenant's current period counter so its first request does not pay for a rebuild. */
   prime(t: Tenant): Promise<number> {
     return this.ledger.ensureCounter(t.id, periodKey(t.budgetPeriod, this.now()))

@@ -1,7 +1,8 @@
 /**
- * Runs the request path once at boot (body reading, validation, auth, error and SSE shaping) so its first
- * real request does not pay for first-call costs. Calls the handlers directly: nothing is recorded in
- * metrics or the [COLD-START] lines, and the made-up key is refused before any budget or upstream work.
+ * Runs the request path once at boot (body reading, validation, auth, error and SSE shaping, the budget
+ * scripts) so its first real request does not pay for first-call costs. Calls the handlers directly:
+ * nothing is recorded in metrics or the [COLD-START] lines, and the made-up key is refused before any
+ * budget or upstream work; the budget scripts run on a reserved-then-released zero amount.
  */
 import { errorBody, GatewayError } from '../http/errors.ts'
 import { sseDataFrame } from '../http/sse.ts'
@@ -20,4 +21,5 @@ export async function warmRequestPath(deps: AppDeps): Promise<void> {
   const models = new Request('http://gateway.invalid/v1/models', { headers })
   await listModels({ request: models, requestId: 'warmup', timing: new RequestTiming() }, deps).catch(() => {})
   sseDataFrame(errorBody(new GatewayError('upstream_error', 'warm up'), 'warmup'))
+  await deps.budget.warmup().catch(() => {}) // best effort: a budget store problem shows in /readyz instead
 }
