@@ -60,12 +60,15 @@ export class GatewayError extends Error {
   readonly code: ErrorCode
   readonly status: number
   readonly param: string | null
+  /** Extra response headers (e.g. an upstream's retry-after); values are validated by whoever sets them. */
+  readonly headers: Record<string, string>
 
-  constructor(code: ErrorCode, message: string, opts: { status?: number; param?: string | null } = {}) {
+  constructor(code: ErrorCode, message: string, opts: { status?: number; param?: string | null; headers?: Record<string, string> } = {}) {
     super(message)
     this.code = code
     this.status = opts.status ?? statusFor(code)
     this.param = opts.param ?? null
+    this.headers = opts.headers ?? {}
   }
 
   get type(): string {
@@ -90,7 +93,7 @@ export function asGatewayError(err: unknown): GatewayError {
 }
 
 export function errorResponse(err: GatewayError, requestId: string, headers: Record<string, string> = {}): Response {
-  const h: Record<string, string> = { 'content-type': 'application/json', 'x-request-id': requestId, ...headers }
+  const h: Record<string, string> = { ...err.headers, 'content-type': 'application/json', 'x-request-id': requestId, ...headers }
   if (err.code === 'budget_exceeded') h['x-should-retry'] = 'false'
   return new Response(JSON.stringify(errorBody(err, requestId)), { status: err.status, headers: h })
 }

@@ -54,7 +54,7 @@ export async function upstreamFetch(provider: ProviderConfig, path: string, init
     } catch (err) {
       throw failure(err, provider, init.signal, timeout.signal)
     }
-    throw statusError(provider, res.status, text)
+    throw statusError(provider, res.status, text, res.headers.get('retry-after'))
   } finally {
     clearTimeout(timer)
   }
@@ -87,10 +87,12 @@ export function streamReadError(err: unknown, provider: ProviderConfig, signal: 
 }
 
 /** Maps a non-2xx upstream status and its (bounded) body to the gateway error the client sees. */
-export function statusError(provider: ProviderConfig, status: number, bodyText: string): GatewayError {
+export function statusError(provider: ProviderConfig, status: number, bodyText: string, retryAfter: string | null = null): GatewayError {
   const extracted = extractUpstreamMessage(bodyText)
   const message = sanitizeUpstreamMessage(extracted ?? `upstream returned HTTP ${status}`, provider.apiKey)
-  if (status >= 400 && status < 500) return new GatewayError('upstream_client_error', message, { status })
+  // SDKs honour retry-after on 429; pass it on only when it is plain delay-seconds (nothing else is reflected).
+  const headers: Record<string, string> = status === 429 && retryAfter !== null && /^\d{1,5}$/.test(retryAfter.trim()) ? { 'retry-after': retryAfter.trim() } : {}
+  if (status >= 400 && status < 500) return new GatewayError('upstream_client_error', message, { status, headers })
   return new GatewayError('upstream_error', `upstream ${provider.name} error (HTTP ${status}): ${message}`)
 }
 

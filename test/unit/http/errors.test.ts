@@ -35,3 +35,10 @@ test('an upstream 429 reads as a rate limit, other upstream 4xx as invalid reque
   expect(new GatewayError('upstream_client_error', 'slow down', { status: 429 }).type).toBe('rate_limit_error')
   expect(new GatewayError('upstream_client_error', 'bad', { status: 400 }).type).toBe('invalid_request_error')
 })
+
+test('headers carried by an error reach the response, but never override the envelope headers', async () => {
+  const err = new GatewayError('upstream_client_error', 'slow down', { status: 429, headers: { 'retry-after': '7', 'x-request-id': 'spoof' } })
+  const r = errorResponse(err, 'req_3')
+  expect(r.headers.get('retry-after')).toBe('7')
+  expect(r.headers.get('x-request-id')).toBe('req_3')
+})

@@ -58,6 +58,20 @@ describe('upstreamFetch', () => {
     expect(err.message.length).toBeLessThan(700)
   })
 
+  test.each([
+    [429, '7', '7'],
+    [429, ' 30 ', '30'],
+    [429, 'Wed, 21 Oct 2026 07:28:00 GMT', undefined], // only delay-seconds are reflected
+    [429, '1\r\nx-evil: 1', undefined],
+    [400, '7', undefined], // only on rate limits
+  ])('upstream %d with retry-after %j → client retry-after %j', async (status, sent, expected) => {
+    const headers: Record<string, string> = {}
+    if (!sent.includes('\n')) headers['retry-after'] = sent
+    fake.program({ kind: 'json', status, body: { error: { message: 'slow down' } }, headers })
+    const err = await caught(call())
+    expect(err.headers['retry-after']).toBe(expected as never)
+  })
+
   test('non-JSON error body (HTML from a proxy) → generic message with the status', async () => {
     fake.program({ kind: 'text', status: 503, body: '<html><body>Bad gateway</body></html>', contentType: 'text/html' })
     const err = await caught(call())
