@@ -126,6 +126,42 @@ export function estimatePromptTokens(messages: readonly unknown[]): number {
   return tokens
 }
 
+/** Request fields that only configure the call; every other field (known or not) is counted as prompt. */
+const UNBILLED_FIELDS = new Set([
+  'model', 'messages', 'stream', 'stream_options', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'n',
+  'seed', 'user', 'store', 'logprobs', 'top_logprobs', 'presence_penalty', 'frequency_penalty', 'logit_bias',
+  'parallel_tool_calls', 'service_tier', 'reasoning_effort',
+])
+
+const TOOL_PROMPT_ALLOWANCE_TOKENS = 1_000
+
+/** Content part types whose tokens cannot be bounded from the request (a stored or fetched file, a PDF's pages). */
+const UNBOUNDED_PART_TYPES = new Set(['file', 'input_file', 'document'])
+
+/**
+ * The prompt bound over the whole request: messages as in estimatePromptTokens, plus every other field that
+ * could reach the model (tools, functions, response_format, prediction, unknown pass-through fields) by its
+ * JSON bytes. `unboundedParts` counts file/document parts, which no byte count bounds (a strict budget must
+ * refuse them rather than guess).
+ */
+export function estimateRequestTokens(req: Record<string, unknown>): { tokens: number; unboundedParts: number } {
+  const messages = Array.isArray(req.messages) ? req.messages : []
+  let tokens = estimatePromptTokens(messages)
+  for (const [k, v] of Object.entries(req)) {
+    if (UNBILLED_FIELDS.has(k) || v === null || v === undefined) continue
+    tokens += bytesToTokens(typeof v === 'string' ? v : JSON.stringify(v) ?? '')
+  }
+  // Providers add a hidden system prompt when tools are offered (Anthropic documents ~300-500 tokens).
+  if (req.tools || req.functions) tokens += TOOL_PROMPT_ALLOWANCE_TOKENS
+  let unboundedParts = 0
+  for (const m of messages) {
+    const content = m && typeof m === 'object' ? (m as { content?: unknown }).content : undefined
+    if (!Array.isArray(content)) continue
+    for (const p of content) if (p && typeof p === 'object' && UNBOUNDED_PART_TYPES.has((p as { type?: unknown }).type as string)) unboundedParts++
+  }
+  return { tokens, unboundedParts }
+}
+
 function contentPartsTokens(parts: unknown[]): number {
   let t = 0
   for (const p of parts) {

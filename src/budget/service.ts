@@ -6,11 +6,17 @@ import { asGatewayError, GatewayError } from '../http/errors.ts'
 import type { LogFn } from '../log.ts'
 import type { ChatRequest, ModelConfig, Usage } from '../providers/types.ts'
 import type { Tenant } from '../store/types.ts'
-import { costMicros, estimatePromptTokens, periodKey, reservationMicros } from './money.ts'
+import { costMicros, estimateRequestTokens, periodKey, reservationMicros } from './money.ts'
 import type { BudgetLedger, UsageRecord } from './types.ts'
 
 /** A reservation outlives any sane request; after this a crashed gateway's hold is reclaimed. */
-const RESERVATION_TTL_MS = 15 * 60_000
+/**
+ * After this a reservation counts as abandoned (crashed gateway) and the next reserve reclaims it. A live
+ * stream must never outlive it, or its hold would be reclaimed while it still spends: the route ends streams
+ * at MAX_REQUEST_MS, well inside this.
+ */
+export const RESERVATION_TTL_MS = 2 * 3_600_000
+export const MAX_REQUEST_MS = 100 * 60_000
 const UNLIMITED = Number.MAX_SAFE_INTEGER
 
 export interface ReserveArgs {
@@ -27,7 +33,7 @@ export interface SettleOutcome {
   usage: Usage | null
   /** UTF-8 bytes of generated text/arguments seen; an upper bound on completion tokens when usage is missing. */
   completionBytes: number
-  status: 'ok' | 'client_disconnect' | 'upstream_error' | 'error'
+  status: 'ok' | 'client_disconnect' | 'upstream_error' | 'upstream_timeout' | 'error'
 }
 
 export class Reservation {
@@ -44,7 +50,14 @@ export class Reservation {
   /** Cost of what was consumed: reported usage, else an upper estimate capped by the worst-case reservation. */
   costOf(o: SettleOutcome): { cost: number; prompt: number; completion: number } {
     const price = this.args.model
-    if (o.usage) return { cost: costMicros(o.usage, price), prompt: o.usage.prompt_tokens, completion: o.usage.completion_tokens }
+    // Usage an upstream reports is trusted only when well-formed; otherwise settle on the estimate below.
+    if (o.usage && isTokenCount(o.usage.prompt_tokens) && isTokenCount(o.usage.completion_tokens)) {
+      const cost = costMicros(o.usage, price)
+      if (this.args.tenant.policy === 'strict' && cost > this.amountMicros) {
+        this.log({ level: 'warn', msg: 'actual cost above the strict reservation', request: this.args.ledgerId, cost_usd_micros: cost, reserved_usd_micros: this.amountMicros })
+      }
+      return { cost, prompt: o.usage.prompt_tokens, completion: o.usage.completion_tokens }
+    }
     // The upstream is held to the request's output cap (the route always sends one), so no estimate exceeds it.
     // Without this, a non-streamed disconnect (completionBytes = MAX_SAFE_INTEGER) under `fixed` made a cost
     // that is no safe integer (settle threw: never settled, reservation held for its TTL), and under `strict`
@@ -59,7 +72,15 @@ export class Reservation {
   async settle(o: SettleOutcome, durationMs: number): Promise<number> {
     if (this.done) return 0
     this.done = true
-    const { cost, prompt, completion } = this.costOf(o)
+    let priced: { cost: number; prompt: number; completion: number }
+    try {
+      priced = this.costOf(o)
+    } catch (e) {
+      // Never leave a reservation hanging over a pricing problem: charge the reservation itself.
+      this.log({ level: 'error', msg: 'pricing failed; charging the reservation', request: this.args.ledgerId, error: String(e) })
+      priced = { cost: this.amountMicros, prompt: 0, completion: 0 }
+    }
+    const { cost, prompt, completion } = priced
     const a = this.args
     const record: UsageRecord = {
       requestId: a.ledgerId, tenantId: a.tenant.id, keyId: a.keyId, model: a.model.name, provider: a.provider,
@@ -112,9 +133,11 @@ export class BudgetService {
   async reserve(a: ReserveArgs): Promise<Reservation> {
     const t = a.tenant
     const pk = periodKey(t.budgetPeriod, this.now())
-    // Tool definitions and response schemas are billed as prompt tokens too.
-    const extras = a.req.tools || a.req.response_format ? [{ tools: a.req.tools, response_format: a.req.response_format }] : []
-    const promptEstimate = estimatePromptTokens([...a.req.messages, ...extras])
+    // Every field that can reach the model counts (tools, functions, schemas, predictions, pass-through fields).
+    const { tokens: promptEstimate, unboundedParts } = estimateRequestTokens(a.req)
+    if (unboundedParts > 0 && t.policy === 'strict') {
+      throw new GatewayError('invalid_request_error', 'File and document inputs cannot be bounded before the call, so a strict budget cannot admit them; ask for policy "fixed" to use them.', { param: 'messages' })
+    }
     // The client's own cap when given (even above the catalog's: the catalog may be wrong), else the model's max,
     // which the route also sends upstream so the worst case really is bounded.
     const maxOut = a.req.max_completion_tokens ?? a.req.max_tokens ?? a.model.maxOutputTokens
@@ -140,3 +163,5 @@ export class BudgetService {
     }
   }
 }
+
+const isTokenCount = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0

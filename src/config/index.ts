@@ -29,7 +29,8 @@ export type ConfigResult = { ok: true; config: GatewayConfig } | { ok: false; er
 type Env = Record<string, string | undefined>
 type ReadFile = (path: string) => string
 
-const DEFAULT_UPSTREAM_TIMEOUT_MS = 60_000
+/** Until upstream response headers; a non-streamed reply's headers follow the whole generation (the SDKs wait 10 min). */
+const DEFAULT_UPSTREAM_TIMEOUT_MS = 600_000
 
 function intIn(errors: string[], what: string, raw: unknown, min: number, max: number): number | undefined {
   if (raw === undefined || raw === null || raw === '') return undefined
@@ -86,10 +87,12 @@ function fileProviders(errors: string[], file: Record<string, any>, env: Env, ou
     const timeoutMs = intIn(errors, `${where}.timeout_ms`, p.timeout_ms, 100, 3_600_000)
     const idleTimeoutMs = intIn(errors, `${where}.idle_timeout_ms`, p.idle_timeout_ms, 100, 3_600_000)
     const base = out[name]
+    // flag > environment > file: OPENAI_BASE_URL / ANTHROPIC_BASE_URL beat the file for the built-in providers.
+    const envBase = name === 'openai' ? env.OPENAI_BASE_URL : name === 'anthropic' ? env.ANTHROPIC_BASE_URL : undefined
     out[name] = {
       name,
       kind,
-      baseUrl: typeof p.base_url === 'string' ? p.base_url : base?.baseUrl ?? (kind === 'mock' ? 'mock:' : ''),
+      baseUrl: envBase || (typeof p.base_url === 'string' ? p.base_url : base?.baseUrl ?? (kind === 'mock' ? 'mock:' : '')),
       apiKey: typeof p.api_key_env === 'string' ? env[p.api_key_env] || null : base?.apiKey ?? null,
       timeoutMs: timeoutMs ?? base?.timeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS,
       ...(idleTimeoutMs ?? base?.idleTimeoutMs ? { idleTimeoutMs: idleTimeoutMs ?? base?.idleTimeoutMs } : {}),

@@ -19,6 +19,9 @@ export function sseDataFrame(value: unknown): string {
 
 export const SSE_DONE_FRAME = 'data: [DONE]\n\n'
 
+/** A comment line: keeps the connection visibly alive; every SSE client ignores it. */
+export const SSE_HEARTBEAT_FRAME = ': keep-alive\n\n'
+
 export function encodeSse(frame: string): Uint8Array {
   return encoder.encode(frame)
 }

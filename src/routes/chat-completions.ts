@@ -3,10 +3,10 @@
  * Settlement always runs exactly once, on success, failure and client disconnect alike.
  */
 import { authenticate } from '../auth/api-key.ts'
-import type { Reservation, SettleOutcome } from '../budget/service.ts'
+import { MAX_REQUEST_MS, type Reservation, type SettleOutcome } from '../budget/service.ts'
 import { readJsonBody } from '../http/body.ts'
 import { asGatewayError, errorBody, GatewayError } from '../http/errors.ts'
-import { encodeSse, SSE_DONE_FRAME, SSE_HEADERS, sseDataFrame } from '../http/sse.ts'
+import { encodeSse, SSE_DONE_FRAME, SSE_HEADERS, SSE_HEARTBEAT_FRAME, sseDataFrame } from '../http/sse.ts'
 import { validateChatRequest } from '../http/validate.ts'
 import { adapterFor, resolveRoute } from '../providers/registry.ts'
 import type { ChatChunk, ChatRequest, ModelRoute, Usage } from '../providers/types.ts'
@@ -14,6 +14,7 @@ import type { AppDeps, RequestContext } from './context.ts'
 
 /** Default for providers without `idle_timeout_ms`: long enough for reasoning models that think silently. */
 export const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 300_000
+const HEARTBEAT_MS = 15_000
 
 const utf8Bytes = (s: string | null | undefined) => (s ? Buffer.byteLength(s, 'utf8') : 0)
 
@@ -71,9 +72,12 @@ export async function chatCompletions(ctx: RequestContext, deps: AppDeps): Promi
     timing.mark('settle')
     return Response.json(upstream)
   } catch (e) {
-    if (abort.signal.aborted) {
-      // The upstream may have generated anything up to the limit: charge the worst case, never release.
-      await reservation.settle({ usage: null, completionBytes: Number.MAX_SAFE_INTEGER, status: 'client_disconnect' }, timing.elapsedMs())
+    // A non-streamed reply's headers come only after the whole generation, so a client that left or a timeout
+    // says nothing about what the upstream already generated (and billed): charge the worst case, never release.
+    const timedOut = e instanceof GatewayError && e.code === 'upstream_timeout'
+    if (abort.signal.aborted || timedOut) {
+      const status = timedOut ? 'upstream_timeout' : 'client_disconnect'
+      await reservation.settle({ usage: null, completionBytes: Number.MAX_SAFE_INTEGER, status }, timing.elapsedMs())
     } else {
       await reservation.release()
     }
@@ -110,34 +114,57 @@ async function streamResponse(
   ctx.onStreamDone?.(new Promise<void>((r) => (resolveDone = r)))
 
   let finished = false
+  let heartbeat: ReturnType<typeof setInterval> | undefined
   const finish = async (status: SettleOutcome['status'], error?: GatewayError) => {
     if (finished) return
     finished = true
+    clearInterval(heartbeat)
     timing.mark('stream')
-    if (error && seen.usage === null && seen.bytes === 0) await reservation.release()
-    else await reservation.settle({ usage: seen.usage, completionBytes: seen.bytes, status }, timing.elapsedMs())
+    try {
+      if (error && seen.usage === null && seen.bytes === 0) await reservation.release()
+      else await reservation.settle({ usage: seen.usage, completionBytes: seen.bytes, status }, timing.elapsedMs())
+    } catch (e) {
+      deps.log({ level: 'error', msg: 'stream settlement failed', request_id: ctx.requestId, error: String(e) })
+    }
     timing.mark('settle')
     if (error) deps.metrics.errors.inc({ code: error.code })
     resolveDone()
   }
 
-  // An upstream that goes silent after its headers would hold the client (and the reservation) forever.
+  // An upstream that goes silent after its headers would hold the client (and the reservation) forever, and
+  // a stream may not outlive its reservation (MAX_REQUEST_MS): either ends it with an upstream_timeout event.
   const idleMs = route.provider.idleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS
+  const deadline = performance.now() + MAX_REQUEST_MS
   let idleTimedOut = false
   const nextChunk = (): Promise<IteratorResult<ChatChunk>> => {
     let timer: ReturnType<typeof setTimeout> | undefined
+    const left = deadline - performance.now()
+    const wait = Math.max(0, Math.min(idleMs, left))
     const idle = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         idleTimedOut = true
-        const err = new GatewayError('upstream_timeout', `upstream ${route.provider.name} sent nothing for ${idleMs} ms`)
+        const err = wait < idleMs
+          ? new GatewayError('upstream_timeout', `stream exceeded the gateway's ${MAX_REQUEST_MS / 60_000} minute limit`)
+          : new GatewayError('upstream_timeout', `upstream ${route.provider.name} sent nothing for ${idleMs} ms`)
         abort.abort(err)
         reject(err)
-      }, idleMs)
+      }, wait)
     })
     return Promise.race([it.next(), idle]).finally(() => clearTimeout(timer))
   }
 
   const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      // A comment line every 15 s keeps proxies and idle-socket timers from cutting a silent stream (a model
+      // that reasons before writing); SSE clients ignore comments.
+      heartbeat = setInterval(() => {
+        try {
+          controller.enqueue(encodeSse(SSE_HEARTBEAT_FRAME))
+        } catch {
+          clearInterval(heartbeat)
+        }
+      }, HEARTBEAT_MS)
+    },
     async pull(controller) {
       try {
         for (;;) {
@@ -160,9 +187,11 @@ async function streamResponse(
         if (abort.signal.aborted && !idleTimedOut) return finish('client_disconnect')
         const err = asGatewayError(idleTimedOut ? abort.signal.reason : e)
         if (err.code === 'internal_error') deps.log({ level: 'error', msg: 'stream failed', request_id: ctx.requestId, error: String(e) })
-        controller.enqueue(encodeSse(sseDataFrame(errorBody(err, ctx.requestId))))
-        controller.close()
-        await finish('upstream_error', err)
+        if (!finished) {
+          controller.enqueue(encodeSse(sseDataFrame(errorBody(err, ctx.requestId))))
+          controller.close()
+        }
+        await finish(err.code === 'upstream_timeout' ? 'upstream_timeout' : 'upstream_error', err)
       }
     },
     async cancel() {

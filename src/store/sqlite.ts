@@ -1,7 +1,13 @@
 /**
  * Embedded store on bun:sqlite, used when there is no DATABASE_URL (`gateway demo`, single-node setups).
- * There is no NOTIFY: change events are delivered in-process, to every store instance in this process
- * that opened the same file, after the write has committed (like NOTIFY, which fires at commit).
+ * There is no NOTIFY. Change events reach a listener two ways:
+ * - writes made in this process are delivered in-process, to every store instance in this process that
+ *   opened the same file, after the write has committed (like NOTIFY, which fires at commit);
+ * - writes made by another process (the `gateway tenant|key …` CLI on the same file) are found by polling
+ *   `PRAGMA data_version` while someone listens: it changes only when another connection commits. On a
+ *   change the store diffs tenants and api_keys against a snapshot and emits one precise event per changed
+ *   tenant or key. A store instance in the same process is another connection too, so its writes may arrive
+ *   twice (in-process, then from the poll); an event only means "reload this tenant", so that is harmless.
  */
 import { Database, type SQLQueryBindings } from 'bun:sqlite'
 import { mkdirSync } from 'node:fs'
@@ -13,6 +19,20 @@ import { DuplicateError, type ApiKeyRecord, type ChangeEvent, type Store, type T
 type Listener = (e: ChangeEvent) => void
 /** Listeners per database file (absolute path); each ':memory:' database gets a channel of its own. */
 const channels = new Map<string, Set<Listener>>()
+
+/** How often a listening store checks whether another process committed to its file. */
+const CHANGE_POLL_MS = 250
+
+export interface SqliteStoreOptions {
+  /** Interval of the cross-process change poll (ms); default 250. */
+  changePollMs?: number
+}
+
+/** What the poll compares: every tenant's row (as JSON) and every key's revocation, by id. */
+interface ConfigSnapshot {
+  tenants: Map<string, string>
+  keys: Map<string, { tenantId: string; keyHash: string; revokedAt: number | null }>
+}
 
 interface TenantRow {
   id: string
@@ -55,7 +75,7 @@ const toKey = (r: KeyRow): ApiKeyRecord => ({
 
 const sqliteCode = (err: unknown): string => String((err as { code?: unknown })?.code ?? '')
 
-export function createSqliteStore(path: string): Store {
+export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): Store {
   const inMemory = path === ':memory:'
   if (!inMemory) mkdirSync(dirname(resolve(path)), { recursive: true })
   const db = new Database(path, { create: true })
@@ -67,7 +87,8 @@ export function createSqliteStore(path: string): Store {
   db.exec('pragma foreign_keys = ON')
 
   const channelKey = inMemory ? `:memory:${crypto.randomUUID()}` : resolve(path)
-  const mine = new Set<Listener>()
+  /** This instance's subscriptions: the wrapped listener → its onResubscribed. */
+  const mine = new Map<Listener, (() => void) | undefined>()
   let queries = 0
 
   /** A cached prepared statement (db.query caches by SQL text), counted per execution. */
@@ -87,6 +108,91 @@ export function createSqliteStore(path: string): Store {
     queueMicrotask(() => {
       for (const l of listeners) l(e)
     })
+  }
+
+  // Cross-process changes. Runs only while this instance has a listener, never for ':memory:' (no other
+  // connection can reach it). Its queries are not counted in queryCount: they are background work, not
+  // something a caller issued (tests use queryCount to prove the warm request path touches no database).
+  const pollMs = opts.changePollMs ?? CHANGE_POLL_MS
+  let poll: ReturnType<typeof setInterval> | null = null
+  /** data_version the snapshot corresponds to (read before the snapshot, so a commit in between is seen again). */
+  let seenVersion = 0
+  /** null: the last scan failed (e.g. a table missing before migrate); the next good scan reloads everything. */
+  let snapshot: ConfigSnapshot | null = null
+
+  const dataVersion = (): number => db.query<{ data_version: number }, []>('pragma data_version').get()!.data_version
+
+  const scan = (): ConfigSnapshot => db.transaction(() => {
+    const tenants = new Map<string, string>()
+    for (const r of db.query<TenantRow, []>(`select ${TENANT_COLS} from tenants`).all()) tenants.set(r.id, JSON.stringify(r))
+    const keys: ConfigSnapshot['keys'] = new Map()
+    for (const r of db.query<KeyRow, []>(`select ${KEY_COLS} from api_keys`).all()) {
+      keys.set(r.id, { tenantId: r.tenant_id, keyHash: r.key_hash, revokedAt: r.revoked_at })
+    }
+    return { tenants, keys }
+  })()
+
+  const diff = (before: ConfigSnapshot, after: ConfigSnapshot): ChangeEvent[] => {
+    const events: ChangeEvent[] = []
+    for (const [id, row] of after.tenants) if (before.tenants.get(id) !== row) events.push({ kind: 'tenant', tenantId: id })
+    for (const id of before.tenants.keys()) if (!after.tenants.has(id)) events.push({ kind: 'tenant', tenantId: id })
+    for (const [id, k] of after.keys) {
+      const was = before.keys.get(id)
+      if (!was || was.revokedAt !== k.revokedAt) events.push({ kind: 'key', tenantId: k.tenantId, keyHash: k.keyHash })
+    }
+    for (const [id, k] of before.keys) if (!after.keys.has(id)) events.push({ kind: 'key', tenantId: k.tenantId, keyHash: k.keyHash })
+    return events
+  }
+
+  const tryScan = (): ConfigSnapshot | null => {
+    try {
+      return scan()
+    } catch {
+      return null
+    }
+  }
+
+  const checkForeignChanges = (): void => {
+    let version: number
+    try {
+      version = dataVersion()
+    } catch {
+      return // busy or closing: try again on the next tick
+    }
+    if (version === seenVersion) return
+    const next = tryScan()
+    if (!next) return // keep seenVersion: the next tick scans again
+    const before = snapshot
+    seenVersion = version
+    snapshot = next
+    // Delivered like the in-process events: asynchronously, and a throwing listener cannot stop the poll.
+    const subs = [...mine]
+    if (!before) {
+      // No baseline to compare with: what changed is unknown, so ask for a full reload.
+      queueMicrotask(() => {
+        for (const [l, onResubscribed] of subs) if (mine.has(l)) onResubscribed?.()
+      })
+      return
+    }
+    const events = diff(before, next)
+    if (events.length === 0) return // e.g. only usage_records changed
+    queueMicrotask(() => {
+      for (const e of events) for (const [l] of subs) if (mine.has(l)) l(e)
+    })
+  }
+
+  const startPolling = (): void => {
+    if (inMemory || poll) return
+    seenVersion = dataVersion()
+    snapshot = tryScan()
+    poll = setInterval(checkForeignChanges, pollMs)
+    poll.unref() // never keeps a process alive
+  }
+
+  const stopPolling = (): void => {
+    if (poll) clearInterval(poll)
+    poll = null
+    snapshot = null
   }
 
   const store: Store = {
@@ -219,17 +325,19 @@ export function createSqliteStore(path: string): Store {
       return r?.n ?? 0
     },
 
-    async listen(onChange) {
+    async listen(onChange, onResubscribed) {
       let set = channels.get(channelKey)
       if (!set) channels.set(channelKey, (set = new Set()))
       // Wrap so the same callback subscribed twice gets two independent subscriptions, like LISTEN.
       const l: Listener = (e) => onChange(e)
       set.add(l)
-      mine.add(l)
+      mine.set(l, onResubscribed)
+      startPolling()
       return async () => {
         mine.delete(l)
         set.delete(l)
         if (set.size === 0 && channels.get(channelKey) === set) channels.delete(channelKey)
+        if (mine.size === 0) stopPolling()
       }
     },
 
@@ -238,8 +346,9 @@ export function createSqliteStore(path: string): Store {
     },
 
     async close() {
+      stopPolling()
       const set = channels.get(channelKey)
-      for (const l of mine) set?.delete(l)
+      for (const l of mine.keys()) set?.delete(l)
       if (set && set.size === 0) channels.delete(channelKey)
       mine.clear()
       db.close()

@@ -56,7 +56,8 @@ export interface Store {
   sumUsageSince(tenantId: string, sinceMs: number, excludeRequestIds?: readonly string[]): Promise<number>
   countUsage(tenantId?: string): Promise<number>
   /**
-   * Subscribe to config changes from any process (Postgres LISTEN/NOTIFY; sqlite: this process only).
+   * Subscribe to config changes from any process (Postgres LISTEN/NOTIFY; sqlite: in-process writes at once,
+   * other processes' commits (the CLI) by polling PRAGMA data_version).
    * `onResubscribed` runs after the subscription was re-established following a lost connection: changes
    * made meanwhile were not delivered, so the caller must reload what it caches.
    */

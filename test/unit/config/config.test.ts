@@ -99,3 +99,13 @@ max_output_tokens = 100
     expect(withMock.ok && withMock.config.models['mock-echo']?.provider).toBe('mock')
   })
 })
+
+test('OPENAI_BASE_URL / ANTHROPIC_BASE_URL beat the config file (environment > file)', () => {
+  const toml = '[providers.openai]\nkind = "openai"\nbase_url = "https://api.openai.com/v1"\n[providers.anthropic]\nbase_url = "https://api.anthropic.com"\n'
+  const r = loadConfig(['--config', 'g'], { OPENAI_BASE_URL: 'http://egress.internal/v1', ANTHROPIC_BASE_URL: 'http://egress.internal/anthropic' }, () => toml)
+  if (!r.ok) throw new Error(r.errors.join())
+  expect(r.config.providers.openai!.baseUrl).toBe('http://egress.internal/v1')
+  expect(r.config.providers.anthropic!.baseUrl).toBe('http://egress.internal/anthropic')
+  const fileOnly = loadConfig(['--config', 'g'], {}, () => toml)
+  expect(fileOnly.ok && fileOnly.config.providers.openai!.baseUrl).toBe('https://api.openai.com/v1')
+})

@@ -1,6 +1,6 @@
 -- Embedded-store equivalent of ../001_init.sql. Timestamps are epoch milliseconds (integer),
--- allowed_models is a JSON array (text), booleans are 0/1. No triggers: the store emits change
--- events in-process after each write (there is no NOTIFY).
+-- allowed_models is a JSON array (text), booleans are 0/1. No triggers (there is no NOTIFY): the store emits
+-- change events after its own writes and detects other processes' commits with PRAGMA data_version.
 create table tenants (
   id                text primary key,
   budget_usd_micros integer null check (budget_usd_micros is null or budget_usd_micros >= 0),
