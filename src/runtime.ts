@@ -126,6 +126,8 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions): P
   }
   const ready = warmTenants(store, cache, config.warmLimit, (t) => budget.prime(t)).then(async (w) => {
     await warmRequestPath(appDeps)
+    // Bun starts its HTTP client on the first fetch; do that here (to ourselves) instead of on a client's request.
+    await fetch(`${url}/healthz`).then((r) => r.arrayBuffer()).catch(() => {})
     warmed = true
     metrics.warmupMs.set({}, w.durationMs)
     metrics.warmTenants.set({}, cache.size)
