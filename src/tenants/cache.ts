@@ -19,6 +19,7 @@ export class TenantCache {
   private keyHashesByTenant = new Map<string, Set<string>>()
   private negative = new Map<string, number>()
   private inflight = new Map<string, Promise<CachedKey | null>>()
+  private loadSeq = new Map<string, number>()
 
   constructor(private readonly store: Store, private readonly now: () => number = Date.now) {}
 
@@ -49,8 +50,15 @@ export class TenantCache {
     this.tenants.delete(tenantId)
   }
 
+  /**
+   * The latest-started load wins: a slow first-use load that finishes after a change-triggered one must not
+   * put back older data (e.g. a key that was just revoked).
+   */
   async reload(tenantId: string): Promise<void> {
+    const seq = (this.loadSeq.get(tenantId) ?? 0) + 1
+    this.loadSeq.set(tenantId, seq)
     const bundle = await this.store.loadTenant(tenantId)
+    if (this.loadSeq.get(tenantId) !== seq) return
     if (bundle) this.put(bundle)
     else this.drop(tenantId)
   }

@@ -52,3 +52,20 @@ test('every warmed tenant is primed; a failing prime does not fail the warm-up',
   expect(primed.sort()).toEqual(['a', 'b', 'c'])
   expect(r).toMatchObject({ tenants: 3, failed: 0 })
 })
+
+test('regression: a slow reload that finishes last cannot put back a revoked key', async () => {
+  const bundle = (revokedAt: number | null): TenantBundle => ({
+    tenant: { id: 't', budgetUsdMicros: null, budgetPeriod: 'total', policy: 'strict', allowedModels: null, failOpen: false },
+    keys: [{ id: 'k', tenantId: 't', keyHash: 'h', prefix: 'gw_', name: null, revokedAt }],
+  })
+  const pending: Array<(b: TenantBundle) => void> = []
+  const store = { loadTenant: () => new Promise<TenantBundle>((r) => pending.push(r)) } as unknown as Store
+  const cache = new TenantCache(store)
+  const slow = cache.reload('t') // started before the revoke, answers with the old row
+  const fresh = cache.reload('t') // triggered by the change event
+  pending[1]!(bundle(123))
+  await fresh
+  pending[0]!(bundle(null))
+  await slow
+  expect((await cache.lookup('h'))?.key.revokedAt).toBe(123)
+})
