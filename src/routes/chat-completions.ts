@@ -207,9 +207,7 @@ async function streamResponse(
 export function visibleChunk(c: ChatChunk, clientWantsUsage: boolean): ChatChunk | null {
   if (clientWantsUsage) return c
   if (c.usage && c.choices.length === 0) return null
-  if (c.usage !== undefined) {
-    const { usage: _dropped, ...rest } = c
-    return rest as ChatChunk
-  }
+  // Chunks are fresh objects owned by this request (adapters never share them), so drop the field in place.
+  if (c.usage !== undefined) delete c.usage
   return c
 }

@@ -61,7 +61,10 @@ export function openAIEventToChunk(data: string, provider: ProviderConfig, reque
   if (!Array.isArray(parsed.choices)) {
     throw new GatewayError('upstream_error', `upstream ${provider.name} sent a chunk without choices`)
   }
-  return { ...(parsed as ChatChunk), model: requestedModel }
+  // `parsed` is a fresh object owned by this request: set the model in place rather than copy every chunk.
+  const chunk = parsed as ChatChunk
+  chunk.model = requestedModel
+  return chunk
 }
 
 async function* openAIChunks(
