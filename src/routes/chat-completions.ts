@@ -163,7 +163,7 @@ async function streamResponse(
         } catch {
           clearInterval(heartbeat)
         }
-      }, HEARTBEAT_MS)
+      }, deps.heartbeatMs ?? HEARTBEAT_MS)
     },
     async pull(controller) {
       try {

@@ -17,6 +17,8 @@ export interface AppDeps {
   log: LogFn
   /** null when ready; otherwise why not (served by /readyz). */
   notReadyReason: () => Promise<string | null>
+  /** Interval of SSE keep-alive comments on a stream (default 15 s); a test seam. */
+  heartbeatMs?: number
   /** Test seam: replace a provider kind's adapter. */
   adapters?: Partial<Record<ProviderKind, ProviderAdapter>>
   now?: () => number

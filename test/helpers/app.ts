@@ -43,6 +43,7 @@ export async function buildTestGateway(opts: {
   config?: GatewayConfig
   adapters?: Partial<Record<ProviderKind, ProviderAdapter>>
   ready?: () => Promise<string | null>
+  heartbeatMs?: number
 } = {}): Promise<TestGateway> {
   const store = opts.store ?? createSqliteStore(':memory:')
   await store.migrate()
@@ -57,7 +58,7 @@ export async function buildTestGateway(opts: {
   const budget = new BudgetService(ledger, log)
   const deps: AppDeps = {
     config: opts.config ?? testConfig(), store, cache, budget, metrics, log,
-    adapters: opts.adapters, notReadyReason: opts.ready ?? (async () => null),
+    adapters: opts.adapters, notReadyReason: opts.ready ?? (async () => null), heartbeatMs: opts.heartbeatMs,
   }
   const app = createApp(deps)
   const request: TestGateway['request'] = (path, o = {}) => {
