@@ -27,7 +27,7 @@ test('regression: file inputs are refused under strict (no bound exists) and all
   const body = { model: 'mock-echo', messages: [{ role: 'user', content: [{ type: 'text', text: 'sum up' }, { type: 'file', file: { file_id: 'file-abc' } }] }] }
   const refused = await gw.request('/v1/chat/completions', { key: strictKey, body })
   expect(refused.status).toBe(400)
-  expect((await refused.json()).error.message).toContain('strict budget')
+  expect(((await refused.json()) as any).error.message).toContain('strict budget')
   expect((await gw.request('/v1/chat/completions', { key: fixedKey, body })).status).toBe(200)
 })
 

@@ -49,7 +49,7 @@ describe('auth', () => {
     const gw = await buildTestGateway()
     const r = await gw.request('/v1/chat/completions', { body: chat(), headers })
     expect(r.status).toBe(401)
-    const body = await r.json()
+    const body: any = await r.json()
     expect(body.error.code).toBe('invalid_api_key')
     expect(body.error.message).toContain(message)
     expect(body.error.request_id).toBe(r.headers.get('x-request-id')!)
@@ -71,7 +71,7 @@ describe('auth', () => {
       r = await gw.request('/v1/models', { key })
     }
     expect(r.status).toBe(401)
-    expect((await r.json()).error.message).toContain('revoked')
+    expect(((await r.json()) as any).error.message).toContain('revoked')
     await unlisten()
   })
 })
@@ -124,7 +124,7 @@ describe('responses', () => {
     expect(r.headers.get('x-request-id')).toBe('client-id-1')
     const timing = r.headers.get('server-timing')!
     for (const s of ['request', 'auth', 'config', 'budget_reserve', 'upstream_ttfb', 'settle', 'total']) expect(timing).toContain(`${s};dur=`)
-    const body = await r.json()
+    const body: any = await r.json()
     expect(body.choices[0].message.content).toBe('Echo: hi there')
     expect(body.usage.total_tokens).toBeGreaterThan(0)
   })
@@ -159,10 +159,10 @@ describe('responses', () => {
     expect(list).toEqual({ object: 'list', data: [{ id: 'mock-echo', object: 'model', created: expect.any(Number), owned_by: 'mock' }] })
     const forbidden = await gw.request('/v1/chat/completions', { key, body: chat('x', { model: 'gpt-4o-mini' }) })
     expect(forbidden.status).toBe(403)
-    expect((await forbidden.json()).error.code).toBe('model_not_allowed')
+    expect(((await forbidden.json()) as any).error.code).toBe('model_not_allowed')
     const unknown = await gw.request('/v1/chat/completions', { key, body: chat('x', { model: 'nope' }) })
     expect(unknown.status).toBe(404)
-    expect((await unknown.json()).error).toMatchObject({ code: 'model_not_found', param: 'model' })
+    expect(((await unknown.json()) as any).error).toMatchObject({ code: 'model_not_found', param: 'model' })
   })
 
   test('healthz, readyz (503 with reason until ready), metrics, unknown route', async () => {
@@ -185,7 +185,7 @@ describe('responses', () => {
     }
     const nf = await gw.request('/nope')
     expect(nf.status).toBe(404)
-    expect((await nf.json()).error.code).toBe('not_found')
+    expect(((await nf.json()) as any).error.code).toBe('not_found')
   })
 })
 })

@@ -28,7 +28,7 @@ test('budget_exceeded tells SDKs not to retry', async () => {
   expect(r.status).toBe(402)
   expect(r.headers.get('x-should-retry')).toBe('false')
   expect(r.headers.get('x-request-id')).toBe('req_2')
-  expect((await r.json()).error.type).toBe('insufficient_quota')
+  expect(((await r.json()) as any).error.type).toBe('insufficient_quota')
 })
 
 test('an upstream 429 reads as a rate limit, other upstream 4xx as invalid requests', () => {

@@ -39,7 +39,7 @@ test('valid requests pass through with unknown fields intact', () => {
   expect(validateChatRequest(body)).toBe(body as never)
 })
 
-const post = (body: BodyInit, headers: Record<string, string> = {}) =>
+const post = (body: string | Uint8Array, headers: Record<string, string> = {}) =>
   new Request('http://localhost/x', { method: 'POST', body, headers })
 
 test('body reader: JSON, bad JSON, invalid UTF-8, declared and actual oversize', async () => {
