@@ -5,37 +5,32 @@
  * usage_records row per admitted request. Under `fixed`, the overrun is measured and held to the DESIGN bound.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { createPostgresStore } from '../../../src/store/postgres.ts'
 import type { Store } from '../../../src/store/types.ts'
-import { startPostgres, type PgInstance } from '../../helpers/postgres.ts'
-import { startRedis, type TestRedis } from '../../helpers/redis.ts'
+import { type PgInstance } from '../../helpers/postgres.ts'
+import { type TestRedis } from '../../helpers/redis.ts'
 import {
   body, chat, CHEAP_COST, count, EXACT_COST, expectedCost, startHttpGateway, uid, usageRows,
-  type HttpGateway, type LedgerKind, type Outcome,
+  type HttpGateway, type LedgerKind, type Outcome, startStores, type Stores,
 } from './harness.ts'
 
 const N = 500
 let pg: PgInstance
 let redis: TestRedis
 let store: Store
+let stores: Stores
 let rows: ReturnType<typeof usageRows>
 const gateways: Partial<Record<LedgerKind, HttpGateway>> = {}
 
 beforeAll(async () => {
-  ;[pg, redis] = await Promise.all([startPostgres(), startRedis()])
-  store = await createPostgresStore(pg.url)
-  await store.migrate()
-  rows = usageRows(pg.url)
+  stores = await startStores()
+  ;({ pg, redis, store, rows } = stores)
   gateways.redis = await startHttpGateway('redis', store, redis.url)
   gateways.memory = await startHttpGateway('memory', store)
 })
 
 afterAll(async () => {
   for (const g of Object.values(gateways)) await g?.close()
-  await rows?.end()
-  await store?.close()
-  await redis?.stop()
-  await pg?.stop()
+  await stores?.stop()
 })
 
 /** Fires N requests at once (even ones streamed), each with its own prompt so prompts differ in size. */

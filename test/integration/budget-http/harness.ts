@@ -19,8 +19,11 @@ import { createUsageShipper, type UsageShipper } from '../../../src/budget/usage
 import { GatewayError } from '../../../src/http/errors.ts'
 import { mockAdapter } from '../../../src/providers/mock/adapter.ts'
 import type { ChatChunk, ChatRequest, ProviderAdapter } from '../../../src/providers/types.ts'
+import { createPostgresStore } from '../../../src/store/postgres.ts'
 import type { Store, Tenant } from '../../../src/store/types.ts'
 import { buildTestGateway, testConfig, type TestGateway } from '../../helpers/app.ts'
+import { startPostgres, type PgInstance } from '../../helpers/postgres.ts'
+import { startRedis, type TestRedis } from '../../helpers/redis.ts'
 
 export const TOML = `
 [providers.mock]
@@ -253,3 +256,27 @@ export async function eventually<T>(what: string, read: () => Promise<T>, ok: (v
 }
 
 export const count = <T>(xs: T[], p: (x: T) => boolean) => xs.reduce((n, x) => n + (p(x) ? 1 : 0), 0)
+
+export interface Stores {
+  pg: PgInstance
+  redis: TestRedis
+  /** A migrated Postgres store. */
+  store: Store
+  rows: ReturnType<typeof usageRows>
+  stop(): Promise<void>
+}
+
+/** Throwaway Postgres (migrated) and Redis; `own*` when the suite kills or restarts that server. */
+export async function startStores(o: { ownPostgres?: boolean; ownRedis?: boolean } = {}): Promise<Stores> {
+  const [pg, redis] = await Promise.all([startPostgres({ own: o.ownPostgres }), startRedis({ own: o.ownRedis })])
+  const store = await createPostgresStore(pg.url)
+  await store.migrate()
+  const rows = usageRows(pg.url)
+  const stop = async () => {
+    await rows.end()
+    await store.close()
+    await redis.stop()
+    await pg.stop()
+  }
+  return { pg, redis, store, rows, stop }
+}

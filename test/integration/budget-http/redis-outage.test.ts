@@ -4,29 +4,26 @@
  * persistence) the same gateway serves again, rebuilding the spent counter from Postgres, and the limit holds.
  */
 import { afterAll, beforeAll, expect, test } from 'bun:test'
-import { createPostgresStore } from '../../../src/store/postgres.ts'
 import type { Store } from '../../../src/store/types.ts'
-import { startPostgres, type PgInstance } from '../../helpers/postgres.ts'
-import { startRedis, type TestRedis } from '../../helpers/redis.ts'
-import { body, chat, count, eventually, EXACT_COST, startHttpGateway, uid, type HttpGateway } from './harness.ts'
+import { type PgInstance } from '../../helpers/postgres.ts'
+import { type TestRedis } from '../../helpers/redis.ts'
+import { body, chat, count, eventually, EXACT_COST, startHttpGateway, uid, type HttpGateway, startStores, type Stores } from './harness.ts'
 
 let pg: PgInstance
 let redis: TestRedis
 let store: Store
+let stores: Stores
 let g: HttpGateway
 
 beforeAll(async () => {
-  ;[pg, redis] = await Promise.all([startPostgres(), startRedis({ own: true })])
-  store = await createPostgresStore(pg.url)
-  await store.migrate()
+  stores = await startStores({ ownRedis: true })
+  ;({ pg, redis, store } = stores)
   g = await startHttpGateway('redis', store, redis.url)
 })
 
 afterAll(async () => {
   await g?.close()
-  await store?.close()
-  await redis?.stop()
-  await pg?.stop()
+  await stores?.stop()
 })
 
 test('Redis down → 503 budget_unavailable fast (fail closed), fail-open tenant served; back after restart', async () => {

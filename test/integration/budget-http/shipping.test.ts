@@ -6,32 +6,27 @@
 import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { createUsageShipper } from '../../../src/budget/usage-shipper.ts'
 import type { RedisLedger } from '../../../src/budget/redis-ledger.ts'
-import { createPostgresStore } from '../../../src/store/postgres.ts'
 import type { Store } from '../../../src/store/types.ts'
-import { startPostgres, type PgInstance } from '../../helpers/postgres.ts'
-import { startRedis, type TestRedis } from '../../helpers/redis.ts'
-import { body, chat, count, eventually, EXACT_COST, startHttpGateway, uid, usageRows, type HttpGateway, type Outcome } from './harness.ts'
+import { type PgInstance } from '../../helpers/postgres.ts'
+import { type TestRedis } from '../../helpers/redis.ts'
+import { body, chat, count, eventually, EXACT_COST, startHttpGateway, uid, usageRows, type HttpGateway, type Outcome, startStores, type Stores } from './harness.ts'
 
 let pg: PgInstance
 let redis: TestRedis
 let store: Store
+let stores: Stores
 let rows: ReturnType<typeof usageRows>
 let g: HttpGateway
 
 beforeAll(async () => {
-  ;[pg, redis] = await Promise.all([startPostgres({ own: true }), startRedis()])
-  store = await createPostgresStore(pg.url)
-  await store.migrate()
-  rows = usageRows(pg.url)
+  stores = await startStores({ ownPostgres: true })
+  ;({ pg, redis, store, rows } = stores)
   g = await startHttpGateway('redis', store, redis.url)
 })
 
 afterAll(async () => {
   await g?.close()
-  await rows?.end()
-  await store?.close()
-  await redis?.stop()
-  await pg?.stop()
+  await stores?.stop()
 })
 
 const client = () => (g.ledger as RedisLedger).client

@@ -4,30 +4,27 @@
  */
 import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { periodKey } from '../../../src/budget/money.ts'
-import { createPostgresStore } from '../../../src/store/postgres.ts'
 import type { Store } from '../../../src/store/types.ts'
 import { runGateway } from '../../helpers/gateway-process.ts'
-import { startPostgres, type PgInstance } from '../../helpers/postgres.ts'
-import { startRedis, type TestRedis } from '../../helpers/redis.ts'
-import { body, chat, count, EXACT_COST, startHttpGateway, uid, type HttpGateway } from './harness.ts'
+import { type PgInstance } from '../../helpers/postgres.ts'
+import { type TestRedis } from '../../helpers/redis.ts'
+import { body, chat, count, EXACT_COST, startHttpGateway, uid, type HttpGateway, startStores, type Stores } from './harness.ts'
 
 let pg: PgInstance
 let redis: TestRedis
 let store: Store
+let stores: Stores
 let g: HttpGateway
 
 beforeAll(async () => {
-  ;[pg, redis] = await Promise.all([startPostgres(), startRedis()])
-  store = await createPostgresStore(pg.url)
-  await store.migrate()
+  stores = await startStores()
+  ;({ pg, redis, store } = stores)
   g = await startHttpGateway('redis', store, redis.url)
 })
 
 afterAll(async () => {
   await g?.close()
-  await store?.close()
-  await redis?.stop()
-  await pg?.stop()
+  await stores?.stop()
 })
 
 for (const period of ['total', 'day', 'month'] as const) {
