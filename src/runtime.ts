@@ -10,7 +10,7 @@ import { periodKeyStartMs } from './budget/money.ts'
 import { createRedisLedger } from './budget/redis-ledger.ts'
 import { BudgetService } from './budget/service.ts'
 import type { BudgetLedger } from './budget/types.ts'
-import { createUsageShipper } from './budget/usage-shipper.ts'
+import { createUsageShipper, type UsageShipper } from './budget/usage-shipper.ts'
 import type { GatewayConfig } from './config/index.ts'
 import { createMetrics } from './http/metrics.ts'
 import type { LogFn } from './log.ts'
@@ -56,16 +56,20 @@ export async function openStores(config: GatewayConfig, log: LogFn): Promise<{ s
     return { store, ledger, flush: () => ledger.flush(), stopShipper: async () => {} }
   }
   let ledger
+  let shipper: UsageShipper | undefined
   try {
     // Ledger ids are per-request UUIDs that live at most one reservation TTL, so 2 h of exactly-once memory is plenty.
-    ledger = await createRedisLedger({ url: config.redisUrl, rebuild, doneRetentionMs: 2 * 3_600_000 })
+    ledger = await createRedisLedger({
+      url: config.redisUrl, rebuild, doneRetentionMs: 2 * 3_600_000, onSettled: (t) => shipper?.noteSettled(t),
+    })
   } catch (e) {
     await store.close().catch(() => {})
     throw new BootError(`redis: ${(e as Error).message}`)
   }
-  const shipper = createUsageShipper({ client: ledger.client, store, log })
-  shipper.start()
-  return { store, ledger, flush: () => shipper.flush(), stopShipper: () => shipper.stop() }
+  const started = createUsageShipper({ client: ledger.client, store, log })
+  shipper = started
+  started.start()
+  return { store, ledger, flush: () => started.flush(), stopShipper: () => started.stop() }
 }
 
 export async function startGateway(config: GatewayConfig, opts: StartOptions): Promise<RunningGateway> {

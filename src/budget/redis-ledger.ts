@@ -24,6 +24,8 @@ export interface RedisLedgerOptions {
   rebuild: (tenantId: string, periodKey: string, excludeRequestIds: string[]) => Promise<number>
   commandTimeoutMs?: number
   connectTimeoutMs?: number
+  /** Told after every successful settle (the usage shipper ships that tenant on its next pass). */
+  onSettled?: (tenantId: string) => void
   /** Clock passed to the scripts (ms). */
   now?: () => number
   /** How long settled/released request ids are remembered for exactly-once (default 24 h). */
@@ -236,6 +238,7 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
           [k.spent(input.periodKey), k.reserved(input.periodKey), k.resv, k.resvAmt, k.done, k.ledger],
           [input.requestId, input.costMicros, now(), doneRetentionMs, input.periodKey, ...recordToFields(record)])
         touchTenant(input.tenantId)
+        if (n === 1) opts.onSettled?.(input.tenantId)
         return { settled: n === 1 }
       } catch (e) {
         throw unavailable(e)

@@ -14,8 +14,9 @@
  * - A gateway that died after settle (or between insert and ack) leaves entries pending under its consumer name
  *   (and its lease expires); XAUTOCLAIM hands those idle longer than claimIdleMs to a live shipper.
  * Tenants are discovered from the set `gw:ledger:tenants`, which the ledger SADDs after settles (see
- * redis-ledger.ts); `addTenant` registers one explicitly (e.g. every warmed tenant at boot). The set only
- * grows (one small entry per tenant ever settled); a tenant with an empty stream costs one short script a pass.
+ * redis-ledger.ts); `addTenant` registers one explicitly. The set only grows (one small entry per tenant ever
+ * settled). Timer passes visit the tenants this gateway just settled for (noteSettled) and those with more
+ * to ship; every `sweepEvery`-th pass, and every flush, visits all of them.
  */
 import { hostname } from 'node:os'
 import type { LogFn } from '../log.ts'
@@ -44,6 +45,12 @@ export interface UsageShipperOptions {
    * false: only tenants added with addTenant (tests sharing a Redis must not ship other people's records).
    */
   discover?: boolean
+  /**
+   * Timer passes visit only "hot" tenants (noted by noteSettled, or left with more to ship); every
+   * `sweepEvery`-th pass visits every known tenant, which finds records settled by other or crashed gateways.
+   * Without this, an idle gateway would run one script per known tenant per second (10,000 tenants: 10,000/s).
+   */
+  sweepEvery?: number
   onError?: (err: unknown) => void
   log?: LogFn
 }
@@ -58,6 +65,8 @@ export interface UsageShipper {
   /** One pass over all tenants; returns the number of records shipped. */
   tick(): Promise<number>
   addTenant(tenantId: string): Promise<void>
+  /** This gateway settled for the tenant: visit it on the next timer pass. */
+  noteSettled(tenantId: string): void
   stop(): Promise<void>
 }
 
@@ -84,6 +93,9 @@ export function createUsageShipper(opts: UsageShipperOptions): UsageShipper {
   const discover = opts.discover ?? true
   const leaseMs = opts.leaseMs ?? SHIP_LEASE_MS
   const registered = new Set<string>()
+  const sweepEvery = opts.sweepEvery ?? 30
+  const hot = new Set<string>()
+  let passes = 0
   let timer: ReturnType<typeof setTimeout> | null = null
   let running: Promise<number> | null = null
   let stopped = false
@@ -105,8 +117,9 @@ export function createUsageShipper(opts: UsageShipperOptions): UsageShipper {
     await Promise.all([...held].map(([t, token]) => scripts.releaseLease([tenantKeys(t).shipLease], [token]).catch(() => {})))
   }
 
-  async function tickOnce(): Promise<number> {
-    const all = [...new Set([...(discover ? await client.smembers(LEDGER_TENANTS_KEY) : []), ...registered])]
+  /** One pass over `only` (a hot pass) or over every known tenant. Tenants that may have more go back to `hot`. */
+  async function tickOnce(only?: string[]): Promise<number> {
+    const all = only ?? [...new Set([...(discover ? await client.smembers(LEDGER_TENANTS_KEY) : []), ...registered])]
     // Start at a different tenant each pass so one tenant's backlog cannot starve the others.
     const start = all.length > 0 ? rotation++ % all.length : 0
     const tenants = [...all.slice(start), ...all.slice(0, start)]
@@ -122,9 +135,10 @@ export function createUsageShipper(opts: UsageShipperOptions): UsageShipper {
         chunk.forEach((tenantId, j) => {
           const r = results[j]
           if (r.status === 'rejected') { failed ??= r.reason; return }
-          if (r.value === null) { busy++; return }
+          if (r.value === null) { busy++; hot.add(tenantId); return }
           if (r.value.entries.length === 0) return
           held.set(tenantId, r.value.token)
+          hot.add(tenantId) // it had records, so it may have more: look again next pass (an empty read is cheap)
           for (const [id, fields] of r.value.entries) {
             const parsed = fieldsToRecord(fields)
             // A malformed entry can never be inserted; ack it (record null) so it does not block the stream forever.
@@ -137,6 +151,7 @@ export function createUsageShipper(opts: UsageShipperOptions): UsageShipper {
       if (records.length > 0) await opts.store.insertUsage(records)
     } catch (e) {
       await releaseLeases(held) // entries stay pending for this consumer and are re-read next pass
+      for (const t of only ?? []) hot.add(t)
       throw e
     }
     busyLastPass = busy
@@ -159,12 +174,22 @@ export function createUsageShipper(opts: UsageShipperOptions): UsageShipper {
     return running
   }
 
+  /** A timer pass: a full sweep every `sweepEvery` passes, otherwise only the hot tenants. */
+  function timedPass(): Promise<number> {
+    if (passes++ % sweepEvery === 0) return tick()
+    if (running) return running
+    const only = [...hot]
+    hot.clear()
+    running = tickOnce(only).finally(() => { running = null })
+    return running
+  }
+
   function schedule(delay: number): void {
     if (stopped) return
     timer = setTimeout(async () => {
       timer = null
       try {
-        const n = await tick()
+        const n = await timedPass()
         failures = 0
         // A full batch means there is more: go again at once.
         schedule(n >= batchSize ? 0 : intervalMs)
@@ -196,6 +221,9 @@ export function createUsageShipper(opts: UsageShipperOptions): UsageShipper {
       }
     },
     tick,
+    noteSettled(tenantId: string) {
+      hot.add(tenantId)
+    },
     async addTenant(tenantId: string) {
       registered.add(tenantId)
       if (discover) await client.sadd(LEDGER_TENANTS_KEY, tenantId)

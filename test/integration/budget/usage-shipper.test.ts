@@ -231,3 +231,27 @@ test('default discovery: tenants come from gw:ledger:tenants, filled by settle (
     await own.stop()
   }
 })
+
+test('timer passes visit noted tenants at once and everyone else only at the periodic sweep', async () => {
+  const [noted, quiet] = [uid('hot'), uid('quiet')]
+  const [hotIds, quietIds] = [await settleMany([noted], 3), await settleMany([quiet], 3)]
+  const shipper = createUsageShipper({ source: ledger, discover: false, store, intervalMs: 30, sweepEvery: 1_000_000, group: uid('g') })
+  await shipper.addTenant(noted)
+  await shipper.addTenant(quiet)
+  shipper.noteSettled(noted)
+  shipper.start() // pass 0 is a sweep: both ship
+  const deadline = Date.now() + 3_000
+  while ((rowsOf(hotIds) < 3 || rowsOf(quietIds) < 3) && Date.now() < deadline) await Bun.sleep(10)
+  expect([rowsOf(hotIds), rowsOf(quietIds)]).toEqual([3, 3])
+  await Bun.sleep(150) // a tenant that just shipped is looked at once more (it may have had more); let that pass
+  // From now on only noted tenants are visited: a quiet tenant's new record waits, a noted one's ships.
+  const [hot2, quiet2] = [await settleMany([noted], 2), await settleMany([quiet], 2)]
+  shipper.noteSettled(noted)
+  while (rowsOf(hot2) < 2 && Date.now() < deadline + 3_000) await Bun.sleep(10)
+  await Bun.sleep(150) // several more timer passes
+  expect(rowsOf(hot2)).toBe(2)
+  expect(rowsOf(quiet2)).toBe(0)
+  await shipper.flush() // a flush always visits everyone
+  expect(rowsOf(quiet2)).toBe(2)
+  await shipper.stop()
+})
