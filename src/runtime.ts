@@ -15,6 +15,7 @@ import type { GatewayConfig } from './config/index.ts'
 import { createMetrics } from './http/metrics.ts'
 import type { LogFn } from './log.ts'
 import type { ProviderAdapter, ProviderKind } from './providers/types.ts'
+import { providerUsable } from './providers/registry.ts'
 import { openStore } from './store/index.ts'
 import type { Store } from './store/types.ts'
 import { TenantCache, warmTenants } from './tenants/cache.ts'
@@ -119,6 +120,9 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions): P
   }
   const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${server.port}`
 
+  for (const p of Object.values(config.providers)) {
+    if (!providerUsable(p)) log({ level: 'warn', msg: 'provider has no API key; its models are not served', provider: p.name })
+  }
   // The first request must pay nothing: open upstream connections and prime every tenant's budget counter.
   for (const p of Object.values(config.providers)) {
     if (p.kind === 'mock') continue

@@ -61,11 +61,11 @@ function readToml(errors: string[], path: string, readFile: ReadFile): Record<st
 function defaultProviders(env: Env): Record<string, ProviderConfig> {
   return {
     openai: {
-      name: 'openai', kind: 'openai', timeoutMs: DEFAULT_UPSTREAM_TIMEOUT_MS,
+      name: 'openai', kind: 'openai', timeoutMs: DEFAULT_UPSTREAM_TIMEOUT_MS, keyRequired: true,
       baseUrl: env.OPENAI_BASE_URL || 'https://api.openai.com/v1', apiKey: env.OPENAI_API_KEY || null,
     },
     anthropic: {
-      name: 'anthropic', kind: 'anthropic', timeoutMs: DEFAULT_UPSTREAM_TIMEOUT_MS,
+      name: 'anthropic', kind: 'anthropic', timeoutMs: DEFAULT_UPSTREAM_TIMEOUT_MS, keyRequired: true,
       baseUrl: env.ANTHROPIC_BASE_URL || 'https://api.anthropic.com', apiKey: env.ANTHROPIC_API_KEY || null,
     },
   }
@@ -95,6 +95,8 @@ function fileProviders(errors: string[], file: Record<string, any>, env: Env, ou
       baseUrl: envBase || (typeof p.base_url === 'string' ? p.base_url : base?.baseUrl ?? (kind === 'mock' ? 'mock:' : '')),
       apiKey: typeof p.api_key_env === 'string' ? env[p.api_key_env] || null : base?.apiKey ?? null,
       timeoutMs: timeoutMs ?? base?.timeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS,
+      // Naming a key variable means a key is needed; a built-in provider keeps needing one.
+      keyRequired: typeof p.api_key_env === 'string' || base?.keyRequired === true,
       ...(idleTimeoutMs ?? base?.idleTimeoutMs ? { idleTimeoutMs: idleTimeoutMs ?? base?.idleTimeoutMs } : {}),
     }
     if (!out[name].baseUrl) errors.push(`${where}.base_url is required`)

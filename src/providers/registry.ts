@@ -4,7 +4,7 @@ import { GatewayError } from '../http/errors.ts'
 import { anthropicAdapter } from './anthropic/adapter.ts'
 import { mockAdapter } from './mock/adapter.ts'
 import { openaiAdapter } from './openai/adapter.ts'
-import type { ModelRoute, ProviderAdapter, ProviderKind } from './types.ts'
+import type { ModelRoute, ProviderAdapter, ProviderConfig, ProviderKind } from './types.ts'
 
 const ADAPTERS: Record<ProviderKind, ProviderAdapter> = {
   openai: openaiAdapter,
@@ -22,4 +22,14 @@ export function resolveRoute(config: Pick<GatewayConfig, 'models' | 'providers'>
   const provider = config.providers[m.provider]
   if (!provider) throw new GatewayError('model_not_found', `The model \`${model}\` has no configured provider.`, { param: 'model' })
   return { model: m, provider }
+}
+
+/** A provider that needs a key and has none cannot serve; its models are hidden from /v1/models too. */
+export function providerUsable(p: ProviderConfig): boolean {
+  return p.kind === 'mock' || !p.keyRequired || p.apiKey !== null
+}
+
+/** Without this the upstream's 401 would reach the client, who would think its own gateway key was wrong. */
+export function assertProviderUsable(p: ProviderConfig): void {
+  if (!providerUsable(p)) throw new GatewayError('upstream_error', `The gateway has no API key for provider \`${p.name}\`; ask its operator to configure one.`)
 }

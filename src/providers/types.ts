@@ -92,6 +92,8 @@ export interface ProviderConfig {
   timeoutMs: number
   /** Longest silence allowed between stream events once streaming started (default 300 s). */
   idleTimeoutMs?: number
+  /** Hosted providers need a key; a self-declared OpenAI-compatible server may not (local vLLM, Ollama). */
+  keyRequired?: boolean
 }
 
 export interface ModelConfig {

@@ -8,7 +8,7 @@ import { readJsonBody } from '../http/body.ts'
 import { asGatewayError, errorBody, GatewayError } from '../http/errors.ts'
 import { encodeSse, SSE_DONE_FRAME, SSE_HEADERS, SSE_HEARTBEAT_FRAME, sseDataFrame } from '../http/sse.ts'
 import { validateChatRequest } from '../http/validate.ts'
-import { adapterFor, resolveRoute } from '../providers/registry.ts'
+import { adapterFor, assertProviderUsable, resolveRoute } from '../providers/registry.ts'
 import type { ChatChunk, ChatRequest, ModelRoute, Usage } from '../providers/types.ts'
 import type { AppDeps, RequestContext } from './context.ts'
 
@@ -40,6 +40,7 @@ export async function chatCompletions(ctx: RequestContext, deps: AppDeps): Promi
   if (tenant.allowedModels && !tenant.allowedModels.includes(req.model)) {
     throw new GatewayError('model_not_allowed', `This API key may not use the model \`${req.model}\`.`, { param: 'model' })
   }
+  assertProviderUsable(route.provider)
   // Strict budgets reserve for the output cap, so the upstream must be held to it: send the model's max when
   // the client set none (max_completion_tokens: the current OpenAI field, also read by the other adapters).
   if (req.max_completion_tokens == null && req.max_tokens == null) {

@@ -190,3 +190,22 @@ describe('responses', () => {
 })
 })
 }
+
+describe('providers without a key', () => {
+  test('a hosted provider with no API key is hidden from /v1/models and refused with 502 before any upstream call', async () => {
+    const { loadConfig } = await import('../../../src/config/index.ts')
+    const r = loadConfig(['--config', 'x'], {}, () => '[providers.mock]\nkind = "mock"\n[providers.local]\nkind = "openai"\nbase_url = "http://127.0.0.1:9/v1"\n[models."local-m"]\nprovider = "local"\ninput_usd_per_mtok = 1\noutput_usd_per_mtok = 1\n')
+    if (!r.ok) throw new Error(r.errors.join())
+    const gw = await build({ config: r.config })
+    const key = await gw.addTenant({ id: 'nokey', budgetUsdMicros: 1_000_000 })
+    await gw.warm()
+    const ids = (((await (await gw.request('/v1/models', { key })).json()) as any).data as Array<{ id: string }>).map((m) => m.id)
+    expect(ids).toContain('mock-echo')
+    expect(ids).toContain('local-m') // declared without api_key_env: a keyless local server is fine
+    expect(ids).not.toContain('gpt-4o-mini') // OPENAI_API_KEY unset
+    const res = await gw.request('/v1/chat/completions', { key, body: chat('hi', { model: 'gpt-4o-mini' }) })
+    expect(res.status).toBe(502)
+    expect(((await res.json()) as any).error.message).toContain('no API key for provider `openai`')
+    expect(await gw.ledger.snapshot('nokey', 'total')).toEqual({ spentMicros: 0, reservedMicros: 0 })
+  })
+})
