@@ -83,13 +83,10 @@ export type GatewayApp = ReturnType<typeof createApp>
  * 4 characters, so with `Host: x` the path shifts ("/xx/metrics" routed as "/metrics", real routes 404).
  * Such requests are re-addressed to a fixed host before routing.
  */
-export function fetchHandler(app: GatewayApp): (req: Request, server?: { timeout(req: Request, seconds: number): void }) => Response | Promise<Response> {
-  return (req, server) => {
+export function fetchHandler(app: GatewayApp): (req: Request) => Response | Promise<Response> {
+  return (req) => {
     const url = req.url
     const pathStart = url.indexOf('/', url.indexOf('//') + 2)
-    // A non-streamed completion sends nothing until the upstream finished (minutes, for long generations):
-    // the route's own upstream and stream timeouts bound /v1 requests, not Bun's idle-socket timer (255 s max).
-    if (server && url.startsWith('/v1/', pathStart)) server.timeout(req, 0)
     if (pathStart !== -1 && pathStart >= 11) return app.handle(req)
     const path = pathStart === -1 ? '/' : url.slice(pathStart)
     return app.handle(new Request(`http://gateway.invalid${path}`, req))

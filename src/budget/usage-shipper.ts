@@ -126,8 +126,10 @@ export function createUsageShipper(opts: UsageShipperOptions): UsageShipper {
     const picked: Picked[] = []
     const held = new Map<string, string>() // tenant → lease token, for tenants with entries read this pass
     let busy = 0
+    let visited = 0
     try {
       for (let i = 0; i < tenants.length && picked.length < batchSize; i += READ_CONCURRENCY) {
+        visited = Math.min(tenants.length, i + READ_CONCURRENCY)
         const want = batchSize - picked.length
         const chunk = tenants.slice(i, i + READ_CONCURRENCY)
         const results = await Promise.allSettled(chunk.map(t => readTenant(t, want)))
@@ -155,6 +157,8 @@ export function createUsageShipper(opts: UsageShipperOptions): UsageShipper {
       throw e
     }
     busyLastPass = busy
+    // A hot pass that filled its batch early did not reach every hot tenant: keep the rest for the next pass.
+    if (only) for (const t of tenants.slice(visited)) hot.add(t)
     const byTenant = new Map<string, string[]>()
     for (const p of picked) {
       let ids = byTenant.get(p.tenantId)

@@ -64,6 +64,10 @@ export async function chatCompletions(ctx: RequestContext, deps: AppDeps): Promi
 
   if (req.stream) return streamResponse(ctx, deps, req, route, adapter.stream(req, route, abort.signal), reservation, abort)
 
+  // upstreamFetch's timeout stops at the response headers; an upstream that then stalls its body must not hold
+  // the request (and its reservation) forever, nor may any request outlive its reservation (MAX_REQUEST_MS).
+  const totalMs = Math.max(0, Math.min(route.provider.timeoutMs, (deps.maxRequestMs ?? MAX_REQUEST_MS) - timing.elapsedMs()))
+  const deadline = setTimeout(() => abort.abort(new GatewayError('upstream_timeout', `upstream ${route.provider.name} did not finish within ${Math.round(totalMs)} ms`)), totalMs)
   try {
     const upstream = await adapter.complete(req, route, abort.signal)
     timing.mark('upstream_ttfb')
@@ -75,15 +79,18 @@ export async function chatCompletions(ctx: RequestContext, deps: AppDeps): Promi
   } catch (e) {
     // A non-streamed reply's headers come only after the whole generation, so a client that left or a timeout
     // says nothing about what the upstream already generated (and billed): charge the worst case, never release.
-    const timedOut = e instanceof GatewayError && e.code === 'upstream_timeout'
+    const ours = abort.signal.reason instanceof GatewayError ? abort.signal.reason : null
+    const err = ours ?? e
+    const timedOut = err instanceof GatewayError && err.code === 'upstream_timeout'
     if (abort.signal.aborted || timedOut) {
       const status = timedOut ? 'upstream_timeout' : 'client_disconnect'
       await reservation.settle({ usage: null, completionBytes: Number.MAX_SAFE_INTEGER, status }, timing.elapsedMs())
     } else {
       await reservation.release()
     }
-    throw e
+    throw err
   } finally {
+    clearTimeout(deadline)
     request.signal.removeEventListener('abort', onClientAbort)
   }
 }
@@ -98,12 +105,22 @@ async function streamResponse(
   abort: AbortController,
 ): Promise<Response> {
   const { timing } = ctx
+  // Ended by us (idle upstream, or the request's total deadline) rather than by the client.
+  let serverAbort: GatewayError | null = null
+  let onDeadline: (() => void) | null = null
+  const maxMs = deps.maxRequestMs ?? MAX_REQUEST_MS
+  const deadline = setTimeout(() => {
+    serverAbort = new GatewayError('upstream_timeout', `request exceeded the gateway's limit of ${Math.round(maxMs / 60_000)} minutes`)
+    abort.abort(serverAbort)
+    onDeadline?.()
+  }, Math.max(0, maxMs - timing.elapsedMs()))
   let iterable: AsyncIterable<ChatChunk>
   try {
     iterable = await started
   } catch (e) {
+    clearTimeout(deadline)
     await reservation.release()
-    throw e
+    throw serverAbort ?? e
   }
   timing.mark('upstream_ttfb')
   deps.metrics.upstreamMs.observe({ provider: route.provider.name }, timing.stages.upstream_ttfb ?? 0)
@@ -120,9 +137,14 @@ async function streamResponse(
     if (finished) return
     finished = true
     clearInterval(heartbeat)
+    clearTimeout(deadline)
     timing.mark('stream')
     try {
-      if (error && seen.usage === null && seen.bytes === 0) await reservation.release()
+      // A timeout is ours, not the upstream's: it may have generated (and billed) what we never read, e.g. a
+      // model reasoning silently; charge the worst case. An upstream error before any token is released.
+      if (status === 'upstream_timeout' && seen.usage === null) {
+        await reservation.settle({ usage: null, completionBytes: Number.MAX_SAFE_INTEGER, status }, timing.elapsedMs())
+      } else if (error && seen.usage === null && seen.bytes === 0) await reservation.release()
       else await reservation.settle({ usage: seen.usage, completionBytes: seen.bytes, status }, timing.elapsedMs())
     } catch (e) {
       deps.log({ level: 'error', msg: 'stream settlement failed', request_id: ctx.requestId, error: String(e) })
@@ -132,30 +154,31 @@ async function streamResponse(
     resolveDone()
   }
 
-  // An upstream that goes silent after its headers would hold the client (and the reservation) forever, and
-  // a stream may not outlive its reservation (MAX_REQUEST_MS): either ends it with an upstream_timeout event.
+  // An upstream that goes silent after its headers would hold the client (and the reservation) forever.
   const idleMs = route.provider.idleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS
-  const deadline = performance.now() + MAX_REQUEST_MS
-  let idleTimedOut = false
   const nextChunk = (): Promise<IteratorResult<ChatChunk>> => {
     let timer: ReturnType<typeof setTimeout> | undefined
-    const left = deadline - performance.now()
-    const wait = Math.max(0, Math.min(idleMs, left))
     const idle = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        idleTimedOut = true
-        const err = wait < idleMs
-          ? new GatewayError('upstream_timeout', `stream exceeded the gateway's ${MAX_REQUEST_MS / 60_000} minute limit`)
-          : new GatewayError('upstream_timeout', `upstream ${route.provider.name} sent nothing for ${idleMs} ms`)
-        abort.abort(err)
-        reject(err)
-      }, wait)
+        serverAbort = new GatewayError('upstream_timeout', `upstream ${route.provider.name} sent nothing for ${idleMs} ms`)
+        abort.abort(serverAbort)
+        reject(serverAbort)
+      }, idleMs)
     })
     return Promise.race([it.next(), idle]).finally(() => clearTimeout(timer))
   }
 
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
+      // The deadline must end the stream even when nothing pulls (a client that stopped reading).
+      onDeadline = () => {
+        if (finished) return
+        try {
+          controller.enqueue(encodeSse(sseDataFrame(errorBody(serverAbort!, ctx.requestId))))
+          controller.close()
+        } catch {}
+        void finish('upstream_timeout', serverAbort!)
+      }
       // A comment line every 15 s keeps proxies and idle-socket timers from cutting a silent stream (a model
       // that reasons before writing); SSE clients ignore comments.
       heartbeat = setInterval(() => {
@@ -185,8 +208,8 @@ async function streamResponse(
           }
         }
       } catch (e) {
-        if (abort.signal.aborted && !idleTimedOut) return finish('client_disconnect')
-        const err = asGatewayError(idleTimedOut ? abort.signal.reason : e)
+        if (abort.signal.aborted && !serverAbort) return finish('client_disconnect')
+        const err = asGatewayError(serverAbort ?? e)
         if (err.code === 'internal_error') deps.log({ level: 'error', msg: 'stream failed', request_id: ctx.requestId, error: String(e) })
         if (!finished) {
           controller.enqueue(encodeSse(sseDataFrame(errorBody(err, ctx.requestId))))

@@ -19,6 +19,8 @@ export interface AppDeps {
   notReadyReason: () => Promise<string | null>
   /** Interval of SSE keep-alive comments on a stream (default 15 s); a test seam. */
   heartbeatMs?: number
+  /** Longest a request may take in total (default MAX_REQUEST_MS, inside the reservation TTL); a test seam. */
+  maxRequestMs?: number
   /** Test seam: replace a provider kind's adapter. */
   adapters?: Partial<Record<ProviderKind, ProviderAdapter>>
   now?: () => number

@@ -19,7 +19,8 @@ export class TenantCache {
   private keyHashesByTenant = new Map<string, Set<string>>()
   private negative = new Map<string, number>()
   private inflight = new Map<string, Promise<CachedKey | null>>()
-  private loadSeq = new Map<string, number>()
+  /** The newest load per tenant; only it may write the cache. Entries are removed when it finishes. */
+  private latestLoad = new Map<string, Promise<void>>()
 
   constructor(private readonly store: Store, private readonly now: () => number = Date.now) {}
 
@@ -55,12 +56,22 @@ export class TenantCache {
    * put back older data (e.g. a key that was just revoked).
    */
   async reload(tenantId: string): Promise<void> {
-    const seq = (this.loadSeq.get(tenantId) ?? 0) + 1
-    this.loadSeq.set(tenantId, seq)
-    const bundle = await this.store.loadTenant(tenantId)
-    if (this.loadSeq.get(tenantId) !== seq) return
-    if (bundle) this.put(bundle)
-    else this.drop(tenantId)
+    const mine: Promise<void> = this.store.loadTenant(tenantId).then(
+      (bundle) => {
+        if (this.latestLoad.get(tenantId) !== mine) return
+        this.latestLoad.delete(tenantId)
+        if (bundle) this.put(bundle)
+        else this.drop(tenantId)
+      },
+      (e) => {
+        if (this.latestLoad.get(tenantId) === mine) this.latestLoad.delete(tenantId)
+        throw e
+      },
+    )
+    this.latestLoad.set(tenantId, mine)
+    await mine
+    // Superseded: the newer load decides. Wait for it, so a caller that reads the cache next sees its result.
+    for (let next = this.latestLoad.get(tenantId); next; next = this.latestLoad.get(tenantId)) await next
   }
 
   /** Looks a key hash up; only a hash never seen costs a database round trip. */

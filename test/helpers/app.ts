@@ -17,8 +17,8 @@ import { createSqliteStore } from '../../src/store/sqlite.ts'
 import type { Store, Tenant } from '../../src/store/types.ts'
 import { TenantCache, warmTenants } from '../../src/tenants/cache.ts'
 
-export function testConfig(toml = '[providers.mock]\nkind = "mock"\n', argv: string[] = []): GatewayConfig {
-  const r = loadConfig(['--config', 'test.toml', ...argv], {}, () => toml)
+export function testConfig(toml = '[providers.mock]\nkind = "mock"\n', argv: string[] = [], env: Record<string, string> = {}): GatewayConfig {
+  const r = loadConfig(['--config', 'test.toml', ...argv], env, () => toml)
   if (!r.ok) throw new Error(r.errors.join('\n'))
   return r.config
 }
@@ -44,6 +44,7 @@ export async function buildTestGateway(opts: {
   adapters?: Partial<Record<ProviderKind, ProviderAdapter>>
   ready?: () => Promise<string | null>
   heartbeatMs?: number
+  maxRequestMs?: number
 } = {}): Promise<TestGateway> {
   const store = opts.store ?? createSqliteStore(':memory:')
   await store.migrate()
@@ -59,6 +60,7 @@ export async function buildTestGateway(opts: {
   const deps: AppDeps = {
     config: opts.config ?? testConfig(), store, cache, budget, metrics, log,
     adapters: opts.adapters, notReadyReason: opts.ready ?? (async () => null), heartbeatMs: opts.heartbeatMs,
+    maxRequestMs: opts.maxRequestMs,
   }
   const app = createApp(deps)
   const request: TestGateway['request'] = (path, o = {}) => {

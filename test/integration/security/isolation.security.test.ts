@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { periodKey, periodKeyStartMs } from '../../../src/budget/money.ts'
 import { createRedisLedger, type RedisLedger } from '../../../src/budget/redis-ledger.ts'
 import { createSqliteStore } from '../../../src/store/sqlite.ts'
-import { buildTestGateway, type TestGateway } from '../../helpers/app.ts'
+import { buildTestGateway, testConfig, type TestGateway } from '../../helpers/app.ts'
 import { startRedis, type TestRedis } from '../../helpers/redis.ts'
 
 const sfx = `${process.pid}-${Date.now().toString(36)}`
@@ -23,7 +23,8 @@ beforeAll(async () => {
   const store = createSqliteStore(':memory:')
   await store.migrate()
   ledger = await createRedisLedger({ url: redis.url, rebuild: (t, pk, exclude) => store.sumUsageSince(t, periodKeyStartMs(pk), exclude) })
-  g = await buildTestGateway({ store, ledger })
+  // A provider key so the catalog's gpt-4o-mini is served (a provider without its key is hidden).
+  g = await buildTestGateway({ store, ledger, config: testConfig(undefined, [], { OPENAI_API_KEY: 'sk-test-not-used' }) })
   // Both: 10 000 µUSD ($0.01) in total. A may use mock-echo only; B also gpt-4o-mini.
   keyA = await g.addTenant({ id: A, budgetUsdMicros: 10_000, budgetPeriod: 'total', allowedModels: ['mock-echo'] })
   keyB = await g.addTenant({ id: B, budgetUsdMicros: 10_000, budgetPeriod: 'total', allowedModels: ['mock-echo', 'gpt-4o-mini'] })

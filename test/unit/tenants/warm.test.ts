@@ -69,3 +69,24 @@ test('regression: a slow reload that finishes last cannot put back a revoked key
   await slow
   expect((await cache.lookup('h'))?.key.revokedAt).toBe(123)
 })
+
+test('regression: a first-use load superseded by a change-triggered one still finds the new key', async () => {
+  const bundle: TenantBundle = {
+    tenant: { id: 't', budgetUsdMicros: null, budgetPeriod: 'total', policy: 'strict', allowedModels: null, failOpen: false },
+    keys: [{ id: 'k', tenantId: 't', keyHash: 'new', prefix: 'gw_', name: null, revokedAt: null }],
+  }
+  const pending: Array<(b: TenantBundle) => void> = []
+  const store = {
+    findKeyByHash: async () => bundle.keys[0],
+    loadTenant: () => new Promise<TenantBundle>((r) => pending.push(r)),
+  } as unknown as Store
+  const cache = new TenantCache(store)
+  const firstUse = cache.lookup('new') // the client uses the key at once …
+  await Bun.sleep(1)
+  const onChange = cache.reload('t') // … while the key-created notification reloads the tenant
+  pending[0]!(bundle) // the first-use load answers first and is superseded
+  await Bun.sleep(1)
+  pending[1]!(bundle)
+  await onChange
+  expect((await firstUse)?.key.id).toBe('k')
+})
