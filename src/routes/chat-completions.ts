@@ -109,9 +109,13 @@ async function streamResponse(
   let serverAbort: GatewayError | null = null
   let onDeadline: (() => void) | null = null
   const maxMs = deps.maxRequestMs ?? MAX_REQUEST_MS
-  const deadline = setTimeout(() => {
-    serverAbort = new GatewayError('upstream_timeout', `request exceeded the gateway's limit of ${Math.round(maxMs / 60_000)} minutes`)
+  const endByServer = (message: string): GatewayError => {
+    serverAbort = new GatewayError('upstream_timeout', message)
     abort.abort(serverAbort)
+    return serverAbort
+  }
+  const deadline = setTimeout(() => {
+    endByServer(`request exceeded the gateway's limit of ${Math.round(maxMs / 60_000)} minutes`)
     onDeadline?.()
   }, Math.max(0, maxMs - timing.elapsedMs()))
   let iterable: AsyncIterable<ChatChunk>
@@ -159,24 +163,25 @@ async function streamResponse(
   const nextChunk = (): Promise<IteratorResult<ChatChunk>> => {
     let timer: ReturnType<typeof setTimeout> | undefined
     const idle = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        serverAbort = new GatewayError('upstream_timeout', `upstream ${route.provider.name} sent nothing for ${idleMs} ms`)
-        abort.abort(serverAbort)
-        reject(serverAbort)
-      }, idleMs)
+      timer = setTimeout(() => reject(endByServer(`upstream ${route.provider.name} sent nothing for ${idleMs} ms`)), idleMs)
     })
     return Promise.race([it.next(), idle]).finally(() => clearTimeout(timer))
+  }
+
+  /** After a stream has started, an error is one error event and the end of the stream. */
+  const closeWithError = (controller: ReadableStreamDefaultController<Uint8Array>, err: GatewayError) => {
+    if (finished) return
+    try {
+      controller.enqueue(encodeSse(sseDataFrame(errorBody(err, ctx.requestId))))
+      controller.close()
+    } catch {}
   }
 
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
       // The deadline must end the stream even when nothing pulls (a client that stopped reading).
       onDeadline = () => {
-        if (finished) return
-        try {
-          controller.enqueue(encodeSse(sseDataFrame(errorBody(serverAbort!, ctx.requestId))))
-          controller.close()
-        } catch {}
+        closeWithError(controller, serverAbort!)
         void finish('upstream_timeout', serverAbort!)
       }
       // A comment line every 15 s keeps proxies and idle-socket timers from cutting a silent stream (a model
@@ -211,10 +216,7 @@ async function streamResponse(
         if (abort.signal.aborted && !serverAbort) return finish('client_disconnect')
         const err = asGatewayError(serverAbort ?? e)
         if (err.code === 'internal_error') deps.log({ level: 'error', msg: 'stream failed', request_id: ctx.requestId, error: String(e) })
-        if (!finished) {
-          controller.enqueue(encodeSse(sseDataFrame(errorBody(err, ctx.requestId))))
-          controller.close()
-        }
+        closeWithError(controller, err)
         await finish(err.code === 'upstream_timeout' ? 'upstream_timeout' : 'upstream_error', err)
       }
     },
