@@ -45,14 +45,14 @@ async function serve(config: GatewayConfig, log: LogFn, demo: boolean) {
 }
 
 async function admin(config: GatewayConfig, log: LogFn) {
-  const { store, ledger, flush, stopShipper } = await openStores(config, () => {})
+  // Admin commands settle nothing, so there is nothing to ship or flush.
+  const { store, ledger, stopShipper } = await openStores(config, () => {}, { ship: false })
   try {
     await runAdmin(config, store, {
       out: (l) => process.stdout.write(l + '\n'),
       snapshot: ledger.kind === 'redis' ? (t, p) => ledger.snapshot(t, p) : undefined,
     })
   } finally {
-    await flush().catch(() => {})
     await stopShipper().catch(() => {})
     await ledger.close().catch(() => {})
     await store.close().catch(() => {})

@@ -40,7 +40,8 @@ export interface StartOptions {
   bootStartedAt?: number
 }
 
-export async function openStores(config: GatewayConfig, log: LogFn): Promise<{ store: Store; ledger: BudgetLedger; flush: () => Promise<void>; stopShipper: () => Promise<void> }> {
+/** `ship: false` for one-shot admin commands: shipping usage is a serving gateway's job, not the CLI's. */
+export async function openStores(config: GatewayConfig, log: LogFn, opts: { ship?: boolean } = {}): Promise<{ store: Store; ledger: BudgetLedger; flush: () => Promise<void>; stopShipper: () => Promise<void> }> {
   let store: Store
   try {
     store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir })
@@ -69,7 +70,7 @@ export async function openStores(config: GatewayConfig, log: LogFn): Promise<{ s
   }
   const started = createUsageShipper({ client: ledger.client, store, log })
   shipper = started
-  started.start()
+  if (opts.ship !== false) started.start()
   return { store, ledger, flush: () => started.flush(), stopShipper: () => started.stop() }
 }
 
