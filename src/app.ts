@@ -27,8 +27,11 @@ export function createApp(deps: AppDeps) {
       let streamDone: Promise<void> | null = null
       ctx.onStreamDone = (p) => (streamDone = p)
       let res: Response
+      const handled = handler(ctx, deps)
+      // Shutdown waits for the whole request, a stream's end or a departed client's drained reply included.
+      deps.track?.(handled.then(() => streamDone, () => {}))
       try {
-        res = await handler(ctx, deps)
+        res = await handled
       } catch (e) {
         const err = asGatewayError(e)
         if (err.code === 'internal_error') deps.log({ level: 'error', msg: 'unhandled error', request_id: ctx.requestId, route, error: String(e), stack: (e as Error)?.stack })

@@ -79,12 +79,19 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions): P
   const { log } = opts
   const { store, ledger, flush, stopShipper } = await openStores(config, log)
   const metrics = createMetrics()
+  // Requests still settling (streams, drained replies of departed clients) and the signal that cuts them.
+  const inflight = new Set<Promise<unknown>>()
+  const shutdown = new AbortController()
   const cache = new TenantCache(store)
   const budget = new BudgetService(ledger, log)
   let warmed = false
 
   const appDeps: AppDeps = {
-    config, store, cache, budget, metrics, log, adapters: opts.adapters,
+    config, store, cache, budget, metrics, log, adapters: opts.adapters, shutdown: shutdown.signal,
+    track: (p) => {
+      inflight.add(p)
+      void p.finally(() => inflight.delete(p))
+    },
     notReadyReason: async () => {
       if (!warmed) return 'warming up'
       try {
@@ -150,12 +157,14 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions): P
   const stop = (deadlineMs = 30_000) => (stopping ??= (async () => {
     log({ msg: 'shutting down', deadline_ms: deadlineMs })
     const drained = server.stop(false)
-    const timedOut = await Promise.race([drained.then(() => false), Bun.sleep(deadlineMs).then(() => true)])
+    const settled = drained.then(() => Promise.all([...inflight]))
+    const timedOut = await Promise.race([settled.then(() => false), Bun.sleep(deadlineMs).then(() => true)])
     if (timedOut) {
-      log({ level: 'warn', msg: 'deadline reached; closing remaining connections' })
+      log({ level: 'warn', msg: 'deadline reached; cutting requests still running', in_flight: inflight.size })
+      // Streams end with an error event and settle (status `shutdown`) before their connections close.
+      shutdown.abort()
+      await Promise.race([Promise.all([...inflight]), Bun.sleep(2_000)])
       await server.stop(true)
-      // Cancelled streams settle in their cancel handlers; give them a moment to finish their Lua calls.
-      await Bun.sleep(200)
     }
     await unlisten().catch(() => {})
     await flush().catch((e) => log({ level: 'error', msg: 'ledger flush failed at shutdown', error: String(e) }))

@@ -6,7 +6,8 @@ import { asGatewayError, GatewayError } from '../http/errors.ts'
 import type { LogFn } from '../log.ts'
 import type { ChatRequest, ModelConfig, Usage } from '../providers/types.ts'
 import type { Tenant } from '../store/types.ts'
-import { costMicros, estimateRequestTokens, periodKey, reservationMicros } from './money.ts'
+import { costMicros, estimateRequestTokens, formatUsd, periodKey, reservationMicros } from './money.ts'
+import { usableUsage } from './settlement.ts'
 import type { BudgetLedger, UsageRecord } from './types.ts'
 
 /** A reservation outlives any sane request; after this a crashed gateway's hold is reclaimed. */
@@ -33,7 +34,7 @@ export interface SettleOutcome {
   usage: Usage | null
   /** UTF-8 bytes of generated text/arguments seen; an upper bound on completion tokens when usage is missing. */
   completionBytes: number
-  status: 'ok' | 'client_disconnect' | 'upstream_error' | 'upstream_timeout' | 'error'
+  status: 'ok' | 'client_disconnect' | 'upstream_error' | 'upstream_timeout' | 'shutdown' | 'error'
 }
 
 export class Reservation {
@@ -51,7 +52,7 @@ export class Reservation {
   costOf(o: SettleOutcome): { cost: number; prompt: number; completion: number } {
     const price = this.args.model
     // Usage an upstream reports is trusted only when well-formed; otherwise settle on the estimate below.
-    if (o.usage && isTokenCount(o.usage.prompt_tokens) && isTokenCount(o.usage.completion_tokens)) {
+    if (usableUsage(o.usage)) {
       const cost = costMicros(o.usage, price)
       if (this.args.tenant.policy === 'strict' && cost > this.amountMicros) {
         this.log({ level: 'warn', msg: 'actual cost above the strict reservation', request: this.args.ledgerId, cost_usd_micros: cost, reserved_usd_micros: this.amountMicros })
@@ -59,11 +60,9 @@ export class Reservation {
       return { cost, prompt: o.usage.prompt_tokens, completion: o.usage.completion_tokens }
     }
     // The upstream is held to the request's output cap (the route always sends one), so no estimate exceeds it.
-    // Without this, a non-streamed disconnect (completionBytes = MAX_SAFE_INTEGER) under `fixed` made a cost
-    // that is no safe integer (settle threw: never settled, reservation held for its TTL), and under `strict`
-    // a record whose completion_tokens overflows usage_records' integer column (every shipping batch failed).
-    const maxOut = this.args.req.max_completion_tokens ?? this.args.req.max_tokens ?? this.args.model.maxOutputTokens
-    const est = { prompt_tokens: this.promptEstimate, completion_tokens: Math.min(o.completionBytes, maxOut), total_tokens: 0 }
+    // Clamping also keeps a huge byte count from making a cost that is no safe integer, or a record whose
+    // completion_tokens overflows usage_records' integer column.
+    const est = { prompt_tokens: this.promptEstimate, completion_tokens: Math.min(o.completionBytes, this.maxOutputTokens), total_tokens: 0 }
     const cost = costMicros(est, price)
     const capped = this.args.tenant.policy === 'strict' ? Math.min(cost, this.amountMicros) : cost
     return { cost: capped, prompt: est.prompt_tokens, completion: est.completion_tokens }
@@ -94,6 +93,19 @@ export class Reservation {
       this.log({ level: 'error', msg: 'settle failed', request: a.ledgerId, tenant: a.tenant.id, cost_usd_micros: cost, error: String(e) })
     }
     return cost
+  }
+
+  /**
+   * Charges what the reservation was sized for: every allowed output token (the upstream is held to that cap)
+   * on top of the prompt bound. For a request that may have generated tokens nobody saw.
+   */
+  chargeWorstCase(status: SettleOutcome['status'], durationMs: number): Promise<number> {
+    return this.settle({ usage: null, completionBytes: this.maxOutputTokens, status }, durationMs)
+  }
+
+  /** The output cap the upstream is held to: the client's, else the model's (the route sends it upstream). */
+  get maxOutputTokens(): number {
+    return this.args.req.max_completion_tokens ?? this.args.req.max_tokens ?? this.args.model.maxOutputTokens
   }
 
   async release(): Promise<void> {
@@ -147,7 +159,7 @@ export class BudgetService {
         tenantId: t.id, periodKey: pk, limitMicros: t.budgetUsdMicros ?? UNLIMITED, requestId: a.ledgerId,
         amountMicros: amount, ttlMs: RESERVATION_TTL_MS,
       })
-      if (!r.ok) throw new GatewayError('budget_exceeded', 'Budget exceeded for this API key\'s tenant in the current period.')
+      if (!r.ok) throw budgetExceeded(amount, t.budgetUsdMicros ?? UNLIMITED, r.spentMicros, r.reservedMicros, maxOut)
       return new Reservation(this.ledger, a, pk, amount, promptEstimate, this.log)
     } catch (e) {
       const err = asGatewayError(e)
@@ -164,4 +176,12 @@ export class BudgetService {
   }
 }
 
-const isTokenCount = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0
+/** A 402 that says what the request needed, what is left, and what the client can do about it. */
+function budgetExceeded(needed: number, limit: number, spent: number, reserved: number, maxOut: number): GatewayError {
+  const left = Math.max(0, limit - spent - reserved)
+  const held = reserved > 0 ? ` (${formatUsd(reserved)} of it held by requests in flight)` : ''
+  return new GatewayError('budget_exceeded',
+    `Budget exceeded: this request needs up to ${formatUsd(needed)} (its prompt and up to ${maxOut} output tokens), ` +
+    `and the tenant has ${formatUsd(left)} left of ${formatUsd(limit)} in the current period${held}. ` +
+    'Lower max_tokens (or max_completion_tokens) to need less, or ask for a larger budget.')
+}

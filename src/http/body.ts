@@ -30,7 +30,33 @@ export async function readJsonBody(request: Request, maxBytes: number): Promise<
   return parseJson(Buffer.concat(parts))
 }
 
+/**
+ * Deeper than any real request (tool schemas nest a few dozen levels at most). JSON.parse itself copes with
+ * 100k levels, but every later JSON.stringify (the prompt bound, the upstream body) would overflow the stack.
+ */
+export const MAX_JSON_DEPTH = 128
+
+const OPEN_BRACE = 0x7b, OPEN_BRACKET = 0x5b, CLOSE_BRACE = 0x7d, CLOSE_BRACKET = 0x5d, QUOTE = 0x22, BACKSLASH = 0x5c
+
+/** Nesting depth of a JSON text, found without parsing: brackets inside strings do not count. */
+export function exceedsJsonDepth(bytes: Uint8Array, limit: number): boolean {
+  let depth = 0
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]
+    if (b === QUOTE) {
+      // Skip the string; a backslash escapes the next byte (\" and \\ included).
+      for (i++; i < bytes.length && bytes[i] !== QUOTE; i++) if (bytes[i] === BACKSLASH) i++
+    } else if (b === OPEN_BRACE || b === OPEN_BRACKET) {
+      if (++depth > limit) return true
+    } else if (b === CLOSE_BRACE || b === CLOSE_BRACKET) depth--
+  }
+  return false
+}
+
 function parseJson(bytes: Uint8Array): unknown {
+  if (exceedsJsonDepth(bytes, MAX_JSON_DEPTH)) {
+    throw new GatewayError('invalid_request_error', `Request body nests deeper than ${MAX_JSON_DEPTH} levels.`)
+  }
   let text: string
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes)

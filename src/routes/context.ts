@@ -24,6 +24,10 @@ export interface AppDeps {
   /** Test seam: replace a provider kind's adapter. */
   adapters?: Partial<Record<ProviderKind, ProviderAdapter>>
   now?: () => number
+  /** Aborted when a shutdown's drain deadline passes: requests still running are cut (status `shutdown`). */
+  shutdown?: AbortSignal
+  /** Told of every /v1 request's completion (a stream's end, a drained reply) so shutdown can wait for it. */
+  track?: (done: Promise<unknown>) => void
 }
 
 export interface RequestContext {

@@ -1,0 +1,65 @@
+/**
+ * The non-streamed response every route shares: one upstream call bounded by the provider timeout and the
+ * request deadline, cut by a shutdown, and exactly one closing of the reservation. A client that leaves does
+ * not abort the call (see stream-response.ts): the reply is read for its usage and then discarded.
+ */
+import { MAX_REQUEST_MS } from '../budget/service.ts'
+import { closeReservation } from '../budget/settlement.ts'
+import { GatewayError } from '../http/errors.ts'
+import type { Admission } from './admission.ts'
+import type { AppDeps, RequestContext } from './context.ts'
+import { newMeter, type ReplyMeter } from './stream-response.ts'
+
+export async function completeResponse<T>(
+  ctx: RequestContext,
+  deps: AppDeps,
+  adm: Pick<Admission<unknown>, 'route' | 'reservation'>,
+  call: (signal: AbortSignal) => Promise<T>,
+  /** Records the reply's usage and bytes, and renders it for the client. */
+  reply: (body: T, meter: ReplyMeter) => Response,
+): Promise<Response> {
+  const { timing, request } = ctx
+  const { route, reservation } = adm
+  const upstream = new AbortController()
+  let ours: { err: GatewayError; status: 'upstream_timeout' | 'shutdown' } | null = null
+  const endByGateway = (err: GatewayError, status: 'upstream_timeout' | 'shutdown') => {
+    ours ??= { err, status }
+    upstream.abort(ours.err)
+  }
+  // upstreamFetch's timeout stops at the response headers; an upstream that then stalls its body must not hold
+  // the request (and its reservation) forever, nor may any request outlive its reservation (MAX_REQUEST_MS).
+  const totalMs = Math.max(0, Math.min(route.provider.timeoutMs, (deps.maxRequestMs ?? MAX_REQUEST_MS) - timing.elapsedMs()))
+  const deadline = setTimeout(() => endByGateway(new GatewayError('upstream_timeout', `upstream ${route.provider.name} did not finish within ${Math.round(totalMs)} ms`), 'upstream_timeout'), totalMs)
+  const onShutdown = () => endByGateway(new GatewayError('gateway_shutdown', 'The gateway is shutting down; the request was cut before it finished.'), 'shutdown')
+  deps.shutdown?.addEventListener('abort', onShutdown, { once: true })
+  if (deps.shutdown?.aborted) onShutdown()
+  const meter = newMeter()
+  try {
+    const body = await call(upstream.signal)
+    timing.mark('upstream_ttfb')
+    deps.metrics.upstreamMs.observe({ provider: route.provider.name }, timing.stages.upstream_ttfb ?? 0)
+    meter.started = true
+    const res = reply(body, meter)
+    const status = request.signal.aborted ? 'client_disconnect' : 'ok'
+    await closeReservation(reservation, { endedBy: 'completed', status, ...meter }, timing.elapsedMs())
+    timing.mark('settle')
+    return res
+  } catch (e) {
+    if (ours) {
+      // A non-streamed reply's headers come only after the whole generation: a cut call may have generated
+      // (and been billed for) everything.
+      const { err, status } = ours as { err: GatewayError; status: 'upstream_timeout' | 'shutdown' }
+      await closeReservation(reservation, { endedBy: 'gateway', status, ...meter }, timing.elapsedMs())
+      throw err
+    }
+    // upstreamFetch's own header timeout is a cut as well: the generation may have run to its end.
+    const timedOut = e instanceof GatewayError && e.code === 'upstream_timeout'
+    await closeReservation(reservation, timedOut
+      ? { endedBy: 'gateway', status: 'upstream_timeout', ...meter }
+      : { endedBy: 'upstream_error', status: 'upstream_error', ...meter }, timing.elapsedMs())
+    throw e
+  } finally {
+    clearTimeout(deadline)
+    deps.shutdown?.removeEventListener('abort', onShutdown)
+  }
+}

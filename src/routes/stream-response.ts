@@ -1,0 +1,205 @@
+/**
+ * The SSE response every streaming route shares: keep-alive comments, the upstream idle timeout, the request
+ * deadline, the shutdown cut, one terminal error event, the protocol's own end, and exactly one closing of
+ * the reservation. A route supplies only how an upstream item becomes frames and what its end and error look
+ * like; frames come from src/http/sse.ts, the only SSE writer.
+ *
+ * A client that disconnects does not stop the upstream: the gateway reads the reply to its end (within the
+ * reservation, which bounds its output, and the request deadline) so the provider's own usage report decides
+ * the charge. Aborting instead would leave the gateway blind to tokens the provider generated and bills
+ * (a reasoning model thinks before it writes), so it could only charge the worst case.
+ */
+import { MAX_REQUEST_MS } from '../budget/service.ts'
+import { closeReservation, type RequestEnding } from '../budget/settlement.ts'
+import { asGatewayError, GatewayError } from '../http/errors.ts'
+import { encodeSse, SSE_HEADERS, SSE_HEARTBEAT_FRAME } from '../http/sse.ts'
+import type { Usage } from '../providers/types.ts'
+import type { Admission } from './admission.ts'
+import type { AppDeps, RequestContext } from './context.ts'
+
+/** Default for providers without `idle_timeout_ms`: long enough for reasoning models that think silently. */
+export const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 300_000
+const HEARTBEAT_MS = 15_000
+
+/** What the gateway has seen of a reply: settlement reads it whatever way the request ends. */
+export interface ReplyMeter {
+  usage: Usage | null
+  /** UTF-8 bytes of generated text/arguments. */
+  completionBytes: number
+  /** Set once the upstream's reply began (its first event, or its body): from then on it may have billed. */
+  started: boolean
+}
+
+export interface StreamProtocol<T> {
+  /** SSE frames for one upstream item (none when it is not for the client); records usage and bytes in `meter`. */
+  frames(item: T, meter: ReplyMeter): string[]
+  /** Frames after the upstream ended cleanly (`data: [DONE]`, or nothing when the protocol ends itself). */
+  end(meter: ReplyMeter): string[]
+  /** The one event that ends a stream in error. */
+  error(err: GatewayError, requestId: string): string
+}
+
+type Ending = Omit<RequestEnding, 'usage' | 'completionBytes' | 'started'> & { error?: GatewayError }
+
+export function newMeter(): ReplyMeter {
+  return { usage: null, completionBytes: 0, started: false }
+}
+
+export async function streamResponse<T>(
+  ctx: RequestContext,
+  deps: AppDeps,
+  adm: Pick<Admission<unknown>, 'route' | 'reservation'>,
+  start: (signal: AbortSignal) => Promise<AsyncIterable<T>>,
+  protocol: StreamProtocol<T>,
+): Promise<Response> {
+  const { timing } = ctx
+  const { route, reservation } = adm
+  const meter = newMeter()
+  // Aborted only by the gateway (timeouts, deadline, shutdown): a client that leaves is drained, not aborted.
+  const upstream = new AbortController()
+  let gatewayEnd: { err: GatewayError; status: RequestEnding['status'] } | null = null
+  let onGatewayEnd: (() => void) | null = null
+  const endByGateway = (err: GatewayError, status: RequestEnding['status'] = 'upstream_timeout'): GatewayError => {
+    if (!gatewayEnd) {
+      gatewayEnd = { err, status }
+      upstream.abort(err)
+      onGatewayEnd?.()
+    }
+    return gatewayEnd.err
+  }
+  const maxMs = deps.maxRequestMs ?? MAX_REQUEST_MS
+  const deadline = setTimeout(
+    () => endByGateway(new GatewayError('upstream_timeout', `request exceeded the gateway's limit of ${Math.round(maxMs / 60_000)} minutes`)),
+    Math.max(0, maxMs - timing.elapsedMs()),
+  )
+  const onShutdown = () => endByGateway(new GatewayError('gateway_shutdown', 'The gateway is shutting down; the stream was cut before it finished.'), 'shutdown')
+  deps.shutdown?.addEventListener('abort', onShutdown, { once: true })
+  const detach = () => {
+    clearTimeout(deadline)
+    deps.shutdown?.removeEventListener('abort', onShutdown)
+  }
+  if (deps.shutdown?.aborted) onShutdown()
+
+  let iterable: AsyncIterable<T>
+  try {
+    iterable = await start(upstream.signal)
+  } catch (e) {
+    detach()
+    // Refused or unreachable before anything was generated: nothing to pay for.
+    await closeReservation(reservation, { endedBy: 'upstream_error', status: 'upstream_error', usage: null, completionBytes: 0, started: false }, timing.elapsedMs())
+    throw gatewayEnd ? (gatewayEnd as { err: GatewayError }).err : e
+  }
+  timing.mark('upstream_ttfb')
+  deps.metrics.upstreamMs.observe({ provider: route.provider.name }, timing.stages.upstream_ttfb ?? 0)
+
+  const it = iterable[Symbol.asyncIterator]()
+  let resolveDone!: () => void
+  ctx.onStreamDone?.(new Promise<void>((r) => (resolveDone = r)))
+
+  let finished = false
+  let heartbeat: ReturnType<typeof setInterval> | undefined
+  const finish = async (e: Ending) => {
+    if (finished) return
+    finished = true
+    clearInterval(heartbeat)
+    detach()
+    timing.mark('stream')
+    await closeReservation(reservation, { ...e, usage: meter.usage, completionBytes: meter.completionBytes, started: meter.started }, timing.elapsedMs())
+    timing.mark('settle')
+    if (e.error) deps.metrics.errors.inc({ code: e.error.code })
+    resolveDone()
+  }
+  /** How a failed read ends the request: ours (timeout, shutdown) or the upstream's. */
+  const failure = (e: unknown): Ending & { error: GatewayError } => {
+    if (gatewayEnd) return { endedBy: 'gateway', status: gatewayEnd.status, error: gatewayEnd.err }
+    const error = asGatewayError(e)
+    if (error.code === 'internal_error') deps.log({ level: 'error', msg: 'stream failed', request_id: ctx.requestId, error: String(e) })
+    return { endedBy: 'upstream_error', status: error.code === 'upstream_timeout' ? 'upstream_timeout' : 'upstream_error', error }
+  }
+
+  // An upstream that goes silent after its headers would hold the client (and the reservation) forever.
+  const idleMs = route.provider.idleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS
+  const nextItem = (): Promise<IteratorResult<T>> => {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const idle = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(endByGateway(new GatewayError('upstream_timeout', `upstream ${route.provider.name} sent nothing for ${idleMs} ms`))), idleMs)
+    })
+    return Promise.race([it.next(), idle]).finally(() => clearTimeout(timer))
+  }
+
+  let controllerRef: ReadableStreamDefaultController<Uint8Array> | null = null
+  const closeWithError = (err: GatewayError) => {
+    if (finished || !controllerRef || cancelled) return
+    try {
+      controllerRef.enqueue(encodeSse(protocol.error(err, ctx.requestId)))
+      controllerRef.close()
+    } catch {}
+  }
+
+  // One reader of the upstream at a time: a pull, or after the client left, the drain that reads the rest for
+  // its usage (frames discarded). `cancelled` is checked after every await, so nothing is written to a
+  // cancelled stream.
+  let cancelled = false
+  let reading = false
+  const read = async (controller: ReadableStreamDefaultController<Uint8Array> | null) => {
+    reading = true
+    try {
+      for (;;) {
+        const { done, value } = await nextItem()
+        if (finished) return
+        if (done) {
+          if (!cancelled && controller) {
+            for (const f of protocol.end(meter)) controller.enqueue(encodeSse(f))
+            controller.close()
+          }
+          return await finish({ endedBy: 'completed', status: cancelled ? 'client_disconnect' : 'ok' })
+        }
+        meter.started = true
+        const frames = protocol.frames(value, meter)
+        if (!cancelled && controller && frames.length > 0) {
+          for (const f of frames) controller.enqueue(encodeSse(f))
+          return
+        }
+      }
+    } catch (e) {
+      if (finished) return
+      const f = failure(e)
+      if (cancelled) return await finish({ ...f, status: f.status === 'shutdown' ? 'shutdown' : 'client_disconnect' })
+      closeWithError(f.error)
+      await finish(f)
+    } finally {
+      reading = false
+    }
+  }
+
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controllerRef = controller
+      // A gateway end must close the stream even when nothing pulls (a client that stopped reading).
+      onGatewayEnd = () => {
+        if (!gatewayEnd || finished) return
+        const { err, status } = gatewayEnd
+        closeWithError(err)
+        void finish({ endedBy: 'gateway', status: cancelled && status !== 'shutdown' ? 'client_disconnect' : status, error: err })
+      }
+      if (gatewayEnd) onGatewayEnd()
+      // A comment line every 15 s keeps proxies and idle-socket timers from cutting a silent stream (a model
+      // that reasons before writing); SSE clients ignore comments.
+      heartbeat = setInterval(() => {
+        try {
+          controller.enqueue(encodeSse(SSE_HEARTBEAT_FRAME))
+        } catch {
+          clearInterval(heartbeat)
+        }
+      }, deps.heartbeatMs ?? HEARTBEAT_MS)
+    },
+    pull: (controller) => read(controller),
+    cancel() {
+      cancelled = true
+      clearInterval(heartbeat)
+      // A pull in progress carries on as the drain; otherwise start one.
+      if (!reading && !finished) return read(null)
+    },
+  })
+  return new Response(body, { status: 200, headers: SSE_HEADERS })
+}
