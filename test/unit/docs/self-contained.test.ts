@@ -73,3 +73,43 @@ describe('docs/ match the command line', () => {
     expect(usage.filter((u) => !cli.includes(u))).toEqual([])
   })
 })
+
+/** GitHub's heading anchor: lower case, punctuation dropped (letters, digits, `_`, `-` and spaces kept), spaces → `-`. */
+function anchorOf(heading: string): string {
+  return heading.trim().toLowerCase().replace(/[^\p{L}\p{N}_\- ]/gu, '').replaceAll(' ', '-')
+}
+
+describe('links between README.md, docs/ and examples/ resolve', () => {
+  test.each([
+    ['`POST /v1/chat/completions`', 'post-v1chatcompletions'],
+    ['Backup, and what is the source of truth', 'backup-and-what-is-the-source-of-truth'],
+    ['`[models."NAME"]`', 'modelsname'],
+    ['`usage_records`', 'usage_records'],
+  ])('anchorOf(%j) → %s', (heading, anchor) => {
+    expect(anchorOf(heading)).toBe(anchor)
+  })
+
+  test('every relative link names an existing file, and an existing heading when it has a #fragment', () => {
+    const docs = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)]
+    const anchors = new Map<string, Set<string>>()
+    for (const f of docs) {
+      const headings = readFileSync(join(ROOT, f), 'utf8').split('\n').filter((l) => /^#{1,6} /.test(l))
+      anchors.set(f, new Set(headings.map((h) => anchorOf(h.replace(/^#+ /, '')))))
+    }
+    const broken: string[] = []
+    let links = 0
+    for (const f of docs) {
+      for (const m of readFileSync(join(ROOT, f), 'utf8').matchAll(/\]\(([^)\s]+)\)/g)) {
+        const target = m[1]!
+        if (/^[a-z]+:/.test(target)) continue // http(s), mailto
+        links++
+        const [path, fragment] = target.split('#') as [string, string | undefined]
+        const file = path === '' ? f : relative(ROOT, join(ROOT, f, '..', path))
+        if (!existsSync(join(ROOT, file))) broken.push(`${f}: ${target} (no file ${file})`)
+        else if (fragment !== undefined && !anchors.get(file)?.has(fragment)) broken.push(`${f}: ${target} (no heading #${fragment} in ${file})`)
+      }
+    }
+    expect(links).toBeGreaterThan(30)
+    expect(broken).toEqual([])
+  })
+})
