@@ -1,6 +1,6 @@
 /**
  * The one place for money. Amounts are integer micro-USD (µUSD); dollars appear only at the edges
- * (config parsing, display). Costs are rounded up: never in the tenant's favour (DESIGN "Money and budgets").
+ * (config parsing, display). Costs are rounded up: never in the tenant's favour (docs/budgets.md "Money").
  */
 import type { Period, Policy } from './types.ts'
 

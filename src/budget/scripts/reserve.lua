@@ -1,4 +1,4 @@
--- Reserve budget for one request, atomically (DESIGN "Money and budgets").
+-- Reserve budget for one request, atomically (docs/budgets.md "Reserve").
 -- KEYS[1] spent:<period>  KEYS[2] reserved:<period>  KEYS[3] resv (zset id→expiry ms)  KEYS[4] resv:amt (hash id→"period|amount")
 -- ARGV[1] requestId  ARGV[2] amount µUSD  ARGV[3] limit µUSD (-1 = unlimited)  ARGV[4] now ms (from the caller, so the
 -- script is deterministic under replication)  ARGV[5] expiry ms  ARGV[6] periodKey  ARGV[7] grace ms for the reserved key TTL
