@@ -3,11 +3,13 @@
  * around real or fake stores and call app.handle(new Request(...)).
  */
 import { Elysia } from 'elysia'
-import { asGatewayError, errorResponse, GatewayError } from './http/errors.ts'
+import { asGatewayError, errorResponse, errorResponseAs, type ErrorFormat, GatewayError } from './http/errors.ts'
 import { createRecorder } from './http/recorder.ts'
 import { RequestTiming } from './http/timing.ts'
 import { chatCompletions } from './routes/chat-completions.ts'
 import type { AppDeps, RequestContext } from './routes/context.ts'
+import { countTokens } from './routes/count-tokens.ts'
+import { messages } from './routes/messages.ts'
 import { listModels } from './routes/models.ts'
 
 const REQUEST_ID = /^[A-Za-z0-9._:\-]{1,128}$/
@@ -21,7 +23,7 @@ export function createApp(deps: AppDeps) {
   const record = createRecorder(deps.metrics, deps.log)
   const contexts = new WeakMap<Request, RequestContext>()
 
-  const v1 = (route: string, handler: (ctx: RequestContext, deps: AppDeps) => Promise<Response>) =>
+  const v1 = (route: string, handler: (ctx: RequestContext, deps: AppDeps) => Promise<Response>, format: ErrorFormat | ((r: Request) => ErrorFormat) = 'openai') =>
     async ({ request }: { request: Request }): Promise<Response> => {
       const ctx = contexts.get(request) ?? { request, requestId: requestIdFor(request), timing: new RequestTiming() }
       let streamDone: Promise<void> | null = null
@@ -37,7 +39,7 @@ export function createApp(deps: AppDeps) {
         if (err.code === 'internal_error') deps.log({ level: 'error', msg: 'unhandled error', request_id: ctx.requestId, route, error: String(e), stack: (e as Error)?.stack })
         if (err.code === 'budget_exceeded') deps.metrics.budgetRejections.inc()
         deps.metrics.errors.inc({ code: err.code })
-        res = errorResponse(err, ctx.requestId)
+        res = errorResponseAs(typeof format === 'function' ? format(request) : format, err, ctx.requestId)
       }
       res.headers.set('x-request-id', ctx.requestId)
       res.headers.set('server-timing', ctx.timing.serverTimingHeader())
@@ -76,7 +78,9 @@ export function createApp(deps: AppDeps) {
     }))
     .get('/metrics', plain(() => new Response(deps.metrics.render(), { headers: { 'content-type': 'text/plain; version=0.0.4' } })))
     .post('/v1/chat/completions', v1('chat.completions', chatCompletions), { parse: 'none' })
-    .get('/v1/models', v1('models', listModels))
+    .post('/v1/messages', v1('messages', messages, 'anthropic'), { parse: 'none' })
+    .post('/v1/messages/count_tokens', v1('messages.count_tokens', countTokens, 'anthropic'), { parse: 'none' })
+    .get('/v1/models', v1('models', listModels, (r) => (r.headers.has('anthropic-version') ? 'anthropic' : 'openai')))
 }
 
 export type GatewayApp = ReturnType<typeof createApp>

@@ -17,6 +17,14 @@ export function sseDataFrame(value: unknown): string {
   return `data: ${sseJsonStringify(value)}\n\n`
 }
 
+const EVENT_NAME = /^[A-Za-z0-9_.\-]{1,64}$/
+
+/** A named event (Anthropic's protocol names every event); the name is checked like the payload. */
+export function sseEventFrame(event: string, value: unknown): string {
+  if (!EVENT_NAME.test(event)) throw new Error('sseEventFrame: invalid event name')
+  return `event: ${event}\ndata: ${sseJsonStringify(value)}\n\n`
+}
+
 export const SSE_DONE_FRAME = 'data: [DONE]\n\n'
 
 /** A comment line: keeps the connection visibly alive; every SSE client ignores it. */

@@ -1,4 +1,4 @@
-/** GET /v1/models: the models the caller's tenant may use, in the OpenAI list shape. */
+/** GET /v1/models: the models the caller's tenant may use, in OpenAI's list shape or, asked in Anthropic's protocol, Anthropic's. */
 import { authenticate } from '../auth/api-key.ts'
 import { providerUsable } from '../providers/registry.ts'
 import type { AppDeps, RequestContext } from './context.ts'
@@ -16,5 +16,10 @@ export async function listModels(ctx: RequestContext, deps: AppDeps): Promise<Re
     })
     .map((m) => ({ id: m.name, object: 'model', created: CREATED, owned_by: m.provider }))
   ctx.timing.mark('config')
+  // Claude Code's model discovery (and the Anthropic SDK) send anthropic-version and expect Anthropic's shape.
+  if (ctx.request.headers.has('anthropic-version')) {
+    const models = data.map((m) => ({ type: 'model', id: m.id, display_name: m.id, created_at: new Date(CREATED * 1000).toISOString() }))
+    return Response.json({ data: models, has_more: false, first_id: models[0]?.id ?? null, last_id: models.at(-1)?.id ?? null })
+  }
   return Response.json({ object: 'list', data })
 }

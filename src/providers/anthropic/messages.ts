@@ -1,0 +1,87 @@
+/**
+ * Anthropic's own Messages API behind /v1/messages: the client's body goes to the provider unchanged but for
+ * the model name, with the client's `anthropic-version` and `anthropic-beta`, and the reply comes back as
+ * Anthropic wrote it (events re-emitted by the route through the one SSE writer). Only usage is read here.
+ */
+import { GatewayError } from '../../http/errors.ts'
+import { readSseEvents } from '../../sse/parser.ts'
+import type { ProviderConfig, Usage } from '../types.ts'
+import { parseJsonBody, sanitizeUpstreamMessage, streamReadError, upstreamFetch } from '../upstream.ts'
+import { anthropicHeaders, parseEvent } from './adapter.ts'
+import { type AnthropicEvent } from './stream.ts'
+import { type AnthropicUsage, promptTokens } from './wire.ts'
+
+/** Client headers an Anthropic upstream must see to behave as the client expects (betas, API version). */
+const FORWARDED_HEADERS = ['anthropic-version', 'anthropic-beta'] as const
+
+export function messagesHeaders(apiKey: string | null, client: Headers): Record<string, string> {
+  const h = anthropicHeaders(apiKey)
+  for (const name of FORWARDED_HEADERS) {
+    const v = client.get(name)
+    if (v !== null && v.length <= 1024) h[name] = v
+  }
+  return h
+}
+
+/** POSTs to `${baseUrl}${path}` (messages or count_tokens) and returns the 2xx response unread. */
+export function postToAnthropic(provider: ProviderConfig, path: string, body: Record<string, unknown>, client: Headers, signal: AbortSignal): Promise<Response> {
+  return upstreamFetch(provider, path, { body, headers: messagesHeaders(provider.apiKey, client), signal })
+}
+
+export async function anthropicMessage(provider: ProviderConfig, res: Response, signal: AbortSignal): Promise<Record<string, unknown>> {
+  const msg = await parseJsonBody(res, provider, signal)
+  if (typeof msg !== 'object' || msg === null || Array.isArray(msg) || !Array.isArray((msg as { content?: unknown }).content)) {
+    throw new GatewayError('upstream_error', `upstream ${provider.name} returned an unexpected message shape`)
+  }
+  return msg as Record<string, unknown>
+}
+
+/**
+ * The provider's events, in order, pings included. An `error` event ends the stream as a GatewayError that
+ * keeps the provider's status class (overloaded → 529); a body that ends before `message_stop` is an error:
+ * the client must not take a cut-off turn for a whole one.
+ */
+export async function* anthropicEvents(res: Response, provider: ProviderConfig, signal: AbortSignal): AsyncGenerator<AnthropicEvent> {
+  const type = res.headers.get('content-type') ?? ''
+  if (!res.body || !type.toLowerCase().includes('text/event-stream')) {
+    await res.body?.cancel().catch(() => {})
+    throw new GatewayError('upstream_error', `upstream ${provider.name} answered a stream request without an event stream (${type || 'no content-type'})`)
+  }
+  try {
+    for await (const sse of readSseEvents(res.body, signal)) {
+      const event = parseEvent(sse.event, sse.data, provider)
+      if (event.type === 'error') throw upstreamStreamError(event, provider)
+      yield event
+      if (event.type === 'message_stop') return
+    }
+  } catch (err) {
+    throw streamReadError(err, provider, signal)
+  }
+  throw new GatewayError('upstream_error', `upstream ${provider.name} stream ended before message_stop`)
+}
+
+const STREAM_ERROR_STATUS: Readonly<Record<string, number>> = { overloaded_error: 529, rate_limit_error: 429, api_error: 502 }
+
+function upstreamStreamError(event: AnthropicEvent, provider: ProviderConfig): GatewayError {
+  const e = (event as { error?: { type?: unknown; message?: unknown } }).error
+  const type = typeof e?.type === 'string' ? e.type : 'api_error'
+  const message = sanitizeUpstreamMessage(typeof e?.message === 'string' ? e.message : 'upstream stream error', provider.apiKey)
+  return new GatewayError('upstream_error', message, { status: STREAM_ERROR_STATUS[type] ?? 502 })
+}
+
+/** Anthropic usage is cumulative per field (message_delta repeats or extends message_start's): set, don't add. */
+export function mergeUsage(into: AnthropicUsage, u: unknown): void {
+  if (typeof u !== 'object' || u === null) return
+  for (const [k, v] of Object.entries(u)) if (typeof v === 'number' || (typeof v === 'object' && v !== null)) (into as Record<string, unknown>)[k] = v
+}
+
+/**
+ * Anthropic usage → the gateway's: prompt tokens are input + cache writes + cache reads, as OpenAI counts
+ * them. Null until the provider reported an input count (message_start).
+ */
+export function gatewayUsage(u: AnthropicUsage): Usage | null {
+  if (typeof u.input_tokens !== 'number') return null
+  const prompt = promptTokens(u)
+  const completion = typeof u.output_tokens === 'number' ? u.output_tokens : 0
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion }
+}
