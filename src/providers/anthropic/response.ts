@@ -56,6 +56,6 @@ export function fromAnthropicResponse(msg: AnthropicResponse, requestedModel: st
 /** What the model said before it stopped, else Anthropic's explanation, else a plain sentence: never empty. */
 function refusalText(msg: AnthropicResponse, text: string): string {
   if (text !== '') return text
-  const explanation = (msg as { stop_details?: { explanation?: unknown } | null }).stop_details?.explanation
+  const explanation = msg.stop_details?.explanation
   return typeof explanation === 'string' && explanation !== '' ? explanation : 'The model declined to respond.'
 }
