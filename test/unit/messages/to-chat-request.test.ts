@@ -1,5 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { GatewayError } from '../../../src/http/errors.ts'
+import { validateChatRequest } from '../../../src/http/validate.ts'
+import { chatCompletionToMessage } from '../../../src/messages/from-chat-response.ts'
 import { messagesToChatRequest } from '../../../src/messages/to-chat-request.ts'
 
 const hi = { role: 'user', content: 'hi' }
@@ -201,5 +203,34 @@ describe('messagesToChatRequest: what cannot be translated or is malformed is a 
     expect(thrown).toBeInstanceOf(GatewayError)
     const e = thrown as GatewayError
     expect({ status: e.status, code: e.code, param: e.param }).toEqual({ status: 400, code: 'invalid_request_error', param })
+  })
+})
+
+describe('tool use round trip through both translators', () => {
+  test('a tool_use answer sent back with its tool_result becomes tool_calls + tool messages with the same ids, and passes chat validation', () => {
+    const answer = chatCompletionToMessage({
+      id: 'chatcmpl-rt', object: 'chat.completion', created: 1, model: 'gpt-up',
+      choices: [{ index: 0, finish_reason: 'tool_calls', message: { role: 'assistant', content: 'Looking.', tool_calls: [
+        { id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Oslo"}' } },
+        { id: 'call_2', type: 'function', function: { name: 'now', arguments: '{}' } },
+      ] } }],
+      usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+    }, 'claude-client')
+    const next = messagesToChatRequest(body({
+      messages: [
+        hi,
+        { role: 'assistant', content: answer.content },
+        { role: 'user', content: answer.content.flatMap((b) => (b.type === 'tool_use' ? [{ type: 'tool_result', tool_use_id: b.id, content: `result of ${b.name}` }] : [])) },
+      ],
+    }), 'gpt-up')
+    expect(next.messages.slice(1)).toEqual([
+      { role: 'assistant', content: 'Looking.', tool_calls: [
+        { id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Oslo"}' } },
+        { id: 'call_2', type: 'function', function: { name: 'now', arguments: '{}' } },
+      ] },
+      { role: 'tool', tool_call_id: 'call_1', content: 'result of get_weather' },
+      { role: 'tool', tool_call_id: 'call_2', content: 'result of now' },
+    ])
+    expect(validateChatRequest(next)).toBe(next)
   })
 })
