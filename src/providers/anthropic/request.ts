@@ -9,7 +9,7 @@ import type { AnthropicContentBlock, AnthropicMessage, AnthropicRequest, Anthrop
 export function toAnthropicRequest(req: ChatRequest, upstreamModel: string, maxOutputTokens: number): AnthropicRequest {
   const system: string[] = []
   const messages: AnthropicMessage[] = []
-  for (const msg of req.messages) {
+  req.messages.forEach((msg, i) => {
     switch (msg.role) {
       case 'system':
       case 'developer':
@@ -20,7 +20,7 @@ export function toAnthropicRequest(req: ChatRequest, upstreamModel: string, maxO
         messages.push({ role: 'user', content: userContent(msg) })
         break
       case 'assistant': {
-        const content = assistantContent(msg)
+        const content = assistantContent(msg, i)
         if (content.length > 0) messages.push({ role: 'assistant', content })
         break
       }
@@ -38,7 +38,7 @@ export function toAnthropicRequest(req: ChatRequest, upstreamModel: string, maxO
       default:
         throw invalid(`unsupported message role '${String((msg as { role: unknown }).role)}'`, 'messages')
     }
-  }
+  })
 
   const out: AnthropicRequest = {
     model: upstreamModel,
@@ -46,20 +46,22 @@ export function toAnthropicRequest(req: ChatRequest, upstreamModel: string, maxO
     max_tokens: req.max_completion_tokens ?? req.max_tokens ?? maxOutputTokens,
   }
   if (system.length > 0) out.system = system.join('\n\n')
-  if (req.tools && req.tools.length > 0) {
-    out.tools = req.tools.map((t) => {
+  const tools = functionTools(req.tools)
+  if (tools.length > 0) {
+    out.tools = tools.map((fn) => {
       const tool: { name: string; description?: string; input_schema: unknown } = {
-        name: t.function.name,
-        input_schema: t.function.parameters ?? { type: 'object', properties: {} },
+        name: fn.name,
+        input_schema: fn.parameters ?? { type: 'object', properties: {} },
       }
-      if (t.function.description !== undefined) tool.description = t.function.description
+      if (fn.description !== undefined) tool.description = fn.description
       return tool
     })
   }
   const choice = toolChoice(req.tool_choice, req.parallel_tool_calls === false)
   if (choice) out.tool_choice = choice
   if (req.stop !== undefined && req.stop !== null) {
-    const stops = typeof req.stop === 'string' ? [req.stop] : req.stop
+    const stops: unknown = typeof req.stop === 'string' ? [req.stop] : req.stop
+    if (!Array.isArray(stops) || !stops.every((s) => typeof s === 'string')) throw invalid('`stop` must be a string or an array of strings', 'stop')
     if (stops.length > 0) out.stop_sequences = stops
   }
   if (req.temperature !== undefined && req.temperature !== null) out.temperature = req.temperature
@@ -115,24 +117,67 @@ function imageSource(url: string): { type: 'base64'; media_type: string; data: s
   return { type: 'base64', media_type: meta.slice(0, -';base64'.length), data: url.slice(comma + 1) }
 }
 
-function assistantContent(msg: ChatMessage): AnthropicContentBlock[] {
+function assistantContent(msg: ChatMessage, i: number): AnthropicContentBlock[] {
   const blocks: AnthropicContentBlock[] = []
   const text = textOf(msg)
   // Anthropic rejects empty text blocks, and an assistant turn that only calls tools has null content.
   if (text !== '') blocks.push({ type: 'text', text })
-  for (const call of msg.tool_calls ?? []) {
-    blocks.push({ type: 'tool_use', id: call.id, name: call.function.name, input: parseArguments(call.function.arguments) })
-  }
+  const calls: unknown = msg.tool_calls
+  if (calls === undefined || calls === null) return blocks
+  if (!Array.isArray(calls)) throw invalid('`tool_calls` must be an array', `messages[${i}].tool_calls`)
+  calls.forEach((call: unknown, j) => {
+    const param = `messages[${i}].tool_calls[${j}]`
+    if (!isRecord(call)) throw invalid('each tool call must be an object', param)
+    if (call.type !== undefined && call.type !== 'function') throw invalid('only function tool calls are supported for this model', `${param}.type`)
+    if (typeof call.id !== 'string' || call.id === '') throw invalid('a tool call needs a non-empty string `id`', `${param}.id`)
+    const fn = call.function
+    if (!isRecord(fn)) throw invalid('a tool call needs a `function` object', `${param}.function`)
+    if (typeof fn.name !== 'string' || fn.name === '') throw invalid('a tool call needs a non-empty `function.name`', `${param}.function.name`)
+    if (typeof fn.arguments !== 'string') throw invalid('`function.arguments` must be a JSON string', `${param}.function.arguments`)
+    blocks.push({ type: 'tool_use', id: call.id, name: fn.name, input: parseArguments(fn.arguments, `${param}.function.arguments`) })
+  })
   return blocks
 }
 
-function parseArguments(args: string): unknown {
+function parseArguments(args: string, param: string): unknown {
   if (args.trim() === '') return {}
   try {
     return JSON.parse(args)
   } catch {
-    throw invalid('assistant tool_calls arguments must be valid JSON', 'messages')
+    throw invalid('assistant tool_calls arguments must be valid JSON', param)
   }
+}
+
+interface FunctionTool { name: string; description?: string; parameters?: unknown }
+
+/**
+ * The client's `tools`, checked shape by shape: the route only knows it is an array, and a `{}` or `null`
+ * entry must be the client's 400, not a TypeError here (issue 9 item 10).
+ */
+function functionTools(tools: unknown): FunctionTool[] {
+  if (tools === undefined || tools === null) return []
+  if (!Array.isArray(tools)) throw invalid('`tools` must be an array', 'tools')
+  return tools.map((t: unknown, i): FunctionTool => {
+    if (!isRecord(t)) throw invalid('each tool must be an object', `tools[${i}]`)
+    if (t.type !== 'function') throw invalid("only tools of type 'function' are supported for this model", `tools[${i}].type`)
+    const fn = t.function
+    if (!isRecord(fn)) throw invalid('a function tool needs a `function` object', `tools[${i}].function`)
+    if (typeof fn.name !== 'string' || fn.name === '') throw invalid('a function tool needs a non-empty `function.name`', `tools[${i}].function.name`)
+    if (fn.description !== undefined && fn.description !== null && typeof fn.description !== 'string') {
+      throw invalid('`function.description` must be a string', `tools[${i}].function.description`)
+    }
+    if (fn.parameters !== undefined && fn.parameters !== null && !isRecord(fn.parameters)) {
+      throw invalid('`function.parameters` must be a JSON Schema object', `tools[${i}].function.parameters`)
+    }
+    const out: FunctionTool = { name: fn.name }
+    if (typeof fn.description === 'string') out.description = fn.description
+    if (isRecord(fn.parameters)) out.parameters = fn.parameters
+    return out
+  })
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
 function toolResult(msg: ChatMessage): AnthropicContentBlock {

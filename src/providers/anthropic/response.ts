@@ -38,7 +38,10 @@ export function fromAnthropicResponse(msg: AnthropicResponse, requestedModel: st
   }
   const prompt = promptTokens(msg.usage)
   const completion = msg.usage.output_tokens ?? 0
-  const message: ChatCompletion['choices'][number]['message'] = { role: 'assistant', content: sawText ? text : null }
+  // `refusal` is required (nullable) in OpenAI's schema; a refused turn carries its text there (issue 9 item 13).
+  const message: ChatCompletion['choices'][number]['message'] = {
+    role: 'assistant', content: sawText ? text : null, refusal: msg.stop_reason === 'refusal' ? refusalText(msg, text) : null,
+  }
   if (toolCalls.length > 0) message.tool_calls = toolCalls
   return {
     id: `chatcmpl-${msg.id}`,
@@ -48,4 +51,11 @@ export function fromAnthropicResponse(msg: AnthropicResponse, requestedModel: st
     choices: [{ index: 0, message, finish_reason: mapStopReason(msg.stop_reason) ?? 'stop', logprobs: null }],
     usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
   }
+}
+
+/** What the model said before it stopped, else Anthropic's explanation, else a plain sentence: never empty. */
+function refusalText(msg: AnthropicResponse, text: string): string {
+  if (text !== '') return text
+  const explanation = msg.stop_details?.explanation
+  return typeof explanation === 'string' && explanation !== '' ? explanation : 'The model declined to respond.'
 }

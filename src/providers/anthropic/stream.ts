@@ -9,7 +9,7 @@ import { mapStopReason } from './response.ts'
 import type { AnthropicUsage } from './wire.ts'
 
 /** What an Anthropic content block (by its index) turned into on the OpenAI side. */
-type BlockKind = { kind: 'text' } | { kind: 'tool'; toolIndex: number } | { kind: 'dropped' }
+type BlockKind = { kind: 'text' } | { kind: 'tool'; toolIndex: number; sentArguments: boolean } | { kind: 'dropped' }
 
 export interface AnthropicStreamState {
   readonly requestedModel: string
@@ -74,7 +74,7 @@ export function anthropicEventToChunks(state: AnthropicStreamState, event: Anthr
       }
       if (block.type === 'tool_use') {
         const toolIndex = state.toolCount++
-        state.blocks.set(index, { kind: 'tool', toolIndex })
+        state.blocks.set(index, { kind: 'tool', toolIndex, sentArguments: false })
         const call: ChunkToolCallDelta = {
           index: toolIndex,
           id: String(block.id),
@@ -95,12 +95,19 @@ export function anthropicEventToChunks(state: AnthropicStreamState, event: Anthr
       }
       if (block?.kind === 'tool' && delta.type === 'input_json_delta' && typeof delta.partial_json === 'string' && delta.partial_json !== '') {
         // Continuation chunks carry only the index and the argument fragment, as OpenAI's do.
+        block.sentArguments = true
         return [chunk(state, { tool_calls: [{ index: block.toolIndex, function: { arguments: delta.partial_json } }] }, null)]
       }
       return [] // thinking_delta, signature_delta, citations_delta, empty fragments
     }
-    case 'content_block_stop':
-      return []
+    case 'content_block_stop': {
+      // A tool without input streams no fragment (or only ""), which would leave `arguments: ""` for the client
+      // to JSON.parse; the non-stream translation gives "{}" for the same call (issue 9 item 12).
+      const block = state.blocks.get(Number(event.index))
+      if (block?.kind !== 'tool' || block.sentArguments) return []
+      block.sentArguments = true
+      return [chunk(state, { tool_calls: [{ index: block.toolIndex, function: { arguments: '{}' } }] }, null)]
+    }
     case 'message_delta': {
       // message_delta usage is cumulative: set, don't add.
       setUsage(state, asRecord(event.usage) as AnthropicUsage)

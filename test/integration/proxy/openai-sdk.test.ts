@@ -192,4 +192,40 @@ describe('tool calls', () => {
       ['toolu_03C', 'get_weather', { location: 'Zürich 🇨🇭' }],
     ])
   })
+
+  test('regression (issue 9 item 12): anthropic tools without input → finalChatCompletion() arguments JSON.parse to {}', async () => {
+    const fixture = await Bun.file(new URL('anthropic-tool-no-input.sse', FIXTURES)).text()
+    env.up.program(sseReply(fixture, { chunkSize: 29 }))
+    const model = MODELS.anthropic.client
+    const noArgs: OpenAI.Chat.Completions.ChatCompletionTool[] = [
+      { type: 'function', function: { name: 'get_current_time' } },
+      { type: 'function', function: { name: 'list_time_zones', parameters: { type: 'object', properties: {} } } },
+    ]
+    const final = await client.chat.completions.stream({ model, messages: [{ role: 'user', content: 'time?' }], tools: noArgs }).finalChatCompletion()
+    expect(final.choices[0]!.finish_reason).toBe('tool_calls')
+    expect(final.choices[0]!.message.tool_calls?.map((t) => t.type === 'function' ? [t.function.name, JSON.parse(t.function.arguments)] : null)).toEqual([
+      ['get_current_time', {}],
+      ['list_time_zones', {}],
+    ])
+  })
 })
+
+describe('regression (issue 9 item 13): non-stream replies translated from Anthropic carry message.refusal', () => {
+  const model = MODELS.anthropic.client
+  const messages = [{ role: 'user' as const, content: 'hi' }]
+
+  test('an ordinary answer has refusal: null', async () => {
+    env.up.program({ kind: 'json', body: anthropicMessage({ model: MODELS.anthropic.upstream, text: 'Hello' }) })
+    const raw = await client.chat.completions.create({ model, messages }).asResponse()
+    const body = (await raw.json()) as { choices: Array<{ message: Record<string, unknown> }> }
+    expect(body.choices[0]!.message).toHaveProperty('refusal', null)
+  })
+
+  test('stop_reason refusal → finish_reason content_filter and the refusal text', async () => {
+    env.up.program({ kind: 'json', body: { ...anthropicMessage({ model: MODELS.anthropic.upstream, text: 'I can\'t help with that.' }), stop_reason: 'refusal' } })
+    const r = await client.chat.completions.create({ model, messages })
+    expect(r.choices[0]!.finish_reason).toBe('content_filter')
+    expect(r.choices[0]!.message.refusal).toBe('I can\'t help with that.')
+  })
+})
+

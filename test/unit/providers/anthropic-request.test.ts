@@ -101,3 +101,65 @@ describe('toAnthropicRequest', () => {
     expect((thrown as GatewayError).code).toBe('invalid_request_error')
   })
 })
+
+/**
+ * Regression (issue 9 item 10): malformed tool shapes bound for Anthropic were TypeErrors (500). Each must be
+ * the client's 400 naming the offending field. Casts: these are exactly the shapes the type system forbids.
+ */
+describe('toAnthropicRequest: malformed tool shapes are 400 with param', () => {
+  const call = (c: unknown): Partial<ChatRequest> => ({ messages: [{ role: 'user', content: 'x' }, { role: 'assistant', content: null, tool_calls: [c] as never }] })
+  const fn = { name: 'f', arguments: '{}' }
+  const cases: Array<[string, Partial<ChatRequest>, string]> = [
+    ['tools: [{}]', { tools: [{}] as never }, 'tools[0].type'],
+    ['tools: [null]', { tools: [null] as never }, 'tools[0]'],
+    ['tools: [1]', { tools: [1] as never }, 'tools[0]'],
+    ['tools: ["f"]', { tools: ['f'] as never }, 'tools[0]'],
+    ['tools: [[]]', { tools: [[]] as never }, 'tools[0]'],
+    ['tools: {} (not an array)', { tools: {} as never }, 'tools'],
+    ['tool without function', { tools: [{ type: 'function' }] as never }, 'tools[0].function'],
+    ['tool with function: null', { tools: [{ type: 'function', function: null }] as never }, 'tools[0].function'],
+    ['tool with function: {}', { tools: [{ type: 'function', function: {} }] as never }, 'tools[0].function.name'],
+    ['tool with numeric name', { tools: [{ type: 'function', function: { name: 5 } }] as never }, 'tools[0].function.name'],
+    ['tool with empty name', { tools: [{ type: 'function', function: { name: '' } }] as never }, 'tools[0].function.name'],
+    ['tool with numeric description', { tools: [{ type: 'function', function: { name: 'f', description: 5 } }] as never }, 'tools[0].function.description'],
+    ['tool with string parameters', { tools: [{ type: 'function', function: { name: 'f', parameters: 'x' } }] as never }, 'tools[0].function.parameters'],
+    ['custom tool type', { tools: [{ type: 'custom', custom: { name: 'f' } }] as never }, 'tools[0].type'],
+    ['second tool malformed', { tools: [{ type: 'function', function: { name: 'ok' } }, null] as never }, 'tools[1]'],
+    ['tool_calls: [{}]', call({}), 'messages[1].tool_calls[0].id'],
+    ['tool_calls: [null]', call(null), 'messages[1].tool_calls[0]'],
+    ['tool_calls: ["x"]', call('x'), 'messages[1].tool_calls[0]'],
+    ['tool_calls: {} (not an array)', { messages: [{ role: 'assistant', content: null, tool_calls: {} as never }] }, 'messages[0].tool_calls'],
+    ['tool_calls: "x" (not an array)', { messages: [{ role: 'assistant', content: null, tool_calls: 'x' as never }] }, 'messages[0].tool_calls'],
+    ['tool call without id', call({ type: 'function', function: fn }), 'messages[1].tool_calls[0].id'],
+    ['tool call with numeric id', call({ id: 7, type: 'function', function: fn }), 'messages[1].tool_calls[0].id'],
+    ['tool call without function', call({ id: 'c', type: 'function' }), 'messages[1].tool_calls[0].function'],
+    ['tool call with function: null', call({ id: 'c', type: 'function', function: null }), 'messages[1].tool_calls[0].function'],
+    ['tool call without name', call({ id: 'c', type: 'function', function: { arguments: '{}' } }), 'messages[1].tool_calls[0].function.name'],
+    ['tool call without arguments', call({ id: 'c', type: 'function', function: { name: 'f' } }), 'messages[1].tool_calls[0].function.arguments'],
+    ['tool call with object arguments', call({ id: 'c', type: 'function', function: { name: 'f', arguments: {} } }), 'messages[1].tool_calls[0].function.arguments'],
+    ['tool call with invalid JSON arguments', call({ id: 'c', type: 'function', function: { name: 'f', arguments: '{x' } }), 'messages[1].tool_calls[0].function.arguments'],
+    ['custom tool call type', call({ id: 'c', type: 'custom', custom: { name: 'f', input: '' } }), 'messages[1].tool_calls[0].type'],
+    ['stop: [1]', { stop: [1] as never }, 'stop'],
+    ['stop: {}', { stop: {} as never }, 'stop'],
+  ]
+  test.each(cases)('%s → 400', (_name, fields, param) => {
+    let thrown: unknown
+    try {
+      toAnthropicRequest(req(fields), 'm', 1)
+    } catch (err) {
+      thrown = err
+    }
+    expect(thrown).toBeInstanceOf(GatewayError)
+    expect({ status: (thrown as GatewayError).status, code: (thrown as GatewayError).code, param: (thrown as GatewayError).param })
+      .toEqual({ status: 400, code: 'invalid_request_error', param })
+  })
+
+  test('tool call type may be omitted (older clients); description null is dropped', () => {
+    const out = toAnthropicRequest(req({
+      messages: [{ role: 'user', content: 'x' }, { role: 'assistant', content: null, tool_calls: [{ id: 'c', function: { name: 'f', arguments: '{"a":1}' } }] as never }],
+      tools: [{ type: 'function', function: { name: 'f', description: null } }] as never,
+    }), 'm', 1)
+    expect(out.messages[1]).toEqual({ role: 'assistant', content: [{ type: 'tool_use', id: 'c', name: 'f', input: { a: 1 } }] })
+    expect(out.tools).toEqual([{ name: 'f', input_schema: { type: 'object', properties: {} } }])
+  })
+})

@@ -25,6 +25,7 @@ describe('fromAnthropicResponse', () => {
         message: {
           role: 'assistant',
           content: "I'll look that up.",
+          refusal: null,
           tool_calls: [{
             id: 'toolu_01A09q90qw90lq917835lq9', type: 'function',
             function: { name: 'get_weather', arguments: '{"location":"San Francisco, CA","unit":"celsius"}' },
@@ -45,3 +46,20 @@ describe('fromAnthropicResponse', () => {
     expect(onlyTool.choices[0].message.tool_calls?.[0].function.arguments).toBe('{}')
   })
 })
+
+describe('fromAnthropicResponse: message.refusal (issue 9 item 13)', () => {
+  const base = { id: 'msg_1', type: 'message', role: 'assistant', model: 'm', usage: { input_tokens: 1, output_tokens: 2 } } as const
+  test.each([
+    ['end_turn with text', 'end_turn', [{ type: 'text', text: 'ok' }], undefined, null],
+    ['tool_use', 'tool_use', [{ type: 'tool_use', id: 't', name: 'f', input: {} }], undefined, null],
+    ['refusal with text: the text', 'refusal', [{ type: 'text', text: 'I cannot help with that.' }], undefined, 'I cannot help with that.'],
+    ['refusal without text: the explanation', 'refusal', [], { type: 'refusal', category: null, explanation: 'Policy.' }, 'Policy.'],
+    ['refusal with nothing: a plain sentence', 'refusal', [], null, 'The model declined to respond.'],
+  ] as const)('%s', (_name, stop_reason, content, stop_details, refusal) => {
+    const msg = { ...base, stop_reason, content, stop_details } as unknown as AnthropicResponse
+    const out = fromAnthropicResponse(msg, 'x').choices[0]
+    expect(out.message).toHaveProperty('refusal', refusal)
+    if (stop_reason === 'refusal') expect(out.finish_reason).toBe('content_filter')
+  })
+})
+

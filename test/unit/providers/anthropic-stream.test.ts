@@ -62,6 +62,23 @@ describe('anthropic stream → OpenAI chunks', () => {
     }
   })
 
+  test('regression (issue 9 item 12): a tool with no input gets arguments "{}" at its content_block_stop', () => {
+    const chunks = run(fresh(), [
+      start(),
+      toolStart(0, 'toolu_a', 'now'), jsonDelta(0, ''), stop(0), // empty fragment only, as Anthropic sends
+      toolStart(1, 'toolu_b', 'zones'), stop(1), // no fragment at all
+      toolStart(2, 'toolu_c', 'f'), jsonDelta(2, '{"a":1}'), stop(2), // has input: nothing added
+    ])
+    expect(chunks.flatMap((c) => c.choices[0]?.delta.tool_calls ?? [])).toEqual([
+      { index: 0, id: 'toolu_a', type: 'function', function: { name: 'now', arguments: '' } },
+      { index: 0, function: { arguments: '{}' } },
+      { index: 1, id: 'toolu_b', type: 'function', function: { name: 'zones', arguments: '' } },
+      { index: 1, function: { arguments: '{}' } },
+      { index: 2, id: 'toolu_c', type: 'function', function: { name: 'f', arguments: '' } },
+      { index: 2, function: { arguments: '{"a":1}' } },
+    ])
+  })
+
   test('thinking blocks, thinking deltas and signature deltas are dropped; tool index ignores them', () => {
     const chunks = run(fresh(), [
       start(),

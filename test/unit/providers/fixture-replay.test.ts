@@ -58,6 +58,7 @@ const fixtures: Array<[file: string, kind: 'openai' | 'anthropic']> = [
   ['bom-comments.sse', 'openai'],
   ['anthropic-text.sse', 'anthropic'],
   ['anthropic-tool-use.sse', 'anthropic'],
+  ['anthropic-tool-no-input.sse', 'anthropic'],
   ['anthropic-thinking-text.sse', 'anthropic'],
   ['anthropic-pings.sse', 'anthropic'],
   ['anthropic-overloaded-error.sse', 'anthropic'],
@@ -128,6 +129,15 @@ describe('fixture outcomes', () => {
     expect(JSON.parse(args(2))).toEqual({ location: 'Tokyo' })
     expect(out.chunks.at(-2)?.choices[0].finish_reason).toBe('tool_calls')
     expect(out.chunks.at(-1)?.usage).toEqual({ prompt_tokens: 572, completion_tokens: 89, total_tokens: 661 })
+  })
+
+  test('regression (issue 9 item 12): tools without input stream arguments "{}", never ""', async () => {
+    const out = replay('anthropic', [await load('anthropic-tool-no-input.sse')])
+    const calls = out.chunks.flatMap((c) => c.choices[0]?.delta.tool_calls ?? [])
+    const args = (i: number) => calls.filter((t) => t.index === i).map((t) => t.function?.arguments ?? '').join('')
+    expect(calls.filter((t) => t.id !== undefined).map((t) => [t.index, t.function?.name])).toEqual([[0, 'get_current_time'], [1, 'list_time_zones']])
+    expect([args(0), args(1)]).toEqual(['{}', '{}'])
+    expect(out.chunks.at(-2)?.choices[0].finish_reason).toBe('tool_calls')
   })
 
   test('anthropic thinking + text: thinking dropped, text kept', async () => {
