@@ -25,6 +25,16 @@ export function sseEventFrame(event: string, value: unknown): string {
   return `event: ${event}\ndata: ${sseJsonStringify(value)}\n\n`
 }
 
+/**
+ * A named event whose payload is already JSON text (an upstream's own event, passed on byte for byte). The
+ * SSE parser never leaves a CR or LF inside a data line, but this is the writer: it checks again.
+ */
+export function sseRawEventFrame(event: string, json: string): string {
+  if (!EVENT_NAME.test(event)) throw new Error('sseRawEventFrame: invalid event name')
+  if (json.includes('\n') || json.includes('\r')) throw new Error('sseRawEventFrame: payload would contain CR or LF')
+  return `event: ${event}\ndata: ${json}\n\n`
+}
+
 export const SSE_DONE_FRAME = 'data: [DONE]\n\n'
 
 /** A comment line: keeps the connection visibly alive; every SSE client ignores it. */

@@ -8,13 +8,12 @@
  * its chat adapter, with the request and reply translated (src/messages/): one upstream request either way.
  */
 import { anthropicErrorBody, GatewayError } from '../http/errors.ts'
-import { sseEventFrame } from '../http/sse.ts'
+import { sseEventFrame, sseRawEventFrame } from '../http/sse.ts'
 import { chatCompletionToMessage, wantsThinking } from '../messages/from-chat-response.ts'
 import { chatChunkToMessageEvents, createMessagesStreamState, finish } from '../messages/from-chat-stream.ts'
 import { messagesToChatRequest } from '../messages/to-chat-request.ts'
 import type { MessagesRequest, MessagesSseEvent } from '../messages/wire.ts'
-import { anthropicEvents, anthropicMessage, gatewayUsage, mergeUsage, postToAnthropic } from '../providers/anthropic/messages.ts'
-import type { AnthropicEvent } from '../providers/anthropic/stream.ts'
+import { anthropicEvents, anthropicMessage, gatewayUsage, mergeUsage, postToAnthropic, type RawAnthropicEvent } from '../providers/anthropic/messages.ts'
 import type { AnthropicUsage } from '../providers/anthropic/wire.ts'
 import { adapterFor } from '../providers/registry.ts'
 import type { ChatChunk, ChatRequest } from '../providers/types.ts'
@@ -92,22 +91,25 @@ function fromAnthropic(ctx: RequestContext, deps: AppDeps, adm: Admission<Messag
   })
 }
 
-function passthroughStream(requestedModel: string): StreamProtocol<AnthropicEvent> {
+function passthroughStream(requestedModel: string): StreamProtocol<RawAnthropicEvent> {
   const usage: AnthropicUsage = {}
   return {
-    frames(ev, meter) {
-      const e = ev as Record<string, any>
+    frames({ event, json }, meter) {
+      const e = event as Record<string, any>
       if (e.type === 'message_start' && isObj(e.message)) {
         mergeUsage(usage, e.message.usage)
         e.message.model = requestedModel
-      } else if (e.type === 'content_block_delta' && isObj(e.delta)) {
+        return [sseEventFrame(e.type, e)]
+      }
+      if (e.type === 'content_block_delta' && isObj(e.delta)) {
         meter.completionBytes += utf8Bytes(e.delta.text) + utf8Bytes(e.delta.partial_json) + utf8Bytes(e.delta.thinking)
       } else if (e.type === 'message_delta') {
         // Only the final (cumulative) usage settles: message_start's output count is a placeholder.
         mergeUsage(usage, e.usage)
         meter.usage = gatewayUsage(usage)
       }
-      return [sseEventFrame(ev.type, ev)]
+      // Everything but the model name goes on exactly as the provider wrote it.
+      return [sseRawEventFrame(e.type, json)]
     },
     end: () => [], // message_stop already ended the protocol
     error: errorFrame,

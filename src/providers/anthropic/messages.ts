@@ -41,7 +41,13 @@ export async function anthropicMessage(provider: ProviderConfig, res: Response, 
  * keeps the provider's status class (overloaded → 529); a body that ends before `message_stop` is an error:
  * the client must not take a cut-off turn for a whole one.
  */
-export async function* anthropicEvents(res: Response, provider: ProviderConfig, signal: AbortSignal): AsyncGenerator<AnthropicEvent> {
+/** An upstream event as parsed, with its JSON text as received (so it can be passed on unchanged). */
+export interface RawAnthropicEvent {
+  event: AnthropicEvent
+  json: string
+}
+
+export async function* anthropicEvents(res: Response, provider: ProviderConfig, signal: AbortSignal): AsyncGenerator<RawAnthropicEvent> {
   const type = res.headers.get('content-type') ?? ''
   if (!res.body || !type.toLowerCase().includes('text/event-stream')) {
     await res.body?.cancel().catch(() => {})
@@ -51,7 +57,7 @@ export async function* anthropicEvents(res: Response, provider: ProviderConfig, 
     for await (const sse of readSseEvents(res.body, signal)) {
       const event = parseEvent(sse.event, sse.data, provider)
       if (event.type === 'error') throw upstreamStreamError(event, provider)
-      yield event
+      yield { event, json: sse.data }
       if (event.type === 'message_stop') return
     }
   } catch (err) {

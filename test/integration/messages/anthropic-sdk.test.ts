@@ -53,7 +53,7 @@ describe('Anthropic upstream: passed through', () => {
       messages: [{ role: 'user', content: 'hi' }],
       // A field the gateway does not know still reaches the provider.
       ...({ future_option: { x: 1 } } as object),
-    } as any, { headers: { 'anthropic-beta': 'prompt-caching-2024-07-31' } })
+    } as any, { headers: { 'anthropic-beta': 'prompt-caching-2024-07-31', 'anthropic-version': '2023-06-01' } })
     expect(msg.content).toEqual([{ type: 'text', text: 'Bonjour' } as any])
     expect(msg.model).toBe(MODELS.anthropic.client)
     expect(msg.usage).toMatchObject({ input_tokens: 12, output_tokens: 3 })
@@ -166,7 +166,7 @@ describe('OpenAI-compatible upstream: translated', () => {
   test('count_tokens for a non-Anthropic model is a local estimate, not billed', async () => {
     const index = env.up.requests.length
     const counted = await client.messages.countTokens({ model: MODELS.openai.client, messages: [{ role: 'user', content: 'x'.repeat(400) }] })
-    expect(counted.input_tokens).toBe(100)
+    expect(counted.input_tokens).toBe(101) // ceil((400 bytes of text + 4 of "user") / 4)
     expect(env.up.requests.length).toBe(index)
   })
 })
