@@ -6,7 +6,7 @@ import { GatewayError } from '../../http/errors.ts'
 import { readSseEvents } from '../../sse/parser.ts'
 import type { ChatChunk, ChatCompletion, ChatRequest, ModelRoute, ProviderAdapter, ProviderConfig } from '../types.ts'
 import { extractUpstreamMessage, parseJsonBody, sanitizeUpstreamMessage, streamReadError, upstreamFetch } from '../upstream.ts'
-import { openAIHeaders, toOpenAIRequest } from './request.ts'
+import { isOfficialOpenAI, openAIHeaders, toOpenAIRequest } from './request.ts'
 
 const PATH = '/chat/completions'
 
@@ -14,7 +14,7 @@ export const openaiAdapter: ProviderAdapter = {
   async complete(req: ChatRequest, route: ModelRoute, signal: AbortSignal): Promise<ChatCompletion> {
     const { provider, model } = route
     const res = await upstreamFetch(provider, PATH, {
-      body: toOpenAIRequest(req, model.upstreamModel, false),
+      body: toOpenAIRequest(req, model.upstreamModel, false, isOfficialOpenAI(provider.baseUrl)),
       headers: openAIHeaders(provider.apiKey),
       signal,
     })
@@ -28,7 +28,7 @@ export const openaiAdapter: ProviderAdapter = {
   async stream(req: ChatRequest, route: ModelRoute, signal: AbortSignal): Promise<AsyncIterable<ChatChunk>> {
     const { provider, model } = route
     const res = await upstreamFetch(provider, PATH, {
-      body: toOpenAIRequest(req, model.upstreamModel, true),
+      body: toOpenAIRequest(req, model.upstreamModel, true, isOfficialOpenAI(provider.baseUrl)),
       headers: openAIHeaders(provider.apiKey),
       signal,
     })

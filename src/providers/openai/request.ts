@@ -10,8 +10,19 @@ import type { ChatRequest } from '../types.ts'
  * usage chunk again when the client did not ask for it. Non-stream mode drops `stream_options`, which
  * OpenAI rejects unless `stream` is true.
  */
-export function toOpenAIRequest(req: ChatRequest, upstreamModel: string, stream: boolean): Record<string, unknown> {
+/** The official API reads max_completion_tokens and refuses max_tokens for reasoning models. */
+export function isOfficialOpenAI(baseUrl: string): boolean {
+  return URL.canParse(baseUrl) && new URL(baseUrl).hostname === 'api.openai.com'
+}
+
+/**
+ * `officialApi: false` (Ollama, vLLM, older compatible servers) also sends the output cap as `max_tokens`:
+ * such servers may read only that field, and an ignored cap is a strict reservation's worst case gone
+ * (measured: 16k tokens generated on a 16-token cap).
+ */
+export function toOpenAIRequest(req: ChatRequest, upstreamModel: string, stream: boolean, officialApi = true): Record<string, unknown> {
   const body: Record<string, unknown> = { ...req, model: upstreamModel }
+  if (!officialApi && req.max_completion_tokens != null && req.max_tokens == null) body.max_tokens = req.max_completion_tokens
   if (stream) {
     body.stream = true
     body.stream_options = { ...(req.stream_options ?? {}), include_usage: true }
