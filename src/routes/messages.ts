@@ -91,7 +91,7 @@ function fromAnthropic(ctx: RequestContext, deps: AppDeps, adm: Admission<Messag
   })
 }
 
-function passthroughStream(requestedModel: string): StreamProtocol<RawAnthropicEvent> {
+export function passthroughStream(requestedModel: string): StreamProtocol<RawAnthropicEvent> {
   const usage: AnthropicUsage = {}
   return {
     frames({ event, json }, meter) {
