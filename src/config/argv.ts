@@ -1,6 +1,6 @@
 /** Command-line parsing: subcommand, positionals and `--flag value` / `--flag=value` pairs, validated per command. */
 
-export type Command = 'serve' | 'migrate' | 'tenant' | 'key' | 'demo' | 'help' | 'version'
+export type Command = 'serve' | 'migrate' | 'tenant' | 'key' | 'usage' | 'demo' | 'help' | 'version'
 
 export interface ParsedArgs {
   command: Command
@@ -11,17 +11,22 @@ export interface ParsedArgs {
 
 const SERVER_FLAGS = ['port', 'host', 'warm-limit', 'config', 'data-dir']
 const TENANT_FLAGS = ['budget-usd', 'period', 'models', 'policy', 'fail-open']
+/** Flags of the admin commands; which subcommand takes which is checked by the CLI (src/cli/admin.ts). */
 const FLAGS_BY_COMMAND: Record<Command, string[]> = {
   serve: SERVER_FLAGS,
   demo: SERVER_FLAGS,
   migrate: ['config', 'data-dir'],
-  tenant: ['config', 'data-dir', ...TENANT_FLAGS],
-  key: ['config', 'data-dir', 'name'],
+  tenant: ['config', 'data-dir', 'json', 'force', ...TENANT_FLAGS],
+  key: ['config', 'data-dir', 'json', 'name', 'expires-in', 'expires-at', 'grace'],
+  usage: ['config', 'data-dir', 'json', 'since', 'until', 'by'],
   help: [],
   version: [],
 }
 const ALL_FLAGS = new Set(Object.values(FLAGS_BY_COMMAND).flat())
-const COMMANDS = new Set<string>(['serve', 'migrate', 'tenant', 'key', 'demo'])
+/** Switches: present or absent, never followed by a value (so `--json acme` leaves "acme" a positional). */
+const BOOLEAN_FLAGS = new Set(['json', 'force'])
+const COMMANDS = new Set<string>(['serve', 'migrate', 'tenant', 'key', 'usage', 'demo', 'help', 'version'])
+const COMMAND_LIST = 'serve, migrate, tenant, key, usage, demo, help or version'
 
 export function parseArgv(argv: string[]): ParsedArgs {
   const errors: string[] = []
@@ -39,6 +44,11 @@ export function parseArgv(argv: string[]): ParsedArgs {
       const eq = arg.indexOf('=')
       const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq)
       let value: string | undefined = eq === -1 ? undefined : arg.slice(eq + 1)
+      if (BOOLEAN_FLAGS.has(name)) {
+        if (value !== undefined) errors.push(`flag --${name} takes no value`)
+        flags[name] = 'true'
+        continue
+      }
       if (value === undefined) {
         const next = argv[i + 1]
         if (next === undefined || next.startsWith('--')) {
@@ -53,14 +63,14 @@ export function parseArgv(argv: string[]): ParsedArgs {
     }
     if (arg.startsWith('-') && arg.length > 1) { errors.push(`unknown flag ${arg}`); continue }
     if (command === null && positionals.length === 0) {
-      if (!COMMANDS.has(arg)) { errors.push(`unknown command "${arg}" (expected serve, migrate, tenant, key or demo)`); command = 'serve'; continue }
+      if (!COMMANDS.has(arg)) { errors.push(`unknown command "${arg}" (expected ${COMMAND_LIST})`); command = 'serve'; continue }
       command = arg as Command
       continue
     }
     positionals.push(arg)
   }
-  if (wantsHelp) return { command: 'help', positionals, flags, errors: [] }
-  if (wantsVersion) return { command: 'version', positionals, flags, errors: [] }
+  if (wantsHelp || command === 'help') return { command: 'help', positionals, flags, errors: [] }
+  if (wantsVersion || command === 'version') return { command: 'version', positionals, flags, errors: [] }
   const cmd: Command = command ?? 'serve'
   const allowed = new Set(FLAGS_BY_COMMAND[cmd])
   for (const name of Object.keys(flags)) {
