@@ -83,22 +83,41 @@ export const HELP_TEXT = `gateway — LLM API gateway with atomic per-tenant bud
 
 Usage:
   gateway [serve] [--port 8080] [--host 0.0.0.0] [--warm-limit 50] [--config gateway.toml]
-  gateway migrate                        apply the schema to DATABASE_URL (idempotent)
+  gateway demo [--port 8080]             embedded store + mock provider + demo tenant and key
+  gateway migrate                        apply pending schema migrations; lists them, or names the current version
   gateway tenant create ID [--budget-usd N|none] [--period total|day|month] [--models a,b|all]
                            [--policy strict|fixed] [--fail-open true|false]
   gateway tenant set ID [same flags]     change a tenant; running gateways pick it up
-  gateway tenant show ID                 config + current period spend/reserved in USD
-  gateway key create TENANT [--name N]   prints the new key once; only sha256(key) is stored
+  gateway tenant show ID [--json]        config, current period spend/reserved in USD, keys
+  gateway tenant list [--json]           every tenant with its active/total key counts
+  gateway tenant disable ID              its keys are refused with 403 tenant_disabled; config and keys stay
+  gateway tenant enable ID
+  gateway tenant delete ID [--force]     refused while the tenant has active keys; --force revokes them.
+                                         Deletes the tenant and its keys; usage records are kept
+  gateway key create TENANT [--name N] [--expires-in 30d | --expires-at 2026-12-31T00:00:00Z] [--json]
+                                         prints the new key once; only sha256(key) is stored
+  gateway key list TENANT [--json]       id, prefix, name, created, expires, revoked, status (never the hash)
   gateway key revoke KEY_ID
-  gateway demo [--port 8080]             embedded store + mock provider + demo tenant and key
-  gateway --help | --version
+  gateway key rotate KEY_ID [--grace 24h] [--name N] [--expires-in D | --expires-at T] [--json]
+                                         new key printed once; the old one stops working after the grace
+  gateway usage [TENANT] [--since 7d|DATE] [--until DATE] [--by day|model|key] [--json]
+                                         recorded usage (requests, tokens, USD) per tenant and UTC day/model/key
+  gateway help | version                 also --help, -h, --version, -v
 
 Options:
   --port N          listen port (env GATEWAY_PORT, default 8080)
   --host H          listen address (env GATEWAY_HOST, default 0.0.0.0)
   --warm-limit N    tenant loads in flight during warm-up (env GATEWAY_WARM_LIMIT, default 50)
-  --config PATH     TOML config file (env GATEWAY_CONFIG)
+  --config PATH     TOML config file (env GATEWAY_CONFIG); its models are the ones --models accepts
   --data-dir PATH   embedded store directory (env GATEWAY_DATA_DIR, default ./gateway-data)
+  --json            read commands and key create/rotate: print JSON on stdout (money in integer micro-USD)
+  Durations: 90s, 15m, 24h, 30d, 2w. Dates: YYYY-MM-DD (UTC) or ISO 8601 with Z or an offset.
+
+Admin commands print the store they use on stderr ("gateway: store: postgres host:5432/db" or the sqlite
+file, with a warning when DATABASE_URL is unset and the default ./gateway-data is used); stdout carries only
+the result. They need no Redis: only "tenant show" reads live spent/reserved figures from REDIS_URL, and
+when Redis is unreachable it still prints the config and recorded spend, says the live figures are
+unavailable, and exits 0.
 
 Environment:
   DATABASE_URL      Postgres for tenants, keys and usage; unset: embedded bun:sqlite under the data dir
@@ -106,5 +125,6 @@ Environment:
   GATEWAY_ADMIN_KEY reserved for admin operations over HTTP (none are exposed yet)
   OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL
 
-Precedence: flag > environment > config file > default. Bad input exits with code 2.
+Precedence: flag > environment > config file > default. Bad input, a refused operation or an unreachable
+store exits with code 2; a closed stdout (gateway tenant list | head -1) ends the command quietly with 0.
 `
