@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { adminCommandNames } from '../../../src/cli/admin.ts'
 import { describePostgresUrl } from '../../../src/store/index.ts'
+import { postgresMigrations, sqliteMigrations } from '../../../src/store/migrations/index.ts'
 import { createPostgresStore } from '../../../src/store/postgres.ts'
 import { createSqliteStore } from '../../../src/store/sqlite.ts'
 import type { Store } from '../../../src/store/types.ts'
@@ -16,7 +17,7 @@ import { startPostgres, type PgInstance } from '../../helpers/postgres.ts'
 import { freePort } from '../../helpers/ports.ts'
 
 const ROOT = new URL('../../..', import.meta.url).pathname
-const VERSIONS = ['001_init', '002_tenant_disabled_key_expiry']
+const VERSIONS = postgresMigrations.map((m) => m.version)
 const dirs: string[] = []
 const tempDir = () => {
   const d = mkdtempSync(join(tmpdir(), 'gw-cli-'))
@@ -27,6 +28,10 @@ let pg: PgInstance
 beforeAll(async () => {
   pg = await startPostgres()
 })
+test('both stores have the same migration versions (one version string names the schema)', () => {
+  expect(sqliteMigrations.map((m) => m.version)).toEqual(VERSIONS)
+})
+
 afterAll(async () => {
   await pg?.stop()
   for (const d of dirs) rmSync(d, { recursive: true, force: true })
