@@ -17,7 +17,11 @@ export function extractApiKey(headers: Headers): string {
   throw new GatewayError('invalid_api_key', 'Missing API key: send "Authorization: Bearer <key>" or "x-api-key".')
 }
 
-export async function authenticate(headers: Headers, cache: TenantCache): Promise<CachedKey> {
+/**
+ * Revocation, expiry and a disabled tenant are checked here on every request, against the cached records:
+ * an expiry needs no change event to take effect, it is one comparison with the clock.
+ */
+export async function authenticate(headers: Headers, cache: TenantCache, now: number = Date.now()): Promise<CachedKey> {
   const key = extractApiKey(headers)
   if (!KEY_SHAPE.test(key)) throw new GatewayError('invalid_api_key', 'Invalid API key.')
   const hash = hashApiKey(key)
@@ -31,5 +35,7 @@ export async function authenticate(headers: Headers, cache: TenantCache): Promis
   // The map lookup is by hash of the secret; the explicit comparison keeps the final check constant-time.
   if (!found || !timingSafeEqualHex(found.key.keyHash, hash)) throw new GatewayError('invalid_api_key', 'Invalid API key.')
   if (found.key.revokedAt !== null) throw new GatewayError('invalid_api_key', 'This API key has been revoked.')
+  if (found.key.expiresAt != null && found.key.expiresAt <= now) throw new GatewayError('invalid_api_key', 'This API key has expired.')
+  if (found.tenant.disabled) throw new GatewayError('tenant_disabled', 'The tenant of this API key is disabled.')
   return found
 }

@@ -1,95 +1,94 @@
-/** `gateway migrate | tenant … | key …`: admin commands against the configured store. */
-import { formatUsd, periodKey, periodStartMs } from '../budget/money.ts'
+/**
+ * `gateway migrate | tenant … | key … | usage …`: admin commands against the configured store. Each
+ * subcommand declares its arguments and flags; the work is done by src/admin/service.ts (shared with the
+ * admin HTTP API). Results go to stdout (`--json` on every read command); notes and warnings go to stderr
+ * through `io.note`, so stdout stays parseable.
+ */
+import { AdminError } from '../admin/service.ts'
 import type { GatewayConfig } from '../config/index.ts'
-import { generateApiKey } from '../store/keys.ts'
-import { DuplicateError, type Store, type Tenant } from '../store/types.ts'
-import { parseTenantFlags } from './tenant-flags.ts'
+import type { Store } from '../store/types.ts'
+import { UsageError, type AdminCommand, type AdminIO, type CommandContext } from './command.ts'
+import { KEY_COMMANDS } from './key-commands.ts'
+import { TENANT_COMMANDS } from './tenant-commands.ts'
+import { USAGE_COMMAND } from './usage-command.ts'
 
-export class UsageError extends Error {}
+export { UsageError, type AdminIO } from './command.ts'
 
-export interface AdminIO {
-  out: (line: string) => void
-  /** Current spend/reservation of a period, when a shared budget store is configured. */
-  snapshot?: (tenantId: string, periodKey: string) => Promise<{ spentMicros: number; reservedMicros: number }>
+const COMMON_FLAGS = ['config', 'data-dir']
+
+const MIGRATE: AdminCommand = {
+  args: [],
+  flags: [],
+  async run({ store, io }) {
+    const applied = await store.migrate()
+    const versions = await store.appliedMigrations()
+    const current = versions.at(-1) ?? 'none'
+    if (applied.length) {
+      io.out(`applied migrations: ${applied.join(', ')}`)
+      io.out(`schema is now at version ${current}`)
+    } else {
+      io.out(`schema is up to date at version ${current}: no migrations pending`)
+    }
+  },
 }
 
-function needId(positionals: string[], i: number, what: string): string {
-  const id = positionals[i]
-  if (!id) throw new UsageError(`missing ${what}`)
-  if (!/^[A-Za-z0-9._:\-]{1,128}$/.test(id)) throw new UsageError(`${what} may only contain letters, digits and . _ : - (1-128 chars)`)
-  return id
+const COMMANDS: Record<string, Record<string, AdminCommand>> = {
+  migrate: { '': MIGRATE },
+  tenant: TENANT_COMMANDS,
+  key: KEY_COMMANDS,
+  usage: { '': USAGE_COMMAND },
+}
+
+const ID_SHAPE = /^[A-Za-z0-9._:\-]{1,128}$/
+
+function resolve(config: GatewayConfig): { cmd: AdminCommand; label: string; positionals: string[] } {
+  const group = COMMANDS[config.command]
+  if (!group) throw new UsageError(`not an admin command: ${config.command}`)
+  if (group['']) return { cmd: group[''], label: config.command, positionals: config.positionals }
+  const [sub, ...rest] = config.positionals
+  const cmd = sub === undefined ? undefined : group[sub]
+  if (!cmd) {
+    const names = Object.keys(group)
+    throw new UsageError(`unknown ${config.command} subcommand "${sub ?? ''}" (expected ${names.slice(0, -1).join(', ')} or ${names.at(-1)})`)
+  }
+  return { cmd, label: `${config.command} ${sub}`, positionals: rest }
+}
+
+/** Checks arity, ID shapes and flags of the resolved command; every problem is reported at once. */
+function checkInvocation(cmd: AdminCommand, label: string, positionals: string[], flags: Readonly<Record<string, string>>): void {
+  const errors: string[] = []
+  cmd.args.forEach((name, i) => {
+    const optional = name.endsWith('?')
+    const what = optional ? name.slice(0, -1) : name
+    const v = positionals[i]
+    if (v === undefined) {
+      if (!optional) errors.push(`missing ${what}`)
+    } else if (!ID_SHAPE.test(v)) {
+      errors.push(`${what} may only contain letters, digits and . _ : - (1-128 chars)`)
+    }
+  })
+  for (const extra of positionals.slice(cmd.args.length)) errors.push(`unexpected argument "${extra}" for "${label}"`)
+  const allowed = new Set([...COMMON_FLAGS, ...cmd.flags])
+  for (const f of Object.keys(flags)) if (!allowed.has(f)) errors.push(`flag --${f} does not apply to "${label}"`)
+  if (errors.length) throw new UsageError(errors.join('\n'))
 }
 
 export async function runAdmin(config: GatewayConfig, store: Store, io: AdminIO, now = Date.now()): Promise<void> {
-  const [sub, ...rest] = config.positionals
-  if (config.command === 'migrate') {
-    const applied = await store.migrate()
-    io.out(applied.length ? `applied migrations: ${applied.join(', ')}` : 'schema is up to date')
-    return
+  const { cmd, label, positionals } = resolve(config)
+  checkInvocation(cmd, label, positionals, config.flags)
+  const ctx: CommandContext = {
+    config, store, io, now, args: positionals, flags: config.flags,
+    json: (value) => io.out(JSON.stringify(value, null, 2)),
   }
-  if (config.command === 'tenant') {
-    const id = needId(rest, 0, 'tenant ID')
-    if (sub === 'create' || sub === 'set') {
-      const { patch, errors } = parseTenantFlags(config.flags)
-      if (errors.length) throw new UsageError(errors.join('\n'))
-      if (sub === 'create') {
-        const t: Tenant = { id, budgetUsdMicros: null, budgetPeriod: 'month', policy: 'strict', allowedModels: null, failOpen: false, ...patch }
-        try {
-          await store.createTenant(t)
-        } catch (e) {
-          if (e instanceof DuplicateError) throw new UsageError(`tenant "${id}" already exists (use "tenant set" to change it)`)
-          throw e
-        }
-        io.out(describeTenant(t))
-        return
-      }
-      const updated = await store.updateTenant(id, patch)
-      if (!updated) throw new UsageError(`tenant "${id}" does not exist`)
-      io.out(describeTenant(updated))
-      return
-    }
-    if (sub === 'show') {
-      const bundle = await store.loadTenant(id)
-      if (!bundle) throw new UsageError(`tenant "${id}" does not exist`)
-      const t = bundle.tenant
-      const pk = periodKey(t.budgetPeriod, now)
-      const snap = io.snapshot
-        ? await io.snapshot(id, pk)
-        : { spentMicros: await store.sumUsageSince(id, periodStartMs(t.budgetPeriod, now)), reservedMicros: 0 }
-      io.out(describeTenant(t))
-      io.out(`period ${pk}: spent ${formatUsd(snap.spentMicros)}, reserved ${formatUsd(snap.reservedMicros)}` +
-        (t.budgetUsdMicros === null ? '' : `, remaining ${formatUsd(Math.max(0, t.budgetUsdMicros - snap.spentMicros - snap.reservedMicros))}`) +
-        (io.snapshot ? '' : ' (from recorded usage; no REDIS_URL, so live reservations are not visible here)'))
-      const active = bundle.keys.filter((k) => k.revokedAt === null)
-      io.out(`keys: ${active.length} active, ${bundle.keys.length - active.length} revoked`)
-      for (const k of bundle.keys) io.out(`  ${k.id}  ${k.prefix}…  ${k.name ?? ''}${k.revokedAt ? '  (revoked)' : ''}`)
-      return
-    }
-    throw new UsageError(`unknown tenant subcommand "${sub ?? ''}" (expected create, set or show)`)
+  try {
+    await cmd.run(ctx)
+  } catch (e) {
+    // Every refusal of the admin rules is the operator's to fix: exit 2 with the message.
+    if (e instanceof AdminError) throw new UsageError(e.message)
+    throw e
   }
-  if (config.command === 'key') {
-    if (sub === 'create') {
-      const tenantId = needId(rest, 0, 'TENANT')
-      if (!(await store.loadTenant(tenantId))) throw new UsageError(`tenant "${tenantId}" does not exist`)
-      const k = generateApiKey()
-      await store.createKey({ id: k.id, tenantId, keyHash: k.hash, prefix: k.prefix, name: config.flags.name ?? null })
-      io.out(`key id: ${k.id}`)
-      io.out(`api key (shown once, store it now): ${k.key}`)
-      return
-    }
-    if (sub === 'revoke') {
-      const keyId = needId(rest, 0, 'KEY_ID')
-      const revoked = await store.revokeKey(keyId)
-      if (!revoked) throw new UsageError(`key "${keyId}" does not exist`)
-      io.out(`revoked key ${keyId} of tenant ${revoked.tenantId}`)
-      return
-    }
-    throw new UsageError(`unknown key subcommand "${sub ?? ''}" (expected create or revoke)`)
-  }
-  throw new UsageError(`not an admin command: ${config.command}`)
 }
 
-export function describeTenant(t: Tenant): string {
-  const budget = t.budgetUsdMicros === null ? 'unlimited' : `${formatUsd(t.budgetUsdMicros)} per ${t.budgetPeriod}`
-  return `tenant ${t.id}: budget ${budget}, policy ${t.policy}, models ${t.allowedModels ? t.allowedModels.join(',') : 'all'}, fail_open ${t.failOpen}`
-}
+/** Every admin command line ("tenant list", "usage", …): a test holds HELP_TEXT to it. */
+export const adminCommandNames = (): string[] =>
+  Object.entries(COMMANDS).flatMap(([g, subs]) => Object.keys(subs).map((s) => (s ? `${g} ${s}` : g)))

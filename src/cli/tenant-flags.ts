@@ -1,4 +1,5 @@
 /** Pure parsing of `tenant create|set` flags into a tenant patch; every problem is reported at once. */
+import { unknownModels } from '../admin/service.ts'
 import { usdToMicros } from '../budget/money.ts'
 import type { Period, Policy } from '../budget/types.ts'
 import type { TenantPatch } from '../store/types.ts'
@@ -6,7 +7,13 @@ import type { TenantPatch } from '../store/types.ts'
 const PERIODS = new Set<Period>(['total', 'day', 'month'])
 const POLICIES = new Set<Policy>(['strict', 'fixed'])
 
-export function parseTenantFlags(flags: Record<string, string>): { patch: TenantPatch; errors: string[] } {
+export const TENANT_FLAG_NAMES = ['budget-usd', 'period', 'models', 'policy', 'fail-open'] as const
+
+/**
+ * `knownModels`: the names a request may use (built-in catalog plus the config file). A typo in --models would
+ * otherwise lock the tenant out of the model it meant, silently.
+ */
+export function parseTenantFlags(flags: Record<string, string>, knownModels: readonly string[]): { patch: TenantPatch; errors: string[] } {
   const errors: string[] = []
   const patch: TenantPatch = {}
   const budget = flags['budget-usd']
@@ -33,7 +40,14 @@ export function parseTenantFlags(flags: Record<string, string>): { patch: Tenant
     const list = models.split(',').map((m) => m.trim()).filter(Boolean)
     if (models === 'all' || models === '*') patch.allowedModels = null
     else if (list.length === 0) errors.push('--models must list at least one model, or be "all"')
-    else patch.allowedModels = list
+    else {
+      const unknown = unknownModels(list, knownModels)
+      if (unknown.length === 0) patch.allowedModels = list
+      else {
+        errors.push(`--models: unknown model${unknown.length > 1 ? 's' : ''} ${unknown.map((m) => `"${m}"`).join(', ')}; known models: ` +
+          `${[...knownModels].sort().join(', ')} (the built-in catalog plus the models of --config / GATEWAY_CONFIG)`)
+      }
+    }
   }
   const failOpen = flags['fail-open']
   if (failOpen !== undefined) {

@@ -16,6 +16,8 @@ export interface GatewayConfig {
   warmLimit: number
   configPath: string | null
   dataDir: string
+  /** Neither --data-dir nor GATEWAY_DATA_DIR was given (admin commands warn: a forgotten DATABASE_URL looks like this). */
+  dataDirDefaulted: boolean
   databaseUrl: string | null
   redisUrl: string | null
   adminKey: string | null
@@ -169,6 +171,7 @@ export function loadConfig(argv: string[], env: Env, readFile: ReadFile = (p) =>
     warmLimit,
     configPath,
     dataDir: args.flags['data-dir'] ?? env.GATEWAY_DATA_DIR ?? './gateway-data',
+    dataDirDefaulted: args.flags['data-dir'] === undefined && env.GATEWAY_DATA_DIR === undefined,
     databaseUrl: env.DATABASE_URL || null,
     redisUrl: env.REDIS_URL || null,
     adminKey: env.GATEWAY_ADMIN_KEY || null,

@@ -5,6 +5,7 @@
 export type ErrorCode =
   | 'invalid_request_error'
   | 'invalid_api_key'
+  | 'tenant_disabled'
   | 'budget_exceeded'
   | 'model_not_allowed'
   | 'model_not_found'
@@ -22,6 +23,7 @@ export function statusFor(code: ErrorCode): number {
   switch (code) {
     case 'invalid_request_error': return 400
     case 'invalid_api_key': return 401
+    case 'tenant_disabled': return 403 // the key is genuine; its tenant may not use the gateway
     case 'budget_exceeded': return 402
     case 'model_not_allowed': return 403
     case 'model_not_found': return 404
@@ -46,7 +48,8 @@ function typeFor(code: ErrorCode): string {
   switch (code) {
     case 'invalid_api_key': return 'authentication_error'
     case 'budget_exceeded': return 'insufficient_quota'
-    case 'model_not_allowed': return 'permission_error'
+    case 'model_not_allowed':
+    case 'tenant_disabled': return 'permission_error'
     case 'model_not_found':
     case 'not_found': return 'not_found_error'
     case 'upstream_error':

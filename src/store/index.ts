@@ -8,7 +8,12 @@ export interface OpenStoreOptions {
   databaseUrl: string | null
   /** Directory of the embedded store (created if missing); unused with a database URL. */
   dataDir: string
+  /** Migrate the embedded store on open (default true); `gateway migrate` opens without, to report what it applies. */
+  migrate?: boolean
 }
+
+/** The embedded store's file under a data directory. */
+export const sqliteFile = (dataDir: string): string => join(dataDir, 'gateway.sqlite')
 
 /**
  * Postgres is connected eagerly and rejects with a clear message when unreachable; its schema is applied
@@ -16,7 +21,8 @@ export interface OpenStoreOptions {
  */
 export async function openStore(opts: OpenStoreOptions): Promise<Store> {
   if (opts.databaseUrl) return createPostgresStore(opts.databaseUrl)
-  const store = createSqliteStore(join(opts.dataDir, 'gateway.sqlite'))
+  const store = createSqliteStore(sqliteFile(opts.dataDir))
+  if (opts.migrate === false) return store
   try {
     await store.migrate()
   } catch (err) {
@@ -27,4 +33,5 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
 }
 
 export { createPostgresStore, createSqliteStore }
+export { describePostgresUrl } from './postgres.ts'
 export { generateApiKey, hashApiKey, timingSafeEqualHex } from './keys.ts'

@@ -1,16 +1,9 @@
 /** Store on PostgreSQL via postgres.js. Config changes reach every gateway through LISTEN/NOTIFY. */
 import postgres from 'postgres'
-import type { Period, Policy, UsageRecord } from '../budget/types.ts'
 import { postgresMigrations } from './migrations/index.ts'
-import {
-  DuplicateError,
-  type ApiKeyRecord,
-  type ChangeEvent,
-  type Store,
-  type Tenant,
-  type TenantBundle,
-  type TenantPatch,
-} from './types.ts'
+import { postgresAdminOps } from './postgres-admin.ts'
+import { keyColumns, tenantColumns, toKey, toTenant, type KeyRow, type Sql, type TenantRow } from './postgres-rows.ts'
+import { DuplicateError, type ChangeEvent, type Store, type TenantBundle, type TenantPatch } from './types.ts'
 
 export interface PostgresStoreOptions {
   /** Pool size (postgres.js default 10). */
@@ -23,44 +16,8 @@ const CHANNEL = 'gateway_config'
 /** Rows per INSERT: 11 parameters each stays well under the protocol's 65535-parameter limit. */
 const USAGE_BATCH = 1000
 
-interface TenantRow {
-  id: string
-  budget_usd_micros: number | null
-  budget_period: Period
-  policy: Policy
-  allowed_models: string[] | null
-  fail_open: boolean
-}
-
-interface KeyRow {
-  id: string
-  tenant_id: string
-  key_hash: string
-  prefix: string
-  name: string | null
-  revoked_at: Date | null
-}
-
-const toTenant = (r: TenantRow): Tenant => ({
-  id: r.id,
-  budgetUsdMicros: r.budget_usd_micros,
-  budgetPeriod: r.budget_period,
-  policy: r.policy,
-  allowedModels: r.allowed_models,
-  failOpen: r.fail_open,
-})
-
-const toKey = (r: KeyRow): ApiKeyRecord => ({
-  id: r.id,
-  tenantId: r.tenant_id,
-  keyHash: r.key_hash,
-  prefix: r.prefix,
-  name: r.name,
-  revokedAt: r.revoked_at ? r.revoked_at.getTime() : null,
-})
-
-/** Host, port and database of a URL, never its password: this goes into boot error messages. */
-function describeUrl(url: string): string {
+/** Host, port and database of a URL, never its password: this goes into boot error messages and the CLI's store line. */
+export function describePostgresUrl(url: string): string {
   try {
     const u = new URL(url)
     return `${u.hostname}:${u.port || '5432'}${u.pathname}`
@@ -91,7 +48,7 @@ const pgCode = (err: unknown): string | undefined => (err as { code?: string })?
 
 export async function createPostgresStore(url: string, opts: PostgresStoreOptions = {}): Promise<Store> {
   const connectTimeoutSec = opts.connectTimeoutSec ?? 3
-  let sql: postgres.Sql<{ bigint: number }>
+  let sql: Sql
   try {
     sql = postgres(url, {
       max: opts.max ?? 10,
@@ -102,7 +59,7 @@ export async function createPostgresStore(url: string, opts: PostgresStoreOption
       types: { bigint: { to: 20, from: [20], serialize: (x: number) => String(x), parse: (x: string) => Number(x) } },
     })
   } catch (err) {
-    throw new Error(`invalid Postgres URL (${describeUrl(url)}): ${reasonOf(err)}`)
+    throw new Error(`invalid Postgres URL (${describePostgresUrl(url)}): ${reasonOf(err)}`)
   }
 
   // Connect eagerly so a wrong URL or a down server is reported at boot, not on the first request.
@@ -117,7 +74,7 @@ export async function createPostgresStore(url: string, opts: PostgresStoreOption
     ])
   } catch (err) {
     void sql.end({ timeout: 0 }).catch(() => {})
-    throw new Error(`cannot connect to Postgres at ${describeUrl(url)}: ${reasonOf(err)}`)
+    throw new Error(`cannot connect to Postgres at ${describePostgresUrl(url)}: ${reasonOf(err)}`)
   } finally {
     clearTimeout(timer)
   }
@@ -128,8 +85,8 @@ export async function createPostgresStore(url: string, opts: PostgresStoreOption
     return p
   }
 
-  const tenantCols = sql`id, budget_usd_micros, budget_period, policy, allowed_models, fail_open`
-  const keyCols = sql`id, tenant_id, key_hash, prefix, name, revoked_at`
+  const tenantCols = tenantColumns(sql)
+  const keyCols = keyColumns(sql)
 
   const store: Store = {
     kind: 'postgres',
@@ -180,9 +137,9 @@ export async function createPostgresStore(url: string, opts: PostgresStoreOption
 
     async createTenant(t) {
       try {
-        await q(sql`insert into tenants (id, budget_usd_micros, budget_period, policy, allowed_models, fail_open)
+        await q(sql`insert into tenants (id, budget_usd_micros, budget_period, policy, allowed_models, fail_open, disabled)
           values (${t.id}, ${t.budgetUsdMicros}, ${t.budgetPeriod}, ${t.policy},
-                  ${t.allowedModels === null ? null : sql.array(t.allowedModels)}::text[], ${t.failOpen})`)
+                  ${t.allowedModels === null ? null : sql.array(t.allowedModels)}::text[], ${t.failOpen}, ${t.disabled ?? false})`)
       } catch (err) {
         if (pgCode(err) === '23505') throw new DuplicateError(`tenant "${t.id}" already exists`)
         throw err
@@ -199,6 +156,7 @@ export async function createPostgresStore(url: string, opts: PostgresStoreOption
           policy = case when ${has('policy')} then ${patch.policy ?? null}::text else policy end,
           allowed_models = case when ${has('allowedModels')} then ${models ? sql.array(models) : null}::text[] else allowed_models end,
           fail_open = case when ${has('failOpen')} then ${patch.failOpen ?? null}::boolean else fail_open end,
+          disabled = case when ${has('disabled')} then ${patch.disabled ?? null}::boolean else disabled end,
           updated_at = now()
         where id = ${id}
         returning ${tenantCols}`)
@@ -207,8 +165,8 @@ export async function createPostgresStore(url: string, opts: PostgresStoreOption
 
     async createKey(k) {
       try {
-        await q(sql`insert into api_keys (id, tenant_id, key_hash, prefix, name)
-          values (${k.id}, ${k.tenantId}, ${k.keyHash}, ${k.prefix}, ${k.name})`)
+        await q(sql`insert into api_keys (id, tenant_id, key_hash, prefix, name, expires_at)
+          values (${k.id}, ${k.tenantId}, ${k.keyHash}, ${k.prefix}, ${k.name}, ${k.expiresAt == null ? null : new Date(k.expiresAt)})`)
       } catch (err) {
         if (pgCode(err) === '23505') throw new DuplicateError(`key "${k.id}" (or its hash) already exists`)
         if (pgCode(err) === '23503') throw new Error(`tenant "${k.tenantId}" does not exist`)
@@ -280,6 +238,8 @@ export async function createPostgresStore(url: string, opts: PostgresStoreOption
       }))
       return () => meta.unlisten()
     },
+
+    ...postgresAdminOps(sql, q),
 
     async ping() {
       await q(sql`select 1`)

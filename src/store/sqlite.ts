@@ -12,9 +12,10 @@
 import { Database, type SQLQueryBindings } from 'bun:sqlite'
 import { mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import type { Period, Policy } from '../budget/types.ts'
 import { sqliteMigrations } from './migrations/index.ts'
-import { DuplicateError, type ApiKeyRecord, type ChangeEvent, type Store, type Tenant } from './types.ts'
+import { sqliteAdminOps } from './sqlite-admin.ts'
+import { KEY_COLS, TENANT_COLS, toKey, toTenant, type KeyRow, type TenantRow } from './sqlite-rows.ts'
+import { DuplicateError, type ChangeEvent, type Store } from './types.ts'
 
 type Listener = (e: ChangeEvent) => void
 /** Listeners per database file (absolute path); each ':memory:' database gets a channel of its own. */
@@ -28,50 +29,11 @@ export interface SqliteStoreOptions {
   changePollMs?: number
 }
 
-/** What the poll compares: every tenant's row (as JSON) and every key's revocation, by id. */
+/** What the poll compares: every tenant's row (as JSON) and every key's revocation and expiry, by id. */
 interface ConfigSnapshot {
   tenants: Map<string, string>
-  keys: Map<string, { tenantId: string; keyHash: string; revokedAt: number | null }>
+  keys: Map<string, { tenantId: string; keyHash: string; revokedAt: number | null; expiresAt: number | null }>
 }
-
-interface TenantRow {
-  id: string
-  budget_usd_micros: number | null
-  budget_period: Period
-  policy: Policy
-  allowed_models: string | null
-  fail_open: number
-}
-
-interface KeyRow {
-  id: string
-  tenant_id: string
-  key_hash: string
-  prefix: string
-  name: string | null
-  revoked_at: number | null
-}
-
-const TENANT_COLS = 'id, budget_usd_micros, budget_period, policy, allowed_models, fail_open'
-const KEY_COLS = 'id, tenant_id, key_hash, prefix, name, revoked_at'
-
-const toTenant = (r: TenantRow): Tenant => ({
-  id: r.id,
-  budgetUsdMicros: r.budget_usd_micros,
-  budgetPeriod: r.budget_period,
-  policy: r.policy,
-  allowedModels: r.allowed_models === null ? null : (JSON.parse(r.allowed_models) as string[]),
-  failOpen: r.fail_open === 1,
-})
-
-const toKey = (r: KeyRow): ApiKeyRecord => ({
-  id: r.id,
-  tenantId: r.tenant_id,
-  keyHash: r.key_hash,
-  prefix: r.prefix,
-  name: r.name,
-  revokedAt: r.revoked_at,
-})
 
 const sqliteCode = (err: unknown): string => String((err as { code?: unknown })?.code ?? '')
 
@@ -127,7 +89,7 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
     for (const r of db.query<TenantRow, []>(`select ${TENANT_COLS} from tenants`).all()) tenants.set(r.id, JSON.stringify(r))
     const keys: ConfigSnapshot['keys'] = new Map()
     for (const r of db.query<KeyRow, []>(`select ${KEY_COLS} from api_keys`).all()) {
-      keys.set(r.id, { tenantId: r.tenant_id, keyHash: r.key_hash, revokedAt: r.revoked_at })
+      keys.set(r.id, { tenantId: r.tenant_id, keyHash: r.key_hash, revokedAt: r.revoked_at, expiresAt: r.expires_at })
     }
     return { tenants, keys }
   })()
@@ -138,7 +100,7 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
     for (const id of before.tenants.keys()) if (!after.tenants.has(id)) events.push({ kind: 'tenant', tenantId: id })
     for (const [id, k] of after.keys) {
       const was = before.keys.get(id)
-      if (!was || was.revokedAt !== k.revokedAt) events.push({ kind: 'key', tenantId: k.tenantId, keyHash: k.keyHash })
+      if (!was || was.revokedAt !== k.revokedAt || was.expiresAt !== k.expiresAt) events.push({ kind: 'key', tenantId: k.tenantId, keyHash: k.keyHash })
     }
     for (const [id, k] of before.keys) if (!after.keys.has(id)) events.push({ kind: 'key', tenantId: k.tenantId, keyHash: k.keyHash })
     return events
@@ -237,9 +199,9 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
     async createTenant(t) {
       const now = Date.now()
       try {
-        run(`insert into tenants (id, budget_usd_micros, budget_period, policy, allowed_models, fail_open, created_at, updated_at)
-          values (?, ?, ?, ?, ?, ?, ?, ?)`, t.id, t.budgetUsdMicros, t.budgetPeriod, t.policy,
-          t.allowedModels === null ? null : JSON.stringify(t.allowedModels), t.failOpen ? 1 : 0, now, now)
+        run(`insert into tenants (id, budget_usd_micros, budget_period, policy, allowed_models, fail_open, disabled, created_at, updated_at)
+          values (?, ?, ?, ?, ?, ?, ?, ?, ?)`, t.id, t.budgetUsdMicros, t.budgetPeriod, t.policy,
+          t.allowedModels === null ? null : JSON.stringify(t.allowedModels), t.failOpen ? 1 : 0, t.disabled ? 1 : 0, now, now)
       } catch (err) {
         if (sqliteCode(err) === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new DuplicateError(`tenant "${t.id}" already exists`)
         throw err
@@ -257,6 +219,7 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
           policy = case when ? then ? else policy end,
           allowed_models = case when ? then ? else allowed_models end,
           fail_open = case when ? then ? else fail_open end,
+          disabled = case when ? then ? else disabled end,
           updated_at = ?
         where id = ? returning ${TENANT_COLS}`,
         has('budgetUsdMicros'), patch.budgetUsdMicros ?? null,
@@ -264,6 +227,7 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
         has('policy'), patch.policy ?? null,
         has('allowedModels'), models ? JSON.stringify(models) : null,
         has('failOpen'), patch.failOpen ? 1 : 0,
+        has('disabled'), patch.disabled ? 1 : 0,
         Date.now(), id)[0]
       if (!r) return null
       emit({ kind: 'tenant', tenantId: id })
@@ -272,8 +236,8 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
 
     async createKey(k) {
       try {
-        run(`insert into api_keys (id, tenant_id, key_hash, prefix, name, created_at) values (?, ?, ?, ?, ?, ?)`,
-          k.id, k.tenantId, k.keyHash, k.prefix, k.name, Date.now())
+        run(`insert into api_keys (id, tenant_id, key_hash, prefix, name, created_at, expires_at) values (?, ?, ?, ?, ?, ?, ?)`,
+          k.id, k.tenantId, k.keyHash, k.prefix, k.name, Date.now(), k.expiresAt ?? null)
       } catch (err) {
         const code = sqliteCode(err)
         if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE') {
@@ -340,6 +304,8 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
         if (mine.size === 0) stopPolling()
       }
     },
+
+    ...sqliteAdminOps(db, { all, run, emit }),
 
     async ping() {
       all('select 1')

@@ -10,7 +10,12 @@ export interface Tenant {
   /** null = every model in the catalog */
   allowedModels: string[] | null
   failOpen: boolean
+  /** A disabled tenant keeps its config, keys and usage, but every one of its keys is refused (403 tenant_disabled). */
+  disabled: boolean
 }
+
+/** What createTenant takes: a new tenant is enabled unless it says otherwise. */
+export type NewTenant = Omit<Tenant, 'disabled'> & { disabled?: boolean }
 
 export interface ApiKeyRecord {
   id: string
@@ -18,7 +23,23 @@ export interface ApiKeyRecord {
   keyHash: string
   prefix: string
   name: string | null
+  /** Epoch ms. */
+  createdAt: number
+  /** Epoch ms from which the key is refused; null = never. Compared at every authentication, so a cached key expires too. */
+  expiresAt: number | null
   revokedAt: number | null
+}
+
+/** What createKey takes; the store sets createdAt (and revokedAt stays null). */
+export type NewApiKey = Pick<ApiKeyRecord, 'id' | 'tenantId' | 'keyHash' | 'prefix' | 'name'> & { expiresAt?: number | null }
+
+export type KeyStatus = 'active' | 'expired' | 'revoked'
+
+/** The one definition of a usable key: not revoked and not past its expiry at `nowMs`. */
+export function keyStatus(k: Pick<ApiKeyRecord, 'revokedAt' | 'expiresAt'>, nowMs: number): KeyStatus {
+  if (k.revokedAt !== null) return 'revoked'
+  if (k.expiresAt != null && k.expiresAt <= nowMs) return 'expired'
+  return 'active'
 }
 
 export interface TenantBundle {
@@ -35,6 +56,50 @@ export interface ChangeEvent {
   keyHash?: string
 }
 
+export interface TenantListing {
+  tenant: Tenant
+  /** Epoch ms. */
+  createdAt: number
+  keys: number
+  /** Keys neither revoked nor expired at the time given to listTenants. */
+  activeKeys: number
+}
+
+export type DeleteTenantResult =
+  | { outcome: 'deleted'; activeKeys: number }
+  | { outcome: 'not_found' }
+  | { outcome: 'has_active_keys'; activeKeys: number }
+
+/** The new key of a rotation: same tenant as the old one; `name` undefined keeps the old key's name. */
+export type RotatedKey = Pick<ApiKeyRecord, 'id' | 'keyHash' | 'prefix'> & { name?: string | null; expiresAt?: number | null }
+
+export type RotateKeyResult =
+  | { outcome: 'rotated'; old: ApiKeyRecord; created: ApiKeyRecord }
+  | { outcome: 'not_found' | 'revoked' | 'expired' }
+
+export type UsageGroupBy = 'day' | 'model' | 'key'
+
+export interface UsageQuery {
+  /** Every tenant when undefined. */
+  tenantId?: string
+  /** Epoch ms, inclusive. */
+  sinceMs: number
+  /** Epoch ms, exclusive; no upper bound when undefined. */
+  untilMs?: number
+  /** day = UTC calendar day (YYYY-MM-DD) of started_at. */
+  by: UsageGroupBy
+}
+
+export interface UsageRow {
+  tenantId: string
+  /** The day, model or key id, per UsageQuery.by. */
+  group: string
+  requests: number
+  promptTokens: number
+  completionTokens: number
+  costUsdMicros: number
+}
+
 export interface Store {
   readonly kind: 'postgres' | 'sqlite'
   /** Number of queries issued; lets tests prove the warm request path touches no database. */
@@ -44,10 +109,26 @@ export interface Store {
   listTenantIdsWithKeys(): Promise<string[]>
   loadTenant(id: string): Promise<TenantBundle | null>
   findKeyByHash(hash: string): Promise<ApiKeyRecord | null>
-  createTenant(t: Tenant): Promise<void>
+  createTenant(t: NewTenant): Promise<void>
   updateTenant(id: string, patch: TenantPatch): Promise<Tenant | null>
-  createKey(k: Omit<ApiKeyRecord, 'revokedAt'>): Promise<void>
+  /** Every tenant (ordered by id) with its key counts; a key is active when keyStatus(k, nowMs) is 'active'. */
+  listTenants(nowMs: number): Promise<TenantListing[]>
+  /**
+   * Deletes a tenant and, through the foreign key, its keys; usage_records are kept (they have no foreign key).
+   * Refused while the tenant has active keys unless `force`. Atomic: a key created meanwhile cannot survive.
+   */
+  deleteTenant(id: string, opts: { force: boolean; nowMs: number }): Promise<DeleteTenantResult>
+  createKey(k: NewApiKey): Promise<void>
   revokeKey(id: string): Promise<ApiKeyRecord | null>
+  /**
+   * In one transaction: creates `next` for the old key's tenant and moves the old key's expiry to
+   * `oldExpiresAt` (never later than an expiry it already had). A revoked or expired key is not rotated.
+   */
+  rotateKey(oldId: string, next: RotatedKey, opts: { oldExpiresAt: number; nowMs: number }): Promise<RotateKeyResult>
+  /** usage_records summed per tenant and group, ordered by tenant then group. */
+  usageReport(q: UsageQuery): Promise<UsageRow[]>
+  /** Versions recorded in schema_migrations, oldest first; [] on a database never migrated. */
+  appliedMigrations(): Promise<string[]>
   insertUsage(records: UsageRecord[]): Promise<void>
   /**
    * Sum of cost over usage_records for a tenant since `sinceMs` (epoch ms; 0 for total), leaving out the records

@@ -3,7 +3,9 @@
  * a migration is never edited once shipped: add the next numbered file instead.
  */
 import pg001 from './001_init.sql' with { type: 'text' }
+import pg002 from './002_tenant_disabled_key_expiry.sql' with { type: 'text' }
 import sqlite001 from './sqlite/001_init.sql' with { type: 'text' }
+import sqlite002 from './sqlite/002_tenant_disabled_key_expiry.sql' with { type: 'text' }
 
 export interface Migration {
   /** Recorded in schema_migrations.version. */
@@ -11,6 +13,12 @@ export interface Migration {
   sql: string
 }
 
-export const postgresMigrations: readonly Migration[] = [{ version: '001_init', sql: pg001 }]
+export const postgresMigrations: readonly Migration[] = [
+  { version: '001_init', sql: pg001 },
+  { version: '002_tenant_disabled_key_expiry', sql: pg002 },
+]
 
-export const sqliteMigrations: readonly Migration[] = [{ version: '001_init', sql: sqlite001 }]
+export const sqliteMigrations: readonly Migration[] = [
+  { version: '001_init', sql: sqlite001 },
+  { version: '002_tenant_disabled_key_expiry', sql: sqlite002 },
+]

@@ -9,6 +9,8 @@ import { join } from 'node:path'
 import OpenAI from 'openai'
 import { anthropicTextStream, openaiTextStream, sseReply, startFakeUpstream, type FakeUpstream } from '../../helpers/fake-upstream.ts'
 import { runGateway, spawnGateway, type GatewayProcess } from '../../helpers/gateway-process.ts'
+import { describePostgresUrl } from '../../../src/store/index.ts'
+import { postgresMigrations } from '../../../src/store/migrations/index.ts'
 import { startPostgres, type PgInstance } from '../../helpers/postgres.ts'
 import { startRedis, type TestRedis } from '../../helpers/redis.ts'
 
@@ -70,6 +72,25 @@ test('--version and --help from an empty directory', async () => {
   const v = await runGateway(['--version'], { binary, cwd: dir })
   expect(v.stdout).toMatch(/^gateway \d+\.\d+\.\d+/)
   expect((await runGateway(['--help'], { binary, cwd: dir })).stdout).toContain('gateway tenant create')
+})
+
+test('admin commands from the binary: words, the store line, embedded migrations, --json, Redis not needed', async () => {
+  const opts = { binary, cwd: dir, env: env() }
+  expect((await runGateway(['version'], opts)).stdout).toMatch(/^gateway \d+\.\d+\.\d+/)
+  expect((await runGateway(['help'], opts)).stdout).toContain('gateway key rotate KEY_ID')
+  const migrate = await runGateway(['migrate'], opts)
+  expect(migrate.stdout).toBe(`schema is up to date at version ${postgresMigrations.at(-1)!.version}: no migrations pending\n`)
+  expect(migrate.stderr).toBe(`gateway: store: postgres ${describePostgresUrl(pg.url)}\n`)
+  const tenants = JSON.parse((await runGateway(['tenant', 'list', '--json'], opts)).stdout) as { id: string; active_keys: number }[]
+  expect(tenants.find((t) => t.id === 'acme')).toMatchObject({ active_keys: 1 })
+  const keys = JSON.parse((await runGateway(['key', 'list', 'acme', '--json'], opts)).stdout) as { status: string }[]
+  expect(keys.map((k) => k.status)).toEqual(['active'])
+  const noRedis = { ...opts, env: { ...env(), REDIS_URL: 'redis://127.0.0.1:1' } }
+  const show = await runGateway(['tenant', 'show', 'acme'], noRedis)
+  expect(show.code).toBe(0)
+  expect(show.stdout).toContain('live spent/reserved figures are unavailable')
+  const usage = JSON.parse((await runGateway(['usage', 'acme', '--json'], noRedis)).stdout)
+  expect(usage.by).toBe('day')
 })
 
 test('the server re-executed itself (same pid) with Bun\'s outgoing fetch cap lifted', async () => {

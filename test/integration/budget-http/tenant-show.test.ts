@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { periodKey } from '../../../src/budget/money.ts'
+import { describePostgresUrl } from '../../../src/store/index.ts'
 import type { Store } from '../../../src/store/types.ts'
 import { runGateway } from '../../helpers/gateway-process.ts'
 import { type PgInstance } from '../../helpers/postgres.ts'
@@ -40,7 +41,7 @@ for (const period of ['total', 'day', 'month'] as const) {
 
     const env = { DATABASE_URL: pg.url, REDIS_URL: redis.url }
     const r = await runGateway(['tenant', 'show', t], { env })
-    expect(r.stderr).toBe('')
+    expect(r.stderr).toBe(`gateway: store: postgres ${describePostgresUrl(pg.url)}\n`) // the store line only: no warning
     expect(r.code).toBe(0)
     expect(r.stdout).toContain(`tenant ${t}: budget $0.050000 per ${period}, policy strict`)
     const spent = 3 * EXACT_COST // $0.009003

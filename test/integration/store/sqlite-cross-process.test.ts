@@ -264,7 +264,7 @@ describe('a running gateway on the embedded store and the CLI in another process
   test('`gateway tenant set` (allowed models) and a new key created after a refused attempt take effect live', async () => {
     const k = await createKey('acme')
     expect(await call(k.key)).toBe(200)
-    await cli(['tenant', 'set', 'acme', '--models', 'some-other-model'])
+    await cli(['tenant', 'set', 'acme', '--models', 'gpt-4o-mini']) // a known model, but not the one called
     await until('model no longer allowed', 403, () => call(k.key))
     await cli(['tenant', 'set', 'acme', '--models', 'all'])
     await until('model allowed again', 200, () => call(k.key))

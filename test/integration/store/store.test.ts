@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { UsageRecord } from '../../../src/budget/types.ts'
 import { openStore } from '../../../src/store/index.ts'
+import { postgresMigrations, sqliteMigrations } from '../../../src/store/migrations/index.ts'
 import { generateApiKey } from '../../../src/store/keys.ts'
 import { createPostgresStore } from '../../../src/store/postgres.ts'
 import { createSqliteStore } from '../../../src/store/sqlite.ts'
@@ -54,8 +55,10 @@ function postgresBackend(): Backend {
   }
 }
 
+const versions = (kind: 'sqlite' | 'postgres'): string[] => (kind === 'postgres' ? postgresMigrations : sqliteMigrations).map((m) => m.version)
+
 const tenant = (id: string, over: Partial<Tenant> = {}): Tenant => ({
-  id, budgetUsdMicros: 5_000_000, budgetPeriod: 'month', policy: 'strict', allowedModels: ['gpt-4o-mini'], failOpen: false, ...over,
+  id, budgetUsdMicros: 5_000_000, budgetPeriod: 'month', policy: 'strict', allowedModels: ['gpt-4o-mini'], failOpen: false, disabled: false, ...over,
 })
 
 const usage = (requestId: string, tenantId: string, costUsdMicros: number, startedAt: number): UsageRecord => ({
@@ -98,7 +101,8 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
 
     test('migrate applies every version once; a second run applies nothing', async () => {
       expect(store.kind).toBe(backend.name)
-      expect(firstMigration).toEqual(['001_init'])
+      expect(firstMigration).toEqual(versions(backend.name))
+      expect(await store.appliedMigrations()).toEqual(versions(backend.name))
       expect(await store.migrate()).toEqual([])
       expect(await (await another()).migrate()).toEqual([])
     })
@@ -108,7 +112,7 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       const [a, b] = [await openFresh(), await openFresh()]
       try {
         const [ra, rb] = await Promise.all([a.migrate(), b.migrate()])
-        expect([...ra, ...rb]).toEqual(['001_init'])
+        expect([...ra, ...rb].sort()).toEqual(versions(backend.name))
       } finally {
         await a.close()
         await b.close()
@@ -144,7 +148,9 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       const k2 = generateApiKey()
       await store.createKey({ id: k1.id, tenantId: 'keyed', keyHash: k1.hash, prefix: k1.prefix, name: 'ci' })
       await store.createKey({ id: k2.id, tenantId: 'keyed', keyHash: k2.hash, prefix: k2.prefix, name: null })
-      expect(await store.findKeyByHash(k1.hash)).toEqual({ id: k1.id, tenantId: 'keyed', keyHash: k1.hash, prefix: k1.prefix, name: 'ci', revokedAt: null })
+      expect(await store.findKeyByHash(k1.hash)).toEqual({
+        id: k1.id, tenantId: 'keyed', keyHash: k1.hash, prefix: k1.prefix, name: 'ci', createdAt: expect.any(Number), expiresAt: null, revokedAt: null,
+      })
       expect(await store.findKeyByHash(generateApiKey().hash)).toBeNull()
 
       const before = Date.now() - 1000 // clocks of the test and the database server may differ slightly

@@ -5,6 +5,7 @@ test.each([
   ['invalid_request_error', 400, 'invalid_request_error'],
   ['invalid_api_key', 401, 'authentication_error'],
   ['budget_exceeded', 402, 'insufficient_quota'],
+  ['tenant_disabled', 403, 'permission_error'],
   ['model_not_allowed', 403, 'permission_error'],
   ['model_not_found', 404, 'not_found_error'],
   ['request_too_large', 413, 'invalid_request_error'],

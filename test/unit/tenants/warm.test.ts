@@ -16,8 +16,8 @@ function slowStore(ids: string[], failing = new Set<string>()) {
       inFlight--
       if (failing.has(id)) throw new Error('boom')
       return {
-        tenant: { id, budgetUsdMicros: null, budgetPeriod: 'total', policy: 'strict', allowedModels: null, failOpen: false },
-        keys: [{ id: `k-${id}`, tenantId: id, keyHash: `h-${id}`, prefix: 'gw_', name: null, revokedAt: null }],
+        tenant: { id, budgetUsdMicros: null, budgetPeriod: 'total', policy: 'strict', allowedModels: null, failOpen: false, disabled: false },
+        keys: [{ id: `k-${id}`, tenantId: id, keyHash: `h-${id}`, prefix: 'gw_', name: null, createdAt: 0, expiresAt: null, revokedAt: null }],
       }
     },
   } as unknown as Store
@@ -55,8 +55,8 @@ test('every warmed tenant is primed; a failing prime does not fail the warm-up',
 
 test('regression: a slow reload that finishes last cannot put back a revoked key', async () => {
   const bundle = (revokedAt: number | null): TenantBundle => ({
-    tenant: { id: 't', budgetUsdMicros: null, budgetPeriod: 'total', policy: 'strict', allowedModels: null, failOpen: false },
-    keys: [{ id: 'k', tenantId: 't', keyHash: 'h', prefix: 'gw_', name: null, revokedAt }],
+    tenant: { id: 't', budgetUsdMicros: null, budgetPeriod: 'total', policy: 'strict', allowedModels: null, failOpen: false, disabled: false },
+    keys: [{ id: 'k', tenantId: 't', keyHash: 'h', prefix: 'gw_', name: null, createdAt: 0, expiresAt: null, revokedAt }],
   })
   const pending: Array<(b: TenantBundle) => void> = []
   const store = { loadTenant: () => new Promise<TenantBundle>((r) => pending.push(r)) } as unknown as Store
@@ -72,8 +72,8 @@ test('regression: a slow reload that finishes last cannot put back a revoked key
 
 test('regression: a first-use load superseded by a change-triggered one still finds the new key', async () => {
   const bundle: TenantBundle = {
-    tenant: { id: 't', budgetUsdMicros: null, budgetPeriod: 'total', policy: 'strict', allowedModels: null, failOpen: false },
-    keys: [{ id: 'k', tenantId: 't', keyHash: 'new', prefix: 'gw_', name: null, revokedAt: null }],
+    tenant: { id: 't', budgetUsdMicros: null, budgetPeriod: 'total', policy: 'strict', allowedModels: null, failOpen: false, disabled: false },
+    keys: [{ id: 'k', tenantId: 't', keyHash: 'new', prefix: 'gw_', name: null, createdAt: 0, expiresAt: null, revokedAt: null }],
   }
   const pending: Array<(b: TenantBundle) => void> = []
   const store = {

@@ -1,0 +1,66 @@
+/**
+ * JSON shapes of admin data (CLI `--json`, and the admin HTTP API): snake_case, money as integer µUSD,
+ * times as ISO 8601 UTC. A key's hash never appears: it is all an attacker needs to match a stolen key.
+ */
+import type { ApiKeyRecord, Tenant, TenantListing, UsageGroupBy, UsageRow } from '../store/types.ts'
+import { keyStatus } from '../store/types.ts'
+import type { PeriodStatus, UsageTotals } from './service.ts'
+
+export const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString())
+
+export function tenantView(t: Tenant) {
+  return {
+    id: t.id,
+    budget_usd_micros: t.budgetUsdMicros,
+    budget_period: t.budgetPeriod,
+    policy: t.policy,
+    allowed_models: t.allowedModels,
+    fail_open: t.failOpen,
+    disabled: t.disabled,
+  }
+}
+
+export function tenantListingView(l: TenantListing) {
+  return { ...tenantView(l.tenant), created_at: iso(l.createdAt), keys: l.keys, active_keys: l.activeKeys }
+}
+
+export function keyView(k: ApiKeyRecord, now: number) {
+  return {
+    id: k.id,
+    tenant_id: k.tenantId,
+    prefix: k.prefix,
+    name: k.name,
+    created_at: iso(k.createdAt),
+    expires_at: iso(k.expiresAt),
+    revoked_at: iso(k.revokedAt),
+    status: keyStatus(k, now),
+  }
+}
+
+export function periodView(p: PeriodStatus) {
+  return {
+    period: p.periodKey,
+    spent_usd_micros: p.spentUsdMicros,
+    reserved_usd_micros: p.reservedUsdMicros,
+    remaining_usd_micros: p.remainingUsdMicros,
+    source: p.source,
+    live_unavailable: p.liveUnavailable,
+  }
+}
+
+const GROUP_FIELD: Record<UsageGroupBy, string> = { day: 'day', model: 'model', key: 'key_id' }
+
+export function usageRowView(r: UsageRow, by: UsageGroupBy) {
+  return {
+    tenant_id: r.tenantId,
+    [GROUP_FIELD[by]]: r.group,
+    requests: r.requests,
+    prompt_tokens: r.promptTokens,
+    completion_tokens: r.completionTokens,
+    cost_usd_micros: r.costUsdMicros,
+  }
+}
+
+export function usageTotalsView(t: UsageTotals) {
+  return { requests: t.requests, prompt_tokens: t.promptTokens, completion_tokens: t.completionTokens, cost_usd_micros: t.costUsdMicros }
+}
