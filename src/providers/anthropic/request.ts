@@ -4,7 +4,7 @@
  */
 import { GatewayError } from '../../http/errors.ts'
 import type { ChatMessage, ChatRequest } from '../types.ts'
-import type { AnthropicContentBlock, AnthropicMessage, AnthropicRequest, AnthropicToolChoice } from './wire.ts'
+import type { AnthropicContentBlock, AnthropicMessage, AnthropicRequest, AnthropicServerTool, AnthropicTool, AnthropicToolChoice } from './wire.ts'
 
 export function toAnthropicRequest(req: ChatRequest, upstreamModel: string, maxOutputTokens: number): AnthropicRequest {
   const system: string[] = []
@@ -48,7 +48,9 @@ export function toAnthropicRequest(req: ChatRequest, upstreamModel: string, maxO
   if (system.length > 0) out.system = system.join('\n\n')
   if (req.tools && req.tools.length > 0) {
     out.tools = req.tools.map((t) => {
-      const tool: { name: string; description?: string; input_schema: unknown } = {
+      // The web search server tool passes through as written; the budget prices its searches (max_uses).
+      if (isWebSearchTool(t)) return { ...t }
+      const tool: AnthropicTool = {
         name: t.function.name,
         input_schema: t.function.parameters ?? { type: 'object', properties: {} },
       }
@@ -67,6 +69,12 @@ export function toAnthropicRequest(req: ChatRequest, upstreamModel: string, maxO
   if (req.stream === true) out.stream = true
   if (typeof req.user === 'string' && req.user !== '') out.metadata = { user_id: req.user }
   return out
+}
+
+/** https://docs.anthropic.com/en/docs/agents-and-tools/tool-use/web-search-tool: `type: "web_search_<version>"`. */
+function isWebSearchTool(t: unknown): t is AnthropicServerTool {
+  const tool = t as { type?: unknown; name?: unknown }
+  return typeof tool?.type === 'string' && tool.type.startsWith('web_search_') && typeof tool.name === 'string'
 }
 
 /** OpenAI tool_choice → Anthropic: auto→auto, none→none, required→any, {function:{name}}→tool. */

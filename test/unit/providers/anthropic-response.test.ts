@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { fromAnthropicResponse, mapStopReason } from '../../../src/providers/anthropic/response.ts'
 import type { AnthropicResponse } from '../../../src/providers/anthropic/wire.ts'
+import { BILLING } from '../../../src/providers/types.ts'
 import fixture from '../../fixtures/anthropic-message-tool-use.json'
 
 describe('mapStopReason', () => {
@@ -33,7 +34,8 @@ describe('fromAnthropicResponse', () => {
         finish_reason: 'tool_calls',
         logprobs: null,
       }],
-      usage: { prompt_tokens: 2110, completion_tokens: 503, total_tokens: 2613 },
+      usage: { prompt_tokens: 2110, completion_tokens: 503, total_tokens: 2613, prompt_tokens_details: { cached_tokens: 5 },
+        [BILLING]: { cacheWriteTokens: 10, cacheWrite1hTokens: 0, webSearchRequests: 0 } },
     })
   })
 

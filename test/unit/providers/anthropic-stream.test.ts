@@ -3,7 +3,7 @@ import { GatewayError } from '../../../src/http/errors.ts'
 import {
   type AnthropicEvent, anthropicEventToChunks, type AnthropicStreamState, createAnthropicStreamState,
 } from '../../../src/providers/anthropic/stream.ts'
-import type { ChatChunk } from '../../../src/providers/types.ts'
+import { BILLING, type ChatChunk } from '../../../src/providers/types.ts'
 
 const NOW = 1_700_000_123_456
 
@@ -92,7 +92,10 @@ describe('anthropic stream → OpenAI chunks', () => {
     ])
     expect(chunks.at(-1)).toEqual({
       id: 'chatcmpl-msg_abc', object: 'chat.completion.chunk', created: 1_700_000_123, model: 'claude-x',
-      choices: [], usage: { prompt_tokens: 28, completion_tokens: 15, total_tokens: 43 },
+      choices: [], usage: {
+        prompt_tokens: 28, completion_tokens: 15, total_tokens: 43, prompt_tokens_details: { cached_tokens: 3 },
+        [BILLING]: { cacheWriteTokens: 5, cacheWrite1hTokens: 0, webSearchRequests: 0 },
+      },
     })
     expect(state.stopped).toBe(true)
   })
@@ -103,7 +106,7 @@ describe('anthropic stream → OpenAI chunks', () => {
       msgDelta('end_turn', { input_tokens: 25, output_tokens: 7 }),
       { type: 'message_stop' },
     ])
-    expect(chunks.at(-1)?.usage).toEqual({ prompt_tokens: 125, completion_tokens: 7, total_tokens: 132 })
+    expect(chunks.at(-1)?.usage).toMatchObject({ prompt_tokens: 125, completion_tokens: 7, total_tokens: 132 })
   })
 
   test.each([

@@ -127,7 +127,7 @@ describe('fixture outcomes', () => {
     expect(JSON.parse(args(0))).toEqual({ location: 'San Francisco, CA', unit: 'fahrenheit' })
     expect(JSON.parse(args(2))).toEqual({ location: 'Tokyo' })
     expect(out.chunks.at(-2)?.choices[0].finish_reason).toBe('tool_calls')
-    expect(out.chunks.at(-1)?.usage).toEqual({ prompt_tokens: 572, completion_tokens: 89, total_tokens: 661 })
+    expect(out.chunks.at(-1)?.usage).toMatchObject({ prompt_tokens: 572, completion_tokens: 89, total_tokens: 661 })
   })
 
   test('anthropic thinking + text: thinking dropped, text kept', async () => {
