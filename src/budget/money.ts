@@ -79,102 +79,46 @@ export function formatUsd(micros: number): string {
  * 0.15 $/Mtok × 7 tokens = ceil(1.05) = 2 µUSD.
  */
 export function costMicros(usage: TokenUsage, price: Price): number {
-  const p = BigInt(nonNegInt(usage.prompt_tokens, 'prompt_tokens'))
-  const c = BigInt(nonNegInt(usage.completion_tokens, 'completion_tokens'))
-  const a = toDecimal(price.inputUsdPerMtok)
-  const b = toDecimal(price.outputUsdPerMtok)
-  if (a.num < 0n || b.num < 0n) throw new RangeError('negative price')
-  // Bring both terms to the common scale max(sa, sb), then one ceil.
-  const scale = Math.max(a.scale, b.scale)
-  const num = p * a.num * 10n ** BigInt(scale - a.scale) + c * b.num * 10n ** BigInt(scale - b.scale)
+  return termsCostMicros([
+    [nonNegInt(usage.prompt_tokens, 'prompt_tokens'), price.inputUsdPerMtok],
+    [nonNegInt(usage.completion_tokens, 'completion_tokens'), price.outputUsdPerMtok],
+  ])
+}
+
+/**
+ * One priced quantity: `quantity × usdPerMtok × factor` µUSD. A $/Mtok price is numerically µUSD per token;
+ * `factor` scales it exactly (1.25 for a cache write at 1.25× input; 1e6 turns a USD-per-call fee into µUSD).
+ */
+export type CostTerm = readonly [quantity: number, usdPerMtok: number, factor?: number]
+
+/** ceil(Σ quantity × price × factor) in µUSD: exact decimal arithmetic, one rounding (up) on the total. */
+export function termsCostMicros(terms: readonly CostTerm[]): number {
+  const parts: Array<{ num: bigint; scale: number }> = []
+  let scale = 0
+  for (const [q, usd, factor = 1] of terms) {
+    const n = BigInt(nonNegInt(q, 'quantity'))
+    const a = toDecimal(usd)
+    const f = toDecimal(factor)
+    if (a.num < 0n || f.num < 0n) throw new RangeError('negative price')
+    const part = { num: n * a.num * f.num, scale: a.scale + f.scale }
+    parts.push(part)
+    scale = Math.max(scale, part.scale)
+  }
+  let num = 0n
+  for (const p of parts) num += p.num * 10n ** BigInt(scale - p.scale)
   return Number(ceilDiv(num, 10n ** BigInt(scale)))
+}
+
+/** ceil(n × factor), exact (a token multiplier such as 1.62 tokens per image patch). */
+export function ceilTimes(n: number, factor: number): number {
+  const f = toDecimal(factor)
+  if (f.num < 0n) throw new RangeError('negative factor')
+  return Number(ceilDiv(BigInt(nonNegInt(n, 'quantity')) * f.num, 10n ** BigInt(f.scale)))
 }
 
 function nonNegInt(n: number, what: string): number {
   if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`${what} must be a non-negative integer, got ${n}`)
   return n
-}
-
-/** Tokens counted for an image part: providers bill images by size (OpenAI high detail and Claude stay under
- * ~2,500 after their own downscaling), not by the bytes of a data: URL. */
-const IMAGE_PART_TOKENS = 3_000
-/** Per-message framing (role, separators) and reply priming, as in OpenAI's token counting guide. */
-const PER_MESSAGE_TOKENS = 4
-const PRIMING_TOKENS = 3
-
-/**
- * Cheap prompt token bound used to size `strict` reservations before the upstream call (a real tokenizer
- * would cost more than the request budget allows).
- *
- * Why one token per UTF-8 byte: byte-level BPE tokenizers (cl100k/o200k, Claude's) never produce a token
- * shorter than one byte, so the byte count is a hard upper bound, including for adversarial inputs (runs of
- * rare symbols) where bytes/3 or bytes/4 heuristics undercount. Strict reservations promise no overrun
- * ever, so they need a bound, not an average; output tokens dominate most reservations anyway. We count the
- * JSON of each message's fields (quotes/keys add margin, same side) and a flat allowance per image.
- */
-export function estimatePromptTokens(messages: readonly unknown[]): number {
-  let tokens = PRIMING_TOKENS
-  for (const m of messages) {
-    tokens += PER_MESSAGE_TOKENS
-    if (m === null || typeof m !== 'object') { tokens += bytesToTokens(String(m)); continue }
-    for (const [k, v] of Object.entries(m as Record<string, unknown>)) {
-      if (k === 'content' && Array.isArray(v)) tokens += contentPartsTokens(v)
-      else if (typeof v === 'string') tokens += bytesToTokens(v)
-      else if (v !== null && v !== undefined) tokens += bytesToTokens(JSON.stringify(v) ?? '')
-    }
-  }
-  return tokens
-}
-
-/** Request fields that only configure the call; every other field (known or not) is counted as prompt. */
-const UNBILLED_FIELDS = new Set([
-  'model', 'messages', 'stream', 'stream_options', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'n',
-  'seed', 'user', 'store', 'logprobs', 'top_logprobs', 'presence_penalty', 'frequency_penalty', 'logit_bias',
-  'parallel_tool_calls', 'service_tier', 'reasoning_effort',
-])
-
-const TOOL_PROMPT_ALLOWANCE_TOKENS = 1_000
-
-/** Content part types whose tokens cannot be bounded from the request (a stored or fetched file, a PDF's pages). */
-const UNBOUNDED_PART_TYPES = new Set(['file', 'input_file', 'document'])
-
-/**
- * The prompt bound over the whole request: messages as in estimatePromptTokens, plus every other field that
- * could reach the model (tools, functions, response_format, prediction, unknown pass-through fields) by its
- * JSON bytes. `unboundedParts` counts file/document parts, which no byte count bounds (a strict budget must
- * refuse them rather than guess).
- */
-export function estimateRequestTokens(req: Record<string, unknown>): { tokens: number; unboundedParts: number } {
-  const messages = Array.isArray(req.messages) ? req.messages : []
-  let tokens = estimatePromptTokens(messages)
-  for (const [k, v] of Object.entries(req)) {
-    if (UNBILLED_FIELDS.has(k) || v === null || v === undefined) continue
-    tokens += bytesToTokens(typeof v === 'string' ? v : JSON.stringify(v) ?? '')
-  }
-  // Providers add a hidden system prompt when tools are offered (Anthropic documents ~300-500 tokens).
-  if (req.tools || req.functions) tokens += TOOL_PROMPT_ALLOWANCE_TOKENS
-  let unboundedParts = 0
-  for (const m of messages) {
-    const content = m && typeof m === 'object' ? (m as { content?: unknown }).content : undefined
-    if (!Array.isArray(content)) continue
-    for (const p of content) if (p && typeof p === 'object' && UNBOUNDED_PART_TYPES.has((p as { type?: unknown }).type as string)) unboundedParts++
-  }
-  return { tokens, unboundedParts }
-}
-
-function contentPartsTokens(parts: unknown[]): number {
-  let t = 0
-  for (const p of parts) {
-    const type = p && typeof p === 'object' ? (p as { type?: unknown }).type : undefined
-    if (type === 'image_url' || type === 'image' || type === 'input_image') t += IMAGE_PART_TOKENS
-    else if (type === 'text' && typeof (p as { text?: unknown }).text === 'string') t += bytesToTokens((p as { text: string }).text) + 1
-    else t += bytesToTokens(JSON.stringify(p) ?? '')
-  }
-  return t
-}
-
-function bytesToTokens(s: string): number {
-  return Buffer.byteLength(s, 'utf8')
 }
 
 /**

@@ -6,7 +6,8 @@ import { asGatewayError, GatewayError } from '../http/errors.ts'
 import type { LogFn } from '../log.ts'
 import type { ChatRequest, ModelConfig, Usage } from '../providers/types.ts'
 import type { Tenant } from '../store/types.ts'
-import { costMicros, estimateRequestTokens, formatUsd, periodKey, reservationMicros } from './money.ts'
+import { formatUsd, periodKey } from './money.ts'
+import { boundMicros, planRequest, type PricePlan, reserveMicros, usageCostMicros } from './pricing/index.ts'
 import { usableUsage } from './settlement.ts'
 import type { BudgetLedger, UsageRecord } from './types.ts'
 
@@ -44,28 +45,33 @@ export class Reservation {
     private readonly args: ReserveArgs,
     readonly periodKey: string,
     readonly amountMicros: number,
-    readonly promptEstimate: number,
+    /** What the request can make the provider bill (pricing/index.ts). */
+    readonly plan: PricePlan,
     private readonly log: LogFn,
   ) {}
 
+  get promptEstimate(): number {
+    return this.plan.promptTokens
+  }
+
   /** Cost of what was consumed: reported usage, else an upper estimate capped by the worst-case reservation. */
   costOf(o: SettleOutcome): { cost: number; prompt: number; completion: number } {
-    const price = this.args.model
+    const model = this.args.model
     // Usage an upstream reports is trusted only when well-formed; otherwise settle on the estimate below.
     if (usableUsage(o.usage)) {
-      const cost = costMicros(o.usage, price)
-      if (this.args.tenant.policy === 'strict' && cost > this.amountMicros) {
-        this.log({ level: 'warn', msg: 'actual cost above the strict reservation', request: this.args.ledgerId, cost_usd_micros: cost, reserved_usd_micros: this.amountMicros })
+      const priced = usageCostMicros(model, this.plan, o.usage)
+      if (this.args.tenant.policy === 'strict' && priced.cost > this.amountMicros) {
+        this.log({ level: 'warn', msg: 'actual cost above the strict reservation', request: this.args.ledgerId, cost_usd_micros: priced.cost, reserved_usd_micros: this.amountMicros })
       }
-      return { cost, prompt: o.usage.prompt_tokens, completion: o.usage.completion_tokens }
+      return priced
     }
     // The upstream is held to the request's output cap (the route always sends one), so no estimate exceeds it.
     // Clamping also keeps a huge byte count from making a cost that is no safe integer, or a record whose
     // completion_tokens overflows usage_records' integer column.
-    const est = { prompt_tokens: this.promptEstimate, completion_tokens: Math.min(o.completionBytes, this.maxOutputTokens), total_tokens: 0 }
-    const cost = costMicros(est, price)
+    const completion = Math.min(o.completionBytes, this.plan.maxOutputTokens)
+    const cost = boundMicros(model, this.plan, this.plan.promptTokens, completion)
     const capped = this.args.tenant.policy === 'strict' ? Math.min(cost, this.amountMicros) : cost
-    return { cost: capped, prompt: est.prompt_tokens, completion: est.completion_tokens }
+    return { cost: capped, prompt: this.plan.promptTokens, completion }
   }
 
   async settle(o: SettleOutcome, durationMs: number): Promise<number> {
@@ -105,7 +111,7 @@ export class Reservation {
 
   /** The output cap the upstream is held to: the client's, else the model's (the route sends it upstream). */
   get maxOutputTokens(): number {
-    return this.args.req.max_completion_tokens ?? this.args.req.max_tokens ?? this.args.model.maxOutputTokens
+    return this.plan.maxOutputTokens
   }
 
   async release(): Promise<void> {
@@ -145,29 +151,28 @@ export class BudgetService {
   async reserve(a: ReserveArgs): Promise<Reservation> {
     const t = a.tenant
     const pk = periodKey(t.budgetPeriod, this.now())
-    // Every field that can reach the model counts (tools, functions, schemas, predictions, pass-through fields).
-    const { tokens: promptEstimate, unboundedParts } = estimateRequestTokens(a.req)
-    if (unboundedParts > 0 && t.policy === 'strict') {
-      throw new GatewayError('invalid_request_error', 'File and document inputs cannot be bounded before the call, so a strict budget cannot admit them; ask for policy "fixed" to use them.', { param: 'messages' })
-    }
-    // The client's own cap when given (even above the catalog's: the catalog may be wrong), else the model's max,
-    // which the route also sends upstream so the worst case really is bounded.
-    const maxOut = a.req.max_completion_tokens ?? a.req.max_tokens ?? a.model.maxOutputTokens
-    const amount = reservationMicros(t.policy, { promptTokens: promptEstimate, maxOutputTokens: maxOut }, a.model)
+    // Every field that can reach the model counts (tools, functions, schemas, predictions, pass-through fields),
+    // images by their model family's formula, tiers, cache writes and per-call search fees (pricing/index.ts).
+    // The output cap is the client's own when given (even above the catalog's: the catalog may be wrong), else
+    // the model's max, which the route also sends upstream so the worst case really is bounded.
+    const planned = planRequest(a.model, a.req, t.policy)
+    if (!planned.ok) throw new GatewayError('invalid_request_error', planned.message, { param: planned.param })
+    const plan = planned.plan
+    const amount = reserveMicros(a.model, plan, t.policy)
     try {
       const r = await this.ledger.reserve({
         tenantId: t.id, periodKey: pk, limitMicros: t.budgetUsdMicros ?? UNLIMITED, requestId: a.ledgerId,
         amountMicros: amount, ttlMs: RESERVATION_TTL_MS,
       })
-      if (!r.ok) throw budgetExceeded(amount, t.budgetUsdMicros ?? UNLIMITED, r.spentMicros, r.reservedMicros, maxOut)
-      return new Reservation(this.ledger, a, pk, amount, promptEstimate, this.log)
+      if (!r.ok) throw budgetExceeded(amount, t.budgetUsdMicros ?? UNLIMITED, r.spentMicros, r.reservedMicros, plan.maxOutputTokens)
+      return new Reservation(this.ledger, a, pk, amount, plan, this.log)
     } catch (e) {
       const err = asGatewayError(e)
       if (err.code === 'budget_exceeded') throw err
       if (t.failOpen) {
         // Settlement is still attempted (settling without a reservation is allowed), so spend is kept if the store returns.
         this.log({ level: 'warn', msg: 'budget store unavailable; serving fail-open tenant without reservation', tenant: t.id })
-        return new Reservation(this.ledger, a, pk, amount, promptEstimate, this.log)
+        return new Reservation(this.ledger, a, pk, amount, plan, this.log)
       }
       // The store's own error text (client internals, addresses) goes to the log, never to the client.
       this.log({ level: 'error', msg: 'budget reserve failed', tenant: t.id, error: String(e) })

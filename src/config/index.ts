@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs'
 import type { ModelConfig, ProviderConfig, ProviderKind } from '../providers/types.ts'
 import { parseArgv, type Command } from './argv.ts'
 import { builtinModels, MOCK_MODEL } from './catalog.ts'
+import { parseModelPricing } from './model-pricing.ts'
 
 export interface GatewayConfig {
   command: Command
@@ -124,6 +125,7 @@ function fileModels(errors: string[], file: Record<string, any>, out: Record<str
       inputUsdPerMtok: num('input_usd_per_mtok', base?.inputUsdPerMtok),
       outputUsdPerMtok: num('output_usd_per_mtok', base?.outputUsdPerMtok),
       maxOutputTokens: intIn(errors, `${where}.max_output_tokens`, m.max_output_tokens, 1, 10_000_000) ?? base?.maxOutputTokens ?? 4096,
+      ...parseModelPricing(errors, where, m, base),
     }
   }
 }

@@ -93,7 +93,7 @@ export interface MessagesRequest {
   messages: MessageParam[]
   max_tokens: number
   system?: string | TextBlock[]
-  tools?: ToolDefinition[]
+  tools?: Array<ToolDefinition | ServerToolDefinition>
   tool_choice?: ToolChoice
   stop_sequences?: string[]
   temperature?: number
@@ -108,12 +108,25 @@ export interface MessagesRequest {
 
 export type StopReason = 'end_turn' | 'max_tokens' | 'stop_sequence' | 'tool_use' | 'pause_turn' | 'refusal' | 'model_context_window_exceeded'
 
+/** https://docs.anthropic.com/en/api/messages#response-usage: input_tokens EXCLUDES cache reads and writes. */
 export interface Usage {
   input_tokens?: number | null
   output_tokens?: number | null
   cache_creation_input_tokens?: number | null
   cache_read_input_tokens?: number | null
 }
+
+/** Usage as the provider reports it: the counters plus the billing breakdown settlement prices. */
+export interface ReportedUsage extends Usage {
+  /** Cache writes by TTL (they sum to cache_creation_input_tokens). */
+  cache_creation?: { ephemeral_5m_input_tokens?: number | null; ephemeral_1h_input_tokens?: number | null } | null
+  /** Server tool uses, billed per call (https://docs.anthropic.com/en/docs/agents-and-tools/tool-use/web-search-tool#usage). */
+  server_tool_use?: { web_search_requests?: number | null } | null
+  service_tier?: string | null
+}
+
+/** A tool Anthropic runs itself, e.g. `{type:"web_search_20250305", name:"web_search", max_uses:5}`; billed per use. */
+export interface ServerToolDefinition { type: string; name: string; max_uses?: number; [extra: string]: unknown }
 
 export interface MessagesResponse {
   id: string

@@ -35,9 +35,32 @@ export interface ChatRequest {
 }
 
 export interface Usage {
+  /** All input tokens, cached and cache-written ones included (OpenAI's meaning; Anthropic's are summed). */
   prompt_tokens: number
+  /** All output tokens, reasoning included. */
   completion_tokens: number
   total_tokens: number
+  /** `cached_tokens`: the part of prompt_tokens read from the provider's prompt cache. */
+  prompt_tokens_details?: { cached_tokens?: number; [extra: string]: unknown }
+  /** `reasoning_tokens`: the part of completion_tokens spent thinking. */
+  completion_tokens_details?: { reasoning_tokens?: number; [extra: string]: unknown }
+  /** Gateway-internal billing facts for settlement; a symbol key, so it never reaches a client's JSON. */
+  [BILLING]?: UsageBilling
+}
+
+/** Key of Usage's gateway-internal billing breakdown (JSON.stringify skips symbol keys). */
+export const BILLING: unique symbol = Symbol('gateway.billing')
+
+/** What a provider bills beyond prompt/completion tokens, as its adapter read it from the upstream reply. */
+export interface UsageBilling {
+  /** Input tokens written to the prompt cache (part of prompt_tokens), all TTLs together. */
+  cacheWriteTokens?: number
+  /** The part of cacheWriteTokens written with the 1-hour TTL. */
+  cacheWrite1hTokens?: number
+  /** Per-call priced server tool uses the provider reported (web searches); absent = not reported. */
+  webSearchRequests?: number
+  /** The service tier the provider says it served the request at. */
+  serviceTier?: string
 }
 
 export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter' | null
@@ -96,13 +119,42 @@ export interface ProviderConfig {
   keyRequired?: boolean
 }
 
-export interface ModelConfig {
+/** Token prices of one service tier, USD per million tokens. */
+export interface TierRates {
+  inputUsdPerMtok: number
+  outputUsdPerMtok: number
+  /** Input read from the prompt cache; default: the input price (no discount assumed). */
+  cachedInputUsdPerMtok?: number
+  /** Input written to the prompt cache, 5-minute TTL; default 1.25 × input. */
+  cacheWriteUsdPerMtok?: number
+  /** Input written to the prompt cache, 1-hour TTL; default 2 × input. */
+  cacheWrite1hUsdPerMtok?: number
+}
+
+/**
+ * How a model family bills an image, in input tokens (see src/budget/pricing/images.ts for the formulas):
+ * `tiles`: base + tile × 512-px tiles; `patches`: 32-px patches (≤ 1,536) × multiplier; `area`: w×h / pixelsPerToken, capped.
+ */
+export type ImagePricing =
+  | { kind: 'tiles'; baseTokens: number; tileTokens: number }
+  | { kind: 'patches'; multiplier: number }
+  | { kind: 'area'; pixelsPerToken: number; maxTokens: number }
+
+export interface ModelConfig extends TierRates {
   name: string
   provider: string
   upstreamModel: string
-  inputUsdPerMtok: number
-  outputUsdPerMtok: number
   maxOutputTokens: number
+  /** Image token formula; none: images cannot be bounded (refused under strict). */
+  imagePricing?: ImagePricing
+  /** Prices of the non-default service tiers (`priority`, `flex`); the top-level prices are the default tier's. */
+  tiers?: Readonly<Record<string, TierRates>>
+  /** Fee per web search call (OpenAI search models, Anthropic web_search server tool); none: web search refused. */
+  webSearchUsdPerCall?: number
+  /** Searches every request makes whatever it asks (OpenAI *-search-preview models: 1). */
+  webSearchCallsPerRequest?: number
+  /** Input tokens a search may add to the prompt (its results), for strict bounds; none: no bound known. */
+  webSearchInputTokensPerCall?: number
 }
 
 export interface ModelRoute {

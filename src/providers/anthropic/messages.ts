@@ -9,7 +9,7 @@ import type { ProviderConfig, Usage } from '../types.ts'
 import { parseJsonBody, sanitizeUpstreamMessage, streamReadError, upstreamFetch } from '../upstream.ts'
 import { anthropicHeaders, parseEvent } from './adapter.ts'
 import { type AnthropicEvent } from './stream.ts'
-import { type AnthropicUsage, promptTokens } from './wire.ts'
+import { type AnthropicUsage, toOpenAIUsage } from './wire.ts'
 
 /** Client headers an Anthropic upstream must see to behave as the client expects (betas, API version). */
 const FORWARDED_HEADERS = ['anthropic-version', 'anthropic-beta'] as const
@@ -82,12 +82,9 @@ export function mergeUsage(into: AnthropicUsage, u: unknown): void {
 }
 
 /**
- * Anthropic usage → the gateway's: prompt tokens are input + cache writes + cache reads, as OpenAI counts
- * them. Null until the provider reported an input count (message_start).
+ * Anthropic usage → the gateway's (prompt tokens = input + cache writes + cache reads, with the billing
+ * breakdown settlement prices). Null until the provider reported an input count (message_start).
  */
 export function gatewayUsage(u: AnthropicUsage): Usage | null {
-  if (typeof u.input_tokens !== 'number') return null
-  const prompt = promptTokens(u)
-  const completion = typeof u.output_tokens === 'number' ? u.output_tokens : 0
-  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion }
+  return typeof u.input_tokens === 'number' ? toOpenAIUsage(u) : null
 }

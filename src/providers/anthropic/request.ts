@@ -4,7 +4,7 @@
  */
 import { GatewayError } from '../../http/errors.ts'
 import type { ChatMessage, ChatRequest } from '../types.ts'
-import type { AnthropicContentBlock, AnthropicMessage, AnthropicRequest, AnthropicToolChoice } from './wire.ts'
+import type { AnthropicContentBlock, AnthropicMessage, AnthropicRequest, AnthropicServerTool, AnthropicTool, AnthropicToolChoice } from './wire.ts'
 
 export function toAnthropicRequest(req: ChatRequest, upstreamModel: string, maxOutputTokens: number): AnthropicRequest {
   const system: string[] = []
@@ -49,7 +49,9 @@ export function toAnthropicRequest(req: ChatRequest, upstreamModel: string, maxO
   const tools = functionTools(req.tools)
   if (tools.length > 0) {
     out.tools = tools.map((fn) => {
-      const tool: { name: string; description?: string; input_schema: unknown } = {
+      // The web search server tool passes through as written; the budget prices its searches (max_uses).
+      if (isWebSearchTool(fn)) return { ...fn }
+      const tool: AnthropicTool = {
         name: fn.name,
         input_schema: fn.parameters ?? { type: 'object', properties: {} },
       }
@@ -69,6 +71,12 @@ export function toAnthropicRequest(req: ChatRequest, upstreamModel: string, maxO
   if (req.stream === true) out.stream = true
   if (typeof req.user === 'string' && req.user !== '') out.metadata = { user_id: req.user }
   return out
+}
+
+/** https://docs.anthropic.com/en/docs/agents-and-tools/tool-use/web-search-tool: `type: "web_search_<version>"`. */
+function isWebSearchTool(t: unknown): t is AnthropicServerTool {
+  const tool = t as { type?: unknown; name?: unknown }
+  return typeof tool?.type === 'string' && tool.type.startsWith('web_search_') && typeof tool.name === 'string'
 }
 
 /** OpenAI tool_choice → Anthropic: auto→auto, none→none, required→any, {function:{name}}→tool. */
@@ -154,11 +162,12 @@ interface FunctionTool { name: string; description?: string; parameters?: unknow
  * The client's `tools`, checked shape by shape: the route only knows it is an array, and a `{}` or `null`
  * entry must be the client's 400, not a TypeError here (issue 9 item 10).
  */
-function functionTools(tools: unknown): FunctionTool[] {
+function functionTools(tools: unknown): Array<FunctionTool | AnthropicServerTool> {
   if (tools === undefined || tools === null) return []
   if (!Array.isArray(tools)) throw invalid('`tools` must be an array', 'tools')
-  return tools.map((t: unknown, i): FunctionTool => {
+  return tools.map((t: unknown, i): FunctionTool | AnthropicServerTool => {
     if (!isRecord(t)) throw invalid('each tool must be an object', `tools[${i}]`)
+    if (isWebSearchTool(t)) return t
     if (t.type !== 'function') throw invalid("only tools of type 'function' are supported for this model", `tools[${i}].type`)
     const fn = t.function
     if (!isRecord(fn)) throw invalid('a function tool needs a `function` object', `tools[${i}].function`)

@@ -2,7 +2,7 @@
  * Anthropic Messages response → OpenAI chat completion. Pure; the clock is a parameter.
  */
 import type { ChatCompletion, FinishReason, ToolCall } from '../types.ts'
-import { type AnthropicResponse, promptTokens } from './wire.ts'
+import { type AnthropicResponse, toOpenAIUsage } from './wire.ts'
 
 /**
  * https://docs.anthropic.com/en/api/handling-stop-reasons. `pause_turn` (a server tool paused a long turn)
@@ -36,8 +36,6 @@ export function fromAnthropicResponse(msg: AnthropicResponse, requestedModel: st
     }
     // thinking / redacted_thinking blocks have no place in the OpenAI message and are dropped.
   }
-  const prompt = promptTokens(msg.usage)
-  const completion = msg.usage.output_tokens ?? 0
   // `refusal` is required (nullable) in OpenAI's schema; a refused turn carries its text there (issue 9 item 13).
   const message: ChatCompletion['choices'][number]['message'] = {
     role: 'assistant', content: sawText ? text : null, refusal: msg.stop_reason === 'refusal' ? refusalText(msg, text) : null,
@@ -49,7 +47,7 @@ export function fromAnthropicResponse(msg: AnthropicResponse, requestedModel: st
     created: Math.floor(nowMs / 1000),
     model: requestedModel,
     choices: [{ index: 0, message, finish_reason: mapStopReason(msg.stop_reason) ?? 'stop', logprobs: null }],
-    usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
+    usage: toOpenAIUsage(msg.usage),
   }
 }
 

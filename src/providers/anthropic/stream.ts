@@ -6,7 +6,7 @@ import { GatewayError } from '../../http/errors.ts'
 import { extractUpstreamMessage, sanitizeUpstreamMessage } from '../upstream.ts'
 import type { ChatChunk, ChunkToolCallDelta, FinishReason, Usage } from '../types.ts'
 import { mapStopReason } from './response.ts'
-import type { AnthropicUsage } from './wire.ts'
+import { type AnthropicUsage, toOpenAIUsage } from './wire.ts'
 
 /** What an Anthropic content block (by its index) turned into on the OpenAI side. */
 type BlockKind = { kind: 'text' } | { kind: 'tool'; toolIndex: number; sentArguments: boolean } | { kind: 'dropped' }
@@ -18,7 +18,7 @@ export interface AnthropicStreamState {
   readonly secret: string | null
   id: string
   /** Latest value of each Anthropic usage counter; each one is replaced, never summed, when reported again. */
-  usage: { input: number; cacheCreation: number; cacheRead: number; output: number }
+  usage: AnthropicUsage
   /** Number of tool_use blocks seen so far; the OpenAI tool call index is 0-based over tool blocks only. */
   toolCount: number
   blocks: Map<number, BlockKind>
@@ -39,7 +39,7 @@ export function createAnthropicStreamState(opts: AnthropicStreamOptions): Anthro
     created: Math.floor((opts.now ?? Date.now)() / 1000),
     secret: opts.secret ?? null,
     id: 'chatcmpl-anthropic',
-    usage: { input: 0, cacheCreation: 0, cacheRead: 0, output: 0 },
+    usage: {},
     toolCount: 0,
     blocks: new Map(),
     finishReason: null,
@@ -131,17 +131,18 @@ export function anthropicEventToChunks(state: AnthropicStreamState, event: Anthr
 
 /** The usage reported so far, in OpenAI terms (also used when a stream is cut before message_stop). */
 export function streamUsage(state: AnthropicStreamState): Usage {
-  const u = state.usage
-  const prompt = u.input + u.cacheCreation + u.cacheRead
-  return { prompt_tokens: prompt, completion_tokens: u.output, total_tokens: prompt + u.output }
+  return toOpenAIUsage(state.usage)
 }
 
+/** Each counter (or breakdown object) present in the event replaces the one seen before. */
 function setUsage(state: AnthropicStreamState, usage: AnthropicUsage): void {
   const u = state.usage
-  if (typeof usage.input_tokens === 'number') u.input = usage.input_tokens
-  if (typeof usage.cache_creation_input_tokens === 'number') u.cacheCreation = usage.cache_creation_input_tokens
-  if (typeof usage.cache_read_input_tokens === 'number') u.cacheRead = usage.cache_read_input_tokens
-  if (typeof usage.output_tokens === 'number') u.output = usage.output_tokens
+  for (const k of ['input_tokens', 'cache_creation_input_tokens', 'cache_read_input_tokens', 'output_tokens'] as const) {
+    if (typeof usage[k] === 'number') u[k] = usage[k]
+  }
+  if (usage.cache_creation && typeof usage.cache_creation === 'object') u.cache_creation = usage.cache_creation
+  if (usage.server_tool_use && typeof usage.server_tool_use === 'object') u.server_tool_use = usage.server_tool_use
+  if (typeof usage.service_tier === 'string') u.service_tier = usage.service_tier
 }
 
 function chunk(state: AnthropicStreamState, delta: ChatChunk['choices'][number]['delta'], finish: FinishReason): ChatChunk {

@@ -4,7 +4,7 @@
  */
 import { GatewayError } from '../../http/errors.ts'
 import { readSseEvents } from '../../sse/parser.ts'
-import type { ChatChunk, ChatCompletion, ChatRequest, ModelRoute, ProviderAdapter, ProviderConfig } from '../types.ts'
+import { BILLING, type ChatChunk, type ChatCompletion, type ChatRequest, type ModelRoute, type ProviderAdapter, type ProviderConfig, type Usage } from '../types.ts'
 import { extractUpstreamMessage, parseJsonBody, sanitizeUpstreamMessage, streamReadError, upstreamFetch } from '../upstream.ts'
 import { isOfficialOpenAI, openAIHeaders, toOpenAIRequest } from './request.ts'
 
@@ -22,7 +22,9 @@ export const openaiAdapter: ProviderAdapter = {
     if (!isObject(body) || !Array.isArray(body.choices)) {
       throw new GatewayError('upstream_error', `upstream ${provider.name} returned an unexpected completion shape`)
     }
-    return { ...(body as ChatCompletion), model: req.model }
+    const completion = { ...(body as ChatCompletion), model: req.model }
+    withServedTier(completion.usage, body.service_tier)
+    return completion
   },
 
   async stream(req: ChatRequest, route: ModelRoute, signal: AbortSignal): Promise<AsyncIterable<ChatChunk>> {
@@ -71,6 +73,7 @@ async function* openAIChunks(
   body: ReadableStream<Uint8Array>, provider: ProviderConfig, requestedModel: string, signal: AbortSignal,
 ): AsyncGenerator<ChatChunk> {
   let finished = false
+  let tier: unknown
   try {
     for await (const event of readSseEvents(body, signal)) {
       // Event names are not checked: OpenAI sends none, and compatible servers that name an error event
@@ -78,6 +81,8 @@ async function* openAIChunks(
       const chunk = openAIEventToChunk(event.data, provider, requestedModel)
       if (chunk === 'done') return
       if (chunk.choices.some((c) => c.finish_reason)) finished = true
+      tier = chunk.service_tier ?? tier
+      withServedTier(chunk.usage, tier)
       yield chunk
     }
   } catch (err) {
@@ -86,6 +91,15 @@ async function* openAIChunks(
   // Compatible servers may omit [DONE], but a stream that closed before any finish_reason was cut off:
   // passing it on as complete would hand the client a truncated answer as a whole one.
   if (!finished) throw new GatewayError('upstream_error', `upstream ${provider.name} stream ended before completion`)
+}
+
+/**
+ * The tier OpenAI says it served the request at (`service_tier` on the completion and on every chunk; it may
+ * differ from the one asked for) goes to settlement with the usage. Usage keeps every other field as sent
+ * (prompt_tokens_details.cached_tokens, completion_tokens_details.reasoning_tokens).
+ */
+function withServedTier(usage: Usage | null | undefined, tier: unknown): void {
+  if (usage && typeof usage === 'object' && typeof tier === 'string') usage[BILLING] = { ...usage[BILLING], serviceTier: tier }
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

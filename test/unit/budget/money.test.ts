@@ -1,8 +1,8 @@
 import { describe, expect, test } from 'bun:test'
 import fc from 'fast-check'
 import {
-  costMicros, estimatePromptTokens, FIXED_RESERVATION_MICROS, formatUsd, microsToUsd, periodKey,
-  periodKeyStartMs, periodStartMs, reservationMicros, usdToMicros,
+  ceilTimes, costMicros, FIXED_RESERVATION_MICROS, formatUsd, microsToUsd, periodKey,
+  periodKeyStartMs, periodStartMs, reservationMicros, termsCostMicros, usdToMicros,
 } from '../../../src/budget/money.ts'
 
 describe('usdToMicros', () => {
@@ -83,28 +83,42 @@ describe('reservationMicros', () => {
   })
 })
 
-describe('estimatePromptTokens', () => {
+describe('termsCostMicros: ceil(Σ quantity × price × factor), one rounding', () => {
   test.each([
-    ['empty', [], 3],
-    ['one short message', [{ role: 'user', content: 'hi' }], 3 + 4 + 4 + 2], // one token per UTF-8 byte: 'user' 4, 'hi' 2
-    ['CJK: 3 bytes per char, 3 tokens bound per char', [{ role: 'user', content: '你好世界' }], 3 + 4 + 4 + 12],
-    ['image part counted flat, not by data URL bytes', [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:image/png;base64,' + 'A'.repeat(1_000_000) } }] }], 3 + 4 + 4 + 3000],
-    ['text parts', [{ role: 'user', content: [{ type: 'text', text: 'abcdef' }] }], 3 + 4 + 4 + 6 + 1],
-  ])('%s', (_name, messages, want) => {
-    expect(estimatePromptTokens(messages)).toBe(want)
+    // [terms, µUSD]
+    [[[7, 0.15]], 2], // 1.05 → 2
+    [[[1_000, 3, 1.25]], 3_750], // Anthropic 5-minute cache write: 1.25 × $3/Mtok
+    [[[1_000, 3, 2]], 6_000], // 1-hour cache write: 2 ×
+    [[[3, 0.3, 0.1]], 1], // 0.09 → 1
+    [[[1, 0.025, 1_000_000]], 25_000], // a $0.025 per-call fee
+    [[[3, 0.1], [3, 0.2]], 1], // 0.3 + 0.6 = 0.9: one ceil on the total, not two
+    [[[10, 0.1], [10, 0.2]], 3], // exactly 3.0 although 0.1 + 0.2 != 0.3 in floats
+    [[], 0],
+    [[[0, 99, 99]], 0],
+  ] as const)('%j → %p', (terms, want) => {
+    expect(termsCostMicros(terms as never)).toBe(want)
   })
-  test('a hard bound: never below one token per byte, whatever the text (regression: bytes/3 undercounted rare symbols)', () => {
-    const adversarial = '\u00a7\u00b6~^`|'.repeat(500)
-    expect(estimatePromptTokens([{ role: 'user', content: adversarial }])).toBeGreaterThanOrEqual(Buffer.byteLength(adversarial))
+  test('costMicros is the two-term case', () => {
+    fc.assert(fc.property(fc.nat(1e7), fc.nat(1e7), fc.nat(100_000), fc.nat(100_000), (p, c, i, o) => {
+      const price = { inputUsdPerMtok: i / 100, outputUsdPerMtok: o / 100 }
+      return costMicros({ prompt_tokens: p, completion_tokens: c }, price) === termsCostMicros([[p, i / 100], [c, o / 100]])
+    }))
   })
-  test('at or above a 4-bytes-per-token English rule of thumb', () => {
-    const text = 'The quick brown fox jumps over the lazy dog. '.repeat(200)
-    expect(estimatePromptTokens([{ role: 'user', content: text }])).toBeGreaterThanOrEqual(Math.ceil(text.length / 4))
+  test('rejects negative prices and factors, fractional quantities', () => {
+    expect(() => termsCostMicros([[1, -1]])).toThrow(RangeError)
+    expect(() => termsCostMicros([[1, 1, -1]])).toThrow(RangeError)
+    expect(() => termsCostMicros([[1.5, 1]])).toThrow(RangeError)
   })
-  test('tool calls and odd shapes are counted, never throw', () => {
-    const msgs = [{ role: 'assistant', content: null, tool_calls: [{ id: 'x', function: { name: 'f', arguments: '{}' } }] }, 42, null]
-    expect(estimatePromptTokens(msgs)).toBeGreaterThan(3 + 3 * 4)
-  })
+})
+
+describe('ceilTimes: exact ceil(n × factor)', () => {
+  test.each([
+    [1536, 1.62, 2489], // 2488.32
+    [1536, 2.46, 3779], // 3778.56
+    [1536, 1.72, 2642], // 2641.92
+    [100, 1.62, 162], // exact: no float noise upward
+    [0, 2.46, 0],
+  ])('%p × %p → %p', (n, f, want) => expect(ceilTimes(n, f)).toBe(want))
 })
 
 describe('periods (UTC)', () => {

@@ -47,7 +47,7 @@ describe('anthropic adapter', () => {
     expect(seen.headers.authorization).toBeUndefined()
     expect(seen.body).toEqual({ model: 'claude-sonnet-4-5', system: 'sys', messages: [{ role: 'user', content: 'hi' }], max_tokens: 50, stream: false })
     expect(out).toMatchObject({ model: 'claude-client', created: 1_700_000_000, choices: [{ message: { content: 'Hello!' }, finish_reason: 'stop' }] })
-    expect(out.usage).toEqual({ prompt_tokens: 12, completion_tokens: 3, total_tokens: 15 })
+    expect(out.usage).toMatchObject({ prompt_tokens: 12, completion_tokens: 3, total_tokens: 15 })
   })
 
   test('complete: max_tokens defaults to the model max output', async () => {

@@ -68,6 +68,15 @@ const table: Array<[string, Partial<ChatRequest>, Record<string, unknown>]> = [
     { name: 'get_weather', description: 'Weather', input_schema: { type: 'object', properties: { city: { type: 'string' } } } },
     { name: 'noargs', input_schema: { type: 'object', properties: {} } },
   ] }],
+  ['the web search server tool passes through as written (the budget prices its max_uses)', {
+    tools: [
+      { type: 'web_search_20250305', name: 'web_search', max_uses: 3, allowed_domains: ['example.com'] } as never,
+      { type: 'function', function: { name: 'f' } },
+    ],
+  }, { ...base, tools: [
+    { type: 'web_search_20250305', name: 'web_search', max_uses: 3, allowed_domains: ['example.com'] },
+    { name: 'f', input_schema: { type: 'object', properties: {} } },
+  ] }],
   ['tool_choice auto', { tool_choice: 'auto' }, { ...base, tool_choice: { type: 'auto' } }],
   ['tool_choice none', { tool_choice: 'none' }, { ...base, tool_choice: { type: 'none' } }],
   ['tool_choice required → any', { tool_choice: 'required' }, { ...base, tool_choice: { type: 'any' } }],

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { fromAnthropicResponse, mapStopReason } from '../../../src/providers/anthropic/response.ts'
-import type { AnthropicResponse } from '../../../src/providers/anthropic/wire.ts'
+import { type AnthropicResponse, toOpenAIUsage } from '../../../src/providers/anthropic/wire.ts'
+import { BILLING } from '../../../src/providers/types.ts'
 import fixture from '../../fixtures/anthropic-message-tool-use.json'
 
 describe('mapStopReason', () => {
@@ -34,7 +35,8 @@ describe('fromAnthropicResponse', () => {
         finish_reason: 'tool_calls',
         logprobs: null,
       }],
-      usage: { prompt_tokens: 2110, completion_tokens: 503, total_tokens: 2613 },
+      usage: { prompt_tokens: 2110, completion_tokens: 503, total_tokens: 2613, prompt_tokens_details: { cached_tokens: 5 },
+        [BILLING]: { cacheWriteTokens: 10, cacheWrite1hTokens: 0, webSearchRequests: 0 } },
     })
   })
 
@@ -63,3 +65,26 @@ describe('fromAnthropicResponse: message.refusal (issue 9 item 13)', () => {
   })
 })
 
+describe('Anthropic usage → OpenAI usage + billing breakdown', () => {
+  // https://docs.anthropic.com/en/api/messages#response-usage: input_tokens excludes cache reads and writes.
+  test.each([
+    ['plain', { input_tokens: 10, output_tokens: 5 },
+      { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15, prompt_tokens_details: { cached_tokens: 0 } },
+      { cacheWriteTokens: 0, cacheWrite1hTokens: 0, webSearchRequests: 0 }],
+    ['cache writes by TTL and reads: prompt_tokens sums all input, reads are cached_tokens',
+      { input_tokens: 10, cache_creation_input_tokens: 300, cache_read_input_tokens: 1000, output_tokens: 5, cache_creation: { ephemeral_5m_input_tokens: 100, ephemeral_1h_input_tokens: 200 }, service_tier: 'standard' },
+      { prompt_tokens: 1310, completion_tokens: 5, total_tokens: 1315, prompt_tokens_details: { cached_tokens: 1000 } },
+      { cacheWriteTokens: 300, cacheWrite1hTokens: 200, webSearchRequests: 0, serviceTier: 'default' }],
+    ['a TTL breakdown above the total: the larger is billed',
+      { input_tokens: 0, cache_creation_input_tokens: 10, output_tokens: 0, cache_creation: { ephemeral_5m_input_tokens: 10, ephemeral_1h_input_tokens: 20 } },
+      { prompt_tokens: 10, completion_tokens: 0, total_tokens: 10, prompt_tokens_details: { cached_tokens: 0 } },
+      { cacheWriteTokens: 30, cacheWrite1hTokens: 20, webSearchRequests: 0 }],
+    ['server tool use: web searches reported', { input_tokens: 7, output_tokens: 1, server_tool_use: { web_search_requests: 3 }, service_tier: 'priority' },
+      { prompt_tokens: 7, completion_tokens: 1, total_tokens: 8, prompt_tokens_details: { cached_tokens: 0 } },
+      { cacheWriteTokens: 0, cacheWrite1hTokens: 0, webSearchRequests: 3, serviceTier: 'priority' }],
+  ] as const)('%s', (_name, u, openai, billing) => {
+    const usage = toOpenAIUsage(u)
+    expect(JSON.parse(JSON.stringify(usage))).toEqual(openai)
+    expect(usage[BILLING]).toEqual(billing)
+  })
+})

@@ -3,7 +3,7 @@ import { GatewayError } from '../../../src/http/errors.ts'
 import {
   type AnthropicEvent, anthropicEventToChunks, type AnthropicStreamState, createAnthropicStreamState,
 } from '../../../src/providers/anthropic/stream.ts'
-import type { ChatChunk } from '../../../src/providers/types.ts'
+import { BILLING, type ChatChunk } from '../../../src/providers/types.ts'
 
 const NOW = 1_700_000_123_456
 
@@ -15,7 +15,7 @@ function run(state: AnthropicStreamState, events: AnthropicEvent[]): ChatChunk[]
   return events.flatMap((e) => anthropicEventToChunks(state, e))
 }
 
-const start = (usage: Record<string, number> = { input_tokens: 20, output_tokens: 1 }): AnthropicEvent => ({
+const start = (usage: Record<string, unknown> = { input_tokens: 20, output_tokens: 1 }): AnthropicEvent => ({
   type: 'message_start',
   message: { id: 'msg_abc', type: 'message', role: 'assistant', model: 'claude-real', content: [], stop_reason: null, usage },
 })
@@ -26,7 +26,7 @@ const toolStart = (index: number, id: string, name: string): AnthropicEvent => (
 })
 const jsonDelta = (index: number, partial_json: string): AnthropicEvent => ({ type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json } })
 const stop = (index: number): AnthropicEvent => ({ type: 'content_block_stop', index })
-const msgDelta = (stop_reason: string | null, usage: Record<string, number>): AnthropicEvent => ({ type: 'message_delta', delta: { stop_reason }, usage })
+const msgDelta = (stop_reason: string | null, usage: Record<string, unknown>): AnthropicEvent => ({ type: 'message_delta', delta: { stop_reason }, usage })
 
 describe('anthropic stream → OpenAI chunks', () => {
   test('first chunk carries role and empty content, id and created from the message and clock', () => {
@@ -109,7 +109,10 @@ describe('anthropic stream → OpenAI chunks', () => {
     ])
     expect(chunks.at(-1)).toEqual({
       id: 'chatcmpl-msg_abc', object: 'chat.completion.chunk', created: 1_700_000_123, model: 'claude-x',
-      choices: [], usage: { prompt_tokens: 28, completion_tokens: 15, total_tokens: 43 },
+      choices: [], usage: {
+        prompt_tokens: 28, completion_tokens: 15, total_tokens: 43, prompt_tokens_details: { cached_tokens: 3 },
+        [BILLING]: { cacheWriteTokens: 5, cacheWrite1hTokens: 0, webSearchRequests: 0 },
+      },
     })
     expect(state.stopped).toBe(true)
   })
@@ -120,7 +123,18 @@ describe('anthropic stream → OpenAI chunks', () => {
       msgDelta('end_turn', { input_tokens: 25, output_tokens: 7 }),
       { type: 'message_stop' },
     ])
-    expect(chunks.at(-1)?.usage).toEqual({ prompt_tokens: 125, completion_tokens: 7, total_tokens: 132 })
+    expect(chunks.at(-1)?.usage).toMatchObject({ prompt_tokens: 125, completion_tokens: 7, total_tokens: 132 })
+  })
+
+  test('the billing breakdown is carried through the stream: cache writes by TTL (message_start), searches (message_delta)', () => {
+    const chunks = run(fresh(), [
+      start({ input_tokens: 20, cache_creation_input_tokens: 30, cache_read_input_tokens: 100, output_tokens: 1, cache_creation: { ephemeral_5m_input_tokens: 10, ephemeral_1h_input_tokens: 20 }, service_tier: 'standard' }),
+      msgDelta('end_turn', { output_tokens: 7, server_tool_use: { web_search_requests: 2 } }),
+      { type: 'message_stop' },
+    ])
+    const usage = chunks.at(-1)!.usage!
+    expect(usage).toMatchObject({ prompt_tokens: 150, completion_tokens: 7, prompt_tokens_details: { cached_tokens: 100 } })
+    expect(usage[BILLING]).toEqual({ cacheWriteTokens: 30, cacheWrite1hTokens: 20, webSearchRequests: 2, serviceTier: 'default' })
   })
 
   test.each([

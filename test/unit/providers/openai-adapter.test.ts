@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { GatewayError } from '../../../src/http/errors.ts'
 import { openaiAdapter } from '../../../src/providers/openai/adapter.ts'
-import type { ChatChunk, ChatRequest, ModelRoute } from '../../../src/providers/types.ts'
+import { BILLING, type ChatChunk, type ChatRequest, type ModelRoute } from '../../../src/providers/types.ts'
 import {
   type FakeUpstream, openaiCompletion, openaiTextStream, splitBytes, sseReply, startFakeUpstream,
 } from '../../helpers/fake-upstream.ts'
@@ -156,5 +156,31 @@ describe('openai adapter: stream', () => {
     ac.abort(new DOMException('client disconnected', 'AbortError'))
     await expect(pending).rejects.toThrow('client disconnected')
     expect((await fake.waitForAbort(index)) - t0).toBeLessThan(100)
+  })
+})
+
+describe('openai adapter: what settlement needs from the usage', () => {
+  const usage = {
+    prompt_tokens: 2000, completion_tokens: 500, total_tokens: 2500,
+    prompt_tokens_details: { cached_tokens: 1792, audio_tokens: 0 },
+    completion_tokens_details: { reasoning_tokens: 448, audio_tokens: 0 },
+  }
+
+  test('complete: cached and reasoning details kept, the served tier attached for billing only', async () => {
+    fake.program({ kind: 'json', body: { ...openaiCompletion({ text: 'x' }), usage, service_tier: 'priority' } })
+    const out = await openaiAdapter.complete(request({ service_tier: 'priority' }), route, signal())
+    expect(out.usage).toEqual({ ...usage, [BILLING]: { serviceTier: 'priority' } })
+    expect(JSON.parse(JSON.stringify(out.usage))).toEqual(usage) // the client sees OpenAI's usage, nothing more
+  })
+
+  test('stream: the tier named on the chunks reaches the usage chunk', async () => {
+    const events = openaiTextStream({ parts: ['a'] }).split('\n\n').filter(Boolean).map((e) => {
+      if (!e.startsWith('data: {')) return `${e}\n\n`
+      const c = JSON.parse(e.slice(6))
+      return `data: ${JSON.stringify({ ...c, service_tier: 'flex', ...(c.usage ? { usage } : {}) })}\n\n`
+    })
+    fake.program({ kind: 'sse', chunks: events })
+    const { chunks } = await collect(await openaiAdapter.stream(request({ stream: true }), route, signal()))
+    expect(chunks.at(-1)?.usage).toEqual({ ...usage, [BILLING]: { serviceTier: 'flex' } })
   })
 })

@@ -1,0 +1,78 @@
+/**
+ * What a request can make the provider bill beyond plain tokens, read from the request alone: the service
+ * tier it asks for, whether it can write the prompt cache (and with which TTL), and how many per-call
+ * priced web searches it allows. Pure; deep structures are walked iteratively (no recursion to overflow).
+ */
+import type { ChatRequest } from '../../providers/types.ts'
+
+/** Tiers billed at the model's list price: the request's absence of a tier, and the names providers use for it. */
+export const LIST_PRICE_TIERS = new Set(['auto', 'default', 'standard'])
+
+export type CacheWrite = 'none' | '5m' | '1h'
+
+/** Nodes visited at most when looking for cache_control marks; past this the request is assumed to set one with 1h. */
+const MAX_SCAN_NODES = 1_000_000
+
+/**
+ * The most expensive cache write a request can trigger. Anthropic writes the cache only where the request
+ * puts `cache_control` (https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching): 5-minute
+ * writes cost 1.25× input, `ttl: "1h"` writes 2×. OpenAI's automatic caching only ever discounts.
+ */
+export function cacheWriteOf(req: ChatRequest): CacheWrite {
+  let found: CacheWrite = 'none'
+  const stack: unknown[] = [req.messages, req.tools, req.system]
+  let visited = 0
+  while (stack.length > 0) {
+    const v = stack.pop()
+    if (v === null || typeof v !== 'object') continue
+    if (++visited > MAX_SCAN_NODES) return '1h'
+    if (Array.isArray(v)) { for (const x of v) stack.push(x); continue }
+    for (const [k, x] of Object.entries(v)) {
+      if (k === 'cache_control' && x !== null && x !== undefined) {
+        if ((x as { ttl?: unknown }).ttl === '1h') return '1h'
+        found = '5m'
+      } else {
+        stack.push(x)
+      }
+    }
+  }
+  return found
+}
+
+/** Anthropic server tools billed per use (https://docs.anthropic.com/en/docs/agents-and-tools/tool-use/web-search-tool). */
+export const isWebSearchServerTool = (t: unknown): boolean =>
+  !!t && typeof t === 'object' && typeof (t as { type?: unknown }).type === 'string' && (t as { type: string }).type.startsWith('web_search_')
+
+export interface WebSearchCalls {
+  /** The most searches the request allows (what it is reserved for, and settled at when none are reported). */
+  calls: number
+  /** A web search tool that sets no `max_uses`: its number of searches has no bound. */
+  unbounded: boolean
+  /** Which request field asks for searches (for error messages), if any. */
+  param: string | null
+}
+
+/**
+ * Web searches a request can make. OpenAI chat: a `*-search-preview` model searches once per request
+ * (`web_search_options` configures it; https://platform.openai.com/docs/guides/tools-web-search?api-mode=chat),
+ * so any `web_search_options` counts one call, as does `callsPerRequest` of a model that always searches.
+ * Anthropic: each `web_search_*` server tool may search up to its `max_uses` times.
+ */
+export function webSearchCallsOf(req: ChatRequest, callsPerRequest: number | undefined): WebSearchCalls {
+  let openai = callsPerRequest ?? 0
+  let param: string | null = openai > 0 ? 'model' : null
+  if (req.web_search_options !== undefined && req.web_search_options !== null) {
+    openai = Math.max(openai, 1)
+    param = 'web_search_options'
+  }
+  let server = 0
+  let unbounded = false
+  for (const t of Array.isArray(req.tools) ? (req.tools as unknown[]) : []) {
+    if (!isWebSearchServerTool(t)) continue
+    param = 'tools'
+    const max = (t as { max_uses?: unknown }).max_uses
+    if (typeof max === 'number' && Number.isSafeInteger(max) && max >= 0) server += max
+    else unbounded = true
+  }
+  return { calls: openai + server, unbounded, param }
+}
