@@ -54,8 +54,9 @@ export class Holdings {
     this.dropIfEmpty(tenantId, h)
   }
 
-  isLive(tenantId: string, requestId: string): boolean {
-    return this.tenants.get(tenantId)?.live.has(requestId) ?? false
+  /** The epoch a live reservation is registered in (a recovery may have registered it again), if live. */
+  liveEpoch(tenantId: string, requestId: string): string | undefined {
+    return this.tenants.get(tenantId)?.live.get(requestId)?.epoch
   }
 
   /** The reservation ends and its record waits in the outbox. Returns how many old records were forgotten for room. */

@@ -149,14 +149,17 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
     client.sadd(LEDGER_TENANTS_KEY, tenantId).catch(() => tenantsSeen.delete(tenantId))
   }
 
-  async function settleNow(input: SettleInput): Promise<boolean> {
+  /** `retry`: an earlier attempt failed without an answer, so "already settled" means that attempt went through. */
+  async function settleNow(input: SettleInput, retry = false): Promise<boolean> {
     const k = tenantKeys(input.tenantId)
     const record = { ...input.record, requestId: input.requestId, tenantId: input.tenantId, costUsdMicros: input.costMicros }
     const fields = recordToFields(record)
     const r = await withRecovery(input.tenantId, input.periodKey, () => scripts.settle(
       [k.spent(input.periodKey), k.reserved(input.periodKey), k.resv, k.resvAmt, k.done, k.ledger, k.epoch],
       [input.requestId, input.costMicros, now(), doneRetentionMs, input.periodKey, holdings.epochOf(input.tenantId), ...fields]))
-    if (r[0] !== 1) {
+    if (r.length !== 2) throw new Error('unreachable')
+    await letGoIfRegisteredAgain(input.tenantId, input.periodKey, input.requestId, r[1])
+    if (r[0] === 0 && !retry) {
       holdings.ended(input.tenantId, input.requestId)
       return false
     }
@@ -169,9 +172,27 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
 
   async function releaseNow(tenantId: string, periodKey: string, requestId: string): Promise<void> {
     const k = tenantKeys(tenantId)
+    const r = await withRecovery(tenantId, periodKey, () => scripts.release([k.reserved(periodKey), k.resv, k.resvAmt, k.done, k.epoch],
+      [requestId, periodKey, now(), doneRetentionMs, holdings.epochOf(tenantId)]))
+    if (r.length !== 2) throw new Error('unreachable')
+    await letGoIfRegisteredAgain(tenantId, periodKey, requestId, r[1])
+    holdings.ended(tenantId, requestId)
+  }
+
+  /**
+   * The settle/release ran in `epoch`, but a recovery in this process registered the reservation again in a newer
+   * epoch before this reply was seen (Redis was emptied in between): that hold must go too, or it would keep the
+   * tenant's budget until it expires. The release is a no-op if the request is done there already.
+   */
+  async function letGoIfRegisteredAgain(tenantId: string, periodKey: string, requestId: string, epoch: string): Promise<void> {
+    const held = holdings.liveEpoch(tenantId, requestId)
+    if (held === undefined || held === epoch) return
+    holdings.ended(tenantId, requestId)
+    const k = tenantKeys(tenantId)
+    // Never throws: the settle itself went through and must not be retried.
     await withRecovery(tenantId, periodKey, () => scripts.release([k.reserved(periodKey), k.resv, k.resvAmt, k.done, k.epoch],
       [requestId, periodKey, now(), doneRetentionMs, holdings.epochOf(tenantId)]))
-    holdings.ended(tenantId, requestId)
+      .catch(() => keepPending(hk(tenantId, requestId), { kind: 'release', tenantId, periodKey, requestId, since: now() }))
   }
 
   function outboxFull(n: number): void {
@@ -194,7 +215,7 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
   async function retryPending(): Promise<void> {
     for (const [key, p] of pending) {
       try {
-        if (p.kind === 'settle') await settleNow(p.input)
+        if (p.kind === 'settle') await settleNow(p.input, true)
         else await releaseNow(p.tenantId, p.periodKey, p.requestId)
         pending.delete(key)
       } catch (e) {

@@ -80,8 +80,8 @@ export interface BudgetScripts {
   reserve(keys: Keys<5>, args: Arg[]): Promise<[1 | 0, number, number, string] | [-1]>
   /** [1|0, epoch]: settled, or already settled/released | [-1]: the caller's epoch is gone: recover. */
   settle(keys: Keys<7>, args: Arg[]): Promise<[1 | 0, string] | [-1]>
-  /** 1 released | 0 already done | -1 the caller's epoch is gone: recover. */
-  release(keys: Keys<5>, args: Arg[]): Promise<number>
+  /** [1|0, epoch]: released, or already settled/released | [-1]: the caller's epoch is gone: recover. */
+  release(keys: Keys<5>, args: Arg[]): Promise<[1 | 0, string] | [-1]>
   /** [spent, epoch] | [-1]: mode 'keep' and the counter is missing. */
   recover(keys: Keys<8>, args: Arg[]): Promise<[number, string] | [-1]>
   /** [0] lease busy | [1, entries] (entries may be empty; the lease is then already released). */
@@ -106,7 +106,7 @@ export function registerScripts(client: RedisClient): BudgetScripts {
   return {
     reserve: (k, a) => reserve(...k, ...a) as Promise<[1 | 0, number, number, string] | [-1]>,
     settle: (k, a) => settle(...k, ...a) as Promise<[1 | 0, string] | [-1]>,
-    release: (k, a) => release(...k, ...a) as Promise<number>,
+    release: (k, a) => release(...k, ...a) as Promise<[1 | 0, string] | [-1]>,
     recover: (k, a) => recover(...k, ...a) as Promise<[number, string] | [-1]>,
     shipRead: (k, a) => shipRead(...k, ...a) as Promise<[0] | [1, [string, string[]][]]>,
     ack: (k, a) => ack(...k, ...a) as Promise<number>,
