@@ -14,6 +14,7 @@ import type { LogFn } from '../log.ts'
 import { Holdings } from './holdings.ts'
 import { connectRedis, type ConnectOptions, withTimeout } from './redis-connect.ts'
 import { recoverTenant, type RecoveryDeps } from './redis-recovery.ts'
+import { RetryQueue, startSweep } from './redis-sweep.ts'
 import {
   LEASE_WAIT_MS, LEDGER_TENANTS_KEY, preloadScripts, recordToFields, registerScripts, SHIP_LEASE_MS, tenantKeys,
   type BudgetScripts, type RedisClient,
@@ -93,10 +94,6 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Redis
   return ledgerOn(client, opts)
 }
 
-type Pending =
-  | { kind: 'settle'; input: SettleInput; since: number }
-  | { kind: 'release'; tenantId: string; periodKey: string; requestId: string; since: number }
-
 function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
   const scripts = registerScripts(client)
   const now = opts.now ?? Date.now
@@ -105,15 +102,15 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
   const graceMs = opts.reservedGraceMs ?? 60_000
   const maxOutbox = opts.durable ? (opts.maxOutbox ?? 50_000) : 0
   const holdings = new Holdings(maxOutbox)
-  /** Settles and releases that failed (Redis down): retried by the sweep until they go through. */
-  const pending = new Map<string, Pending>()
+  // Failed settles/releases, retried by the sweep. Done ids are remembered doneRetentionMs: retry within half of it.
+  const pending = new RetryQueue(Math.max(maxOutbox, 10_000), doneRetentionMs / 2, log)
   const recovering = new Map<string, Promise<void>>()
   const tenantsSeen = new Map<string, number>()
   const deps: RecoveryDeps = {
     client, scripts, holdings, rebuild: opts.rebuild, insertUsage: opts.durable && ((r) => opts.durable!.insertUsage(r)), now,
     reservedGraceMs: graceMs, leaseMs: opts.leaseMs ?? SHIP_LEASE_MS, leaseWaitMs: opts.leaseWaitMs ?? LEASE_WAIT_MS,
   }
-  const hk = (tenantId: string, requestId: string) => `${tenantId}\0${requestId}`
+  const hk = RetryQueue.key
   let lastDropLog = 0
 
   /** One recovery per tenant in flight in this process; other gateways are kept out by the shipping lease. */
@@ -192,7 +189,7 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
     // Never throws: the settle itself went through and must not be retried.
     await withRecovery(tenantId, periodKey, () => scripts.release([k.reserved(periodKey), k.resv, k.resvAmt, k.done, k.epoch],
       [requestId, periodKey, now(), doneRetentionMs, holdings.epochOf(tenantId)]))
-      .catch(() => keepPending(hk(tenantId, requestId), { kind: 'release', tenantId, periodKey, requestId, since: now() }))
+      .catch(() => pending.keep(hk(tenantId, requestId), { kind: 'release', tenantId, periodKey, requestId, since: now() }))
   }
 
   function outboxFull(n: number): void {
@@ -203,60 +200,13 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
       max_outbox: maxOutbox, dropped_total: holdings.dropped })
   }
 
-  /** Keep a failed settle/release for the sweep to retry. Done ids are remembered doneRetentionMs: retry within half. */
-  function keepPending(key: string, p: Pending): void {
-    if (pending.size >= Math.max(maxOutbox, 10_000)) {
-      log({ level: 'error', msg: 'ledger retry queue full: a failed settle/release is not retried', request: key.split('\0')[1] })
-      return
-    }
-    pending.set(key, p)
-  }
-
-  async function retryPending(): Promise<void> {
-    for (const [key, p] of pending) {
-      try {
-        if (p.kind === 'settle') await settleNow(p.input, true)
-        else await releaseNow(p.tenantId, p.periodKey, p.requestId)
-        pending.delete(key)
-      } catch (e) {
-        if (now() - p.since < doneRetentionMs / 2) continue
-        pending.delete(key)
-        log({ level: 'error', msg: `ledger gave up retrying a ${p.kind}`, request: key.split('\0')[1], error: String(e) })
-      }
-    }
-  }
-
-  /** Tenants this gateway holds something for whose epoch is gone or another: recover them. */
-  async function checkEpochs(): Promise<void> {
-    await Promise.all(holdings.held().map(async ([tenantId, epoch]) => {
-      const current = await client.get(tenantKeys(tenantId).epoch)
-      if (current === null || current !== epoch) await recover(tenantId)
-    }))
-  }
-
-  /** Records the usage shipper of another gateway shipped never reach confirmStored here: ask the store. */
-  async function confirmOld(): Promise<void> {
-    if (!opts.durable) return
-    for (let i = 0; i < 10; i++) {
-      const old = holdings.unconfirmed(now() - (opts.confirmAfterMs ?? 10_000), 1_000)
-      if (old.length === 0) return
-      const there = new Set(await opts.durable.storedUsageIds(old.map(r => r.requestId)))
-      holdings.stored(old.filter(r => there.has(r.requestId)))
-      if (there.size < old.length) return // the rest are not shipped yet
-    }
-  }
-
-  let sweeping: Promise<void> | null = null
-  function sweep(): Promise<void> {
-    sweeping ??= (async () => {
-      holdings.expire(now())
-      // Each step on its own: Redis down must not keep the store from confirming records, nor the reverse.
-      for (const step of [retryPending, checkEpochs, confirmOld]) await step().catch(() => {})
-    })().finally(() => { sweeping = null })
-    return sweeping
-  }
-  let timer: ReturnType<typeof setInterval> | null = setInterval(() => { void sweep() }, opts.sweepMs ?? 1_000)
-  timer.unref?.()
+  const sweeper = startSweep({
+    holdings, retries: pending, now, everyMs: opts.sweepMs ?? 1_000, confirmAfterMs: opts.confirmAfterMs ?? 10_000,
+    run: (op) => op.kind === 'settle' ? settleNow(op.input, true) : releaseNow(op.tenantId, op.periodKey, op.requestId),
+    epochOf: (tenantId) => client.get(tenantKeys(tenantId).epoch),
+    recover: (tenantId) => recover(tenantId),
+    storedUsageIds: opts.durable && ((ids) => opts.durable!.storedUsageIds(ids)),
+  })
 
   async function reserveNow(input: ReserveInput): Promise<ReserveResult> {
     const k = tenantKeys(input.tenantId)
@@ -298,7 +248,7 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
         return { settled: await settleNow(input) }
       } catch (e) {
         // The cost is owed whatever Redis says now: retried until it goes through (its reservation is still held).
-        keepPending(key, { kind: 'settle', input, since: now() })
+        pending.keep(key, { kind: 'settle', input, since: now() })
         throw unavailable(e)
       }
     },
@@ -310,7 +260,7 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
         await releaseNow(tenantId, periodKey, requestId)
       } catch (e) {
         // Else the reservation would hold the tenant's budget until it expires.
-        keepPending(key, { kind: 'release', tenantId, periodKey, requestId, since: now() })
+        pending.keep(key, { kind: 'release', tenantId, periodKey, requestId, since: now() })
         throw unavailable(e)
       }
     },
@@ -350,14 +300,13 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
     confirmStored(records) {
       holdings.stored(records)
     },
-    sweep,
+    sweep: () => sweeper.sweep(),
     holdings() {
       return { ...holdings.size(), pending: pending.size, dropped: holdings.dropped }
     },
 
     async close(): Promise<void> {
-      if (timer) { clearInterval(timer); timer = null }
-      await sweeping?.catch(() => {})
+      await sweeper.stop()
       await client.quit().catch(() => client.disconnect())
     },
   }
