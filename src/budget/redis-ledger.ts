@@ -32,7 +32,7 @@ export interface RedisLedgerOptions extends ConnectOptions {
    * there directly if Redis lost them. Without it a record lost with Redis is lost.
    */
   durable?: { insertUsage(records: UsageRecord[]): Promise<void>; storedUsageIds(requestIds: readonly string[]): Promise<string[]> }
-  /** Settled records held at most (default 50,000, some 25 MB); past it the oldest is forgotten (logged, counted). */
+  /** Settled records held at most (default 50,000, about 30 MB); past it the oldest is forgotten (logged, counted). */
   maxOutbox?: number
   /** Told how many held records were just forgotten because the outbox was full (a metric). */
   onOutboxDrop?: (n: number) => void

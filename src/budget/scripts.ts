@@ -26,7 +26,7 @@ import releaseLeaseLua from './scripts/release-lease.lua' with { type: 'text' }
 
 export type RedisClient = Redis | Cluster
 
-/** Shared Lua functions (dropReservation, addReservation, epochMismatch, holdsLease), prepended to every script body. */
+/** Shared Lua functions (dropReservation, addReservation, callerEpoch, holdsLease), prepended to every script body. */
 export const PRELUDE = preludeLua
 
 export const SCRIPTS = {

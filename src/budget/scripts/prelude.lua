@@ -35,8 +35,11 @@ end
 -- The tenant's epoch key names the Redis "life" its keys belong to; only recover.lua creates it. A gateway passes
 -- the epoch its live reservations and unconfirmed records were written in ('' when it holds none for the tenant):
 -- if Redis no longer has that epoch it lost them, and the gateway must recover before going on (redis-ledger.ts).
-local function epochMismatch(epochKey, expected)
-  return expected ~= '' and redis.call('GET', epochKey) ~= expected
+-- Returns the tenant's epoch ('' if none), or nil if it is not the caller's.
+local function callerEpoch(epochKey, expected)
+  local epoch = redis.call('GET', epochKey) or ''
+  if expected ~= '' and expected ~= epoch then return nil end
+  return epoch
 end
 
 -- The tenant's shipping lease (usage-shipper.ts, redis-ledger.ts): true if `token` holds it.

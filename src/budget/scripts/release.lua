@@ -5,8 +5,8 @@
 -- Returns {1, epoch} released | {0, epoch} already settled or released | {-1} the caller's epoch is gone (no change):
 -- recover, then again. epoch is '' if there is none.
 local id = ARGV[1]
-if epochMismatch(KEYS[5], ARGV[5]) then return {-1} end
-local epoch = redis.call('GET', KEYS[5]) or ''
+local epoch = callerEpoch(KEYS[5], ARGV[5])
+if not epoch then return {-1} end
 if redis.call('ZSCORE', KEYS[4], id) then return {0, epoch} end
 local now = tonumber(ARGV[3])
 dropReservation(KEYS[1], KEYS[2], KEYS[3], id, ARGV[2])

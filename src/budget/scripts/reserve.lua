@@ -11,8 +11,8 @@ local period = ARGV[6]
 
 -- Without the spent counter we cannot decide: never treat a lost counter as zero. Without the epoch, or with another
 -- one, Redis lost state (reservations, records) that some gateway still holds: it must be put back first.
-local epoch = redis.call('GET', KEYS[5])
-if not epoch or (ARGV[8] ~= '' and ARGV[8] ~= epoch) then return {-1} end
+local epoch = callerEpoch(KEYS[5], ARGV[8])
+if not epoch or epoch == '' then return {-1} end
 local spent = redis.call('GET', KEYS[1])
 if not spent then return {-1} end
 spent = tonumber(spent)

@@ -6,8 +6,8 @@
 -- Returns {1, epoch} settled | {0, epoch} already settled or released (no change) | {-1} the caller's epoch is gone
 -- (no change): it recovers, which re-registers this reservation, and settles again. epoch is '' if there is none.
 local id = ARGV[1]
-if epochMismatch(KEYS[7], ARGV[6]) then return {-1} end
-local epoch = redis.call('GET', KEYS[7]) or ''
+local epoch = callerEpoch(KEYS[7], ARGV[6])
+if not epoch then return {-1} end
 if redis.call('ZSCORE', KEYS[5], id) then return {0, epoch} end
 local now = tonumber(ARGV[3])
 
