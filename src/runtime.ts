@@ -12,7 +12,7 @@ import { BudgetService } from './budget/service.ts'
 import type { BudgetLedger } from './budget/types.ts'
 import { createUsageShipper, type UsageShipper } from './budget/usage-shipper.ts'
 import type { GatewayConfig } from './config/index.ts'
-import { createMetrics } from './http/metrics.ts'
+import { createMetrics, type Metrics } from './http/metrics.ts'
 import type { LogFn } from './log.ts'
 import type { ProviderAdapter, ProviderKind } from './providers/types.ts'
 import { providerUsable } from './providers/registry.ts'
@@ -41,7 +41,7 @@ export interface StartOptions {
 }
 
 /** `ship: false` for one-shot admin commands: shipping usage is a serving gateway's job, not the CLI's. */
-export async function openStores(config: GatewayConfig, log: LogFn, opts: { ship?: boolean } = {}): Promise<{ store: Store; ledger: BudgetLedger; flush: () => Promise<void>; stopShipper: () => Promise<void> }> {
+export async function openStores(config: GatewayConfig, log: LogFn, opts: { ship?: boolean; metrics?: Metrics } = {}): Promise<{ store: Store; ledger: BudgetLedger; flush: () => Promise<void>; stopShipper: () => Promise<void> }> {
   let store: Store
   try {
     store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir })
@@ -49,7 +49,7 @@ export async function openStores(config: GatewayConfig, log: LogFn, opts: { ship
   } catch (e) {
     throw new BootError(`database: ${(e as Error).message}`)
   }
-  // Sum for the period without the records the ledger still holds (it counts those itself): see init-counter.lua.
+  // Sum for the period without the records the ledger still holds (it counts those itself): see recover.lua.
   const rebuild = (tenantId: string, periodKey: string, excludeRequestIds: string[]) =>
     store.sumUsageSince(tenantId, periodKeyStartMs(periodKey), excludeRequestIds)
   if (!config.redisUrl) {
@@ -61,14 +61,17 @@ export async function openStores(config: GatewayConfig, log: LogFn, opts: { ship
   let shipper: UsageShipper | undefined
   try {
     // Ledger ids are per-request UUIDs that live at most one reservation TTL, so 2 h of exactly-once memory is plenty.
+    // The store is also where the ledger writes records Redis lost before they were shipped.
     ledger = await createRedisLedger({
-      url: config.redisUrl, rebuild, doneRetentionMs: 2 * 3_600_000, onSettled: (t) => shipper?.noteSettled(t),
+      url: config.redisUrl, rebuild, durable: store, log, doneRetentionMs: 2 * 3_600_000, onSettled: (t) => shipper?.noteSettled(t),
+      onOutboxDrop: (n) => opts.metrics?.ledgerOutboxDropped.inc({}, n),
     })
   } catch (e) {
     await store.close().catch(() => {})
     throw new BootError(`redis: ${(e as Error).message}`)
   }
-  const started = createUsageShipper({ client: ledger.client, store, log })
+  const redisLedger = ledger
+  const started = createUsageShipper({ client: ledger.client, store, log, onStored: (records) => redisLedger.confirmStored(records) })
   shipper = started
   if (opts.ship !== false) started.start()
   return { store, ledger, flush: () => started.flush(), stopShipper: () => started.stop() }
@@ -77,8 +80,8 @@ export async function openStores(config: GatewayConfig, log: LogFn, opts: { ship
 export async function startGateway(config: GatewayConfig, opts: StartOptions): Promise<RunningGateway> {
   const bootStartedAt = opts.bootStartedAt ?? performance.now()
   const { log } = opts
-  const { store, ledger, flush, stopShipper } = await openStores(config, log)
   const metrics = createMetrics()
+  const { store, ledger, flush, stopShipper } = await openStores(config, log, { metrics })
   // Requests still settling (streams, drained replies of departed clients) and the signal that cuts them.
   const inflight = new Set<Promise<unknown>>()
   const shutdown = new AbortController()

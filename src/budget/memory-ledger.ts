@@ -89,7 +89,7 @@ export function createMemoryLedger(opts: MemoryLedgerOptions): MemoryLedger {
   }
 
   /**
-   * Like init-counter.lua: store sum without the queued records + the queued records. No sink batch runs during a
+   * Like recover.lua: store sum without the queued records + the queued records. No sink batch runs during a
    * rebuild (flushOnce waits for rebuilds, and a rebuild starts only once no batch is in flight), so the queue only
    * grows meanwhile and a record appended during the query is in no store. Records a failed sink call did write
    * (e.g. the commit landed, the reply was lost) are in the store AND still queued: excluding the queued ids from

@@ -1,29 +1,46 @@
 /**
  * BudgetLedger on Redis (single node or Cluster): every mutation is one Lua script (see scripts.ts).
+ * While Redis is unreachable every call rejects with GatewayError('budget_unavailable') within about
+ * commandTimeoutMs (redis-connect.ts).
  *
- * Fail fast, fail closed: short connect/command timeouts, no offline queue and one retry, so while Redis is
- * unreachable every call rejects with GatewayError('budget_unavailable') within about commandTimeoutMs instead
- * of queueing requests; ioredis keeps reconnecting in the background, so service resumes on its own.
+ * Redis may come back empty. So the gateway keeps what it wrote there until it no longer matters (holdings.ts):
+ * its live reservations until they end, the records it settled until the store has them, and any settle or release
+ * that failed until it goes through. When a script finds that Redis lost the tenant's state (its counter or epoch
+ * is gone, or the epoch is not the one this gateway's holdings carry), or the sweep finds it, the gateway puts its
+ * holdings back (redis-recovery.ts) before it goes on.
  */
-import { Cluster, Redis } from 'ioredis'
 import { GatewayError } from '../http/errors.ts'
+import type { LogFn } from '../log.ts'
+import { Holdings } from './holdings.ts'
+import { connectRedis, type ConnectOptions, withTimeout } from './redis-connect.ts'
+import { recoverTenant, type RecoveryDeps } from './redis-recovery.ts'
+import { RetryQueue, startSweep } from './redis-sweep.ts'
 import {
-  LEASE_WAIT_MS, LEDGER_TENANTS_KEY, leaseToken, preloadScripts, recordToFields, registerScripts, SHIP_LEASE_MS, tenantKeys,
+  LEASE_WAIT_MS, LEDGER_TENANTS_KEY, preloadScripts, recordToFields, registerScripts, SHIP_LEASE_MS, tenantKeys,
   type BudgetScripts, type RedisClient,
 } from './scripts.ts'
-import type { BudgetLedger, PeriodSnapshot, ReserveInput, ReserveResult, SettleInput } from './types.ts'
+import type { BudgetLedger, PeriodSnapshot, ReserveInput, ReserveResult, SettleInput, UsageRecord } from './types.ts'
 
-export interface RedisLedgerOptions {
-  /** `redis://host:port` or, for a cluster, the seed nodes. */
-  url: string | string[]
-  cluster?: boolean
+export interface RedisLedgerOptions extends ConnectOptions {
   /**
    * Sum of the tenant's usage in the store for the period (Postgres usage_records), leaving out the records whose
    * request id is in `excludeRequestIds` (they are still in the ledger stream and counted from there).
    */
   rebuild: (tenantId: string, periodKey: string, excludeRequestIds: string[]) => Promise<number>
-  commandTimeoutMs?: number
-  connectTimeoutMs?: number
+  /**
+   * The durable store of usage records. With it, settled records are held until the store has them, and written
+   * there directly if Redis lost them. Without it a record lost with Redis is lost.
+   */
+  durable?: { insertUsage(records: UsageRecord[]): Promise<void>; storedUsageIds(requestIds: readonly string[]): Promise<string[]> }
+  /** Settled records held at most (default 50,000, about 30 MB); past it the oldest is forgotten (logged, counted). */
+  maxOutbox?: number
+  /** Told how many held records were just forgotten because the outbox was full (a metric). */
+  onOutboxDrop?: (n: number) => void
+  /** Every this often: retry failed settles/releases, check the epochs of held tenants, confirm old records (1 s). */
+  sweepMs?: number
+  /** A held record is looked up in the store after this long (default 10 s); usually the shipper confirms it first. */
+  confirmAfterMs?: number
+  log?: LogFn
   /** Told after every successful settle (the usage shipper ships that tenant on its next pass). */
   onSettled?: (tenantId: string) => void
   /** Clock passed to the scripts (ms). */
@@ -44,56 +61,21 @@ export interface RedisLedger extends BudgetLedger {
   readonly scripts: BudgetScripts
   /** Make sure the period's spent counter exists (rebuilding it from the store if needed); returns its value. */
   ensureCounter(tenantId: string, periodKey: string): Promise<number>
+  /** These records are in the durable store (the usage shipper inserted them): stop holding them. */
+  confirmStored(records: readonly Pick<UsageRecord, 'tenantId' | 'requestId'>[]): void
+  /** One sweep now (tests; the timer runs it every sweepMs). */
+  sweep(): Promise<void>
+  /** What this gateway holds: live reservations, unconfirmed records, failed settles/releases to retry, records forgotten. */
+  holdings(): { live: number; outbox: number; pending: number; dropped: number }
 }
 
-const DAY_MS = 86_400_000
-/** Stream entries per XRANGE call while a rebuild collects request ids. */
-const STREAM_PAGE = 1_000
-/** Rebuilds one reserve tries when the counter keeps disappearing right after each rebuild. */
+/** Recoveries one call tries when the tenant's state keeps disappearing right after each recovery. */
 const REBUILD_ATTEMPTS = 3
-
-/** Spent counters of past days/months are only read by reports; let Redis drop them (a rebuild restores one). */
-function counterTtlMs(periodKey: string): number {
-  if (periodKey.startsWith('day:')) return 40 * DAY_MS
-  if (periodKey.startsWith('month:')) return 400 * DAY_MS
-  return 0
-}
-
-function toNode(u: string): { host: string; port: number } {
-  const p = new URL(u.includes('://') ? u : `redis://${u}`)
-  return { host: p.hostname, port: Number(p.port || 6379) }
-}
 
 export function unavailable(err: unknown): GatewayError {
   if (err instanceof GatewayError) return err
   const msg = err instanceof Error ? err.message : String(err)
   return new GatewayError('budget_unavailable', `budget store unavailable: ${msg}`)
-}
-
-export function connectRedis(opts: Pick<RedisLedgerOptions, 'url' | 'cluster' | 'commandTimeoutMs' | 'connectTimeoutMs'>): RedisClient {
-  const commandTimeout = opts.commandTimeoutMs ?? 500
-  const connectTimeout = opts.connectTimeoutMs ?? 500
-  const nodeOpts = {
-    connectTimeout,
-    commandTimeout,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    lazyConnect: true,
-    // Reconnect forever, backing off to 1 s: the gateway must recover without a restart.
-    retryStrategy: (times: number) => Math.min(50 * times, 1000),
-  }
-  const urls = Array.isArray(opts.url) ? opts.url : [opts.url]
-  if (opts.cluster) {
-    return new Cluster(urls.map(toNode), {
-      enableOfflineQueue: false,
-      lazyConnect: true,
-      enableAutoPipelining: true,
-      slotsRefreshTimeout: connectTimeout * 2,
-      clusterRetryStrategy: (times: number) => Math.min(100 * times, 1000),
-      redisOptions: { connectTimeout, commandTimeout, maxRetriesPerRequest: 1 },
-    })
-  }
-  return new Redis(urls[0], { ...nodeOpts, enableAutoPipelining: true })
 }
 
 /** Connects (rejecting within about connectTimeoutMs if Redis is unreachable) and preloads the scripts. */
@@ -112,79 +94,44 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Redis
   return ledgerOn(client, opts)
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const t = new Promise<never>((_, rej) => { timer = setTimeout(() => rej(new Error(`${what} timed out after ${ms} ms`)), ms) })
-  return Promise.race([p, t]).finally(() => clearTimeout(timer))
-}
-
 function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
   const scripts = registerScripts(client)
   const now = opts.now ?? Date.now
-  const doneRetentionMs = opts.doneRetentionMs ?? DAY_MS
+  const log = opts.log ?? (() => {})
+  const doneRetentionMs = opts.doneRetentionMs ?? 86_400_000
   const graceMs = opts.reservedGraceMs ?? 60_000
-  const leaseMs = opts.leaseMs ?? SHIP_LEASE_MS
-  const leaseWaitMs = opts.leaseWaitMs ?? LEASE_WAIT_MS
-  const rebuilding = new Map<string, Promise<number>>()
+  const maxOutbox = opts.durable ? (opts.maxOutbox ?? 50_000) : 0
+  const holdings = new Holdings(maxOutbox)
+  // Failed settles/releases, retried by the sweep. Done ids are remembered doneRetentionMs: retry within half of it.
+  const pending = new RetryQueue(Math.max(maxOutbox, 10_000), doneRetentionMs / 2, log)
+  const recovering = new Map<string, Promise<void>>()
   const tenantsSeen = new Map<string, number>()
-
-  /**
-   * Exact rebuild (see init-counter.lua): under the tenant's shipping lease, read the request ids of the period's
-   * stream entries, ask the store for the period's sum without them, and let the script add every entry of the
-   * period that is in the stream then. No lease within leaseWaitMs → throw (the reserve fails budget_unavailable
-   * rather than guessing).
-   */
-  async function rebuildCounter(tenantId: string, periodKey: string): Promise<number> {
-    const k = tenantKeys(tenantId)
-    const token = leaseToken()
-    await acquireLease(k.shipLease, token)
-    try {
-      const cur = await client.get(k.spent(periodKey)) // rebuilt by another gateway while we waited
-      if (cur !== null) return Number(cur)
-      const inStream = await streamRequestIds(k.ledger, periodKey)
-      const fromStore = await opts.rebuild(tenantId, periodKey, inStream)
-      if (!Number.isSafeInteger(fromStore) || fromStore < 0) throw new Error(`rebuild returned ${fromStore}`)
-      return await scripts.initCounter([k.spent(periodKey), k.ledger, k.shipLease], [fromStore, periodKey, counterTtlMs(periodKey), token])
-    } finally {
-      await scripts.releaseLease([k.shipLease], [token]).catch(() => {}) // else it expires after leaseMs
-    }
+  const deps: RecoveryDeps = {
+    client, scripts, holdings, rebuild: opts.rebuild, insertUsage: opts.durable && ((r) => opts.durable!.insertUsage(r)), now,
+    reservedGraceMs: graceMs, leaseMs: opts.leaseMs ?? SHIP_LEASE_MS, leaseWaitMs: opts.leaseWaitMs ?? LEASE_WAIT_MS,
   }
+  const hk = RetryQueue.key
+  let lastDropLog = 0
 
-  async function acquireLease(key: string, token: string): Promise<void> {
-    const deadline = performance.now() + leaseWaitMs
-    for (;;) {
-      if ((await client.set(key, token, 'PX', leaseMs, 'NX')) === 'OK') return
-      // A shipper holds it for one batch (read, insert, ack): usually milliseconds.
-      if (performance.now() > deadline) throw new Error(`ledger busy: no shipping lease for ${key} within ${leaseWaitMs} ms`)
-      await Bun.sleep(5 + Math.random() * 10)
-    }
-  }
-
-  /** Request ids of the period's usage records in the stream, pending ones included (XRANGE sees every entry). */
-  async function streamRequestIds(stream: string, periodKey: string): Promise<string[]> {
-    const ids: string[] = []
-    let start = '-'
-    for (;;) {
-      const page = (await client.xrange(stream, start, '+', 'COUNT', STREAM_PAGE)) as [string, string[]][]
-      for (const [, f] of page) {
-        // Same test as init-counter.lua ('period', <key>, 'cost', <µUSD>, ... written by settle.lua).
-        if (f[0] !== 'period' || f[1] !== periodKey) continue
-        for (let i = 4; i + 1 < f.length; i += 2) if (f[i] === 'requestId') { ids.push(f[i + 1]); break }
-      }
-      if (page.length < STREAM_PAGE) return ids
-      start = `(${page[page.length - 1][0]}`
-    }
-  }
-
-  /** One rebuild per (tenant, period) in flight in this process; other gateways are made safe by SET NX. */
-  function ensureCounterRaw(tenantId: string, periodKey: string): Promise<number> {
-    const id = `${tenantId}\0${periodKey}`
-    let p = rebuilding.get(id)
+  /** One recovery per tenant in flight in this process; other gateways are kept out by the shipping lease. */
+  function recover(tenantId: string, periodKey?: string): Promise<void> {
+    let p = recovering.get(tenantId)
     if (!p) {
-      p = rebuildCounter(tenantId, periodKey).finally(() => rebuilding.delete(id))
-      rebuilding.set(id, p)
+      // Redis may have lost the shipper's tenant set too: add the tenant again with its next settle.
+      p = recoverTenant(deps, tenantId, periodKey).finally(() => { recovering.delete(tenantId); tenantsSeen.delete(tenantId) })
+      recovering.set(tenantId, p)
     }
     return p
+  }
+
+  /** Runs a script until it does not answer -1 (recovering in between), a bounded number of times. */
+  async function withRecovery<R extends unknown[] | number>(tenantId: string, periodKey: string, run: () => Promise<R>): Promise<R> {
+    for (let i = 0; ; i++) {
+      const r = await run()
+      if ((Array.isArray(r) ? r[0] : r) !== -1) return r
+      if (i === REBUILD_ATTEMPTS) throw new Error(`budget state of ${tenantId} vanished right after recovery (${i} times)`)
+      await recover(tenantId, periodKey)
+    }
   }
 
   /**
@@ -199,12 +146,82 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
     client.sadd(LEDGER_TENANTS_KEY, tenantId).catch(() => tenantsSeen.delete(tenantId))
   }
 
-  async function reserveOnce(input: ReserveInput): Promise<number[]> {
+  /** `retry`: an earlier attempt failed without an answer, so "already settled" means that attempt went through. */
+  async function settleNow(input: SettleInput, retry = false): Promise<boolean> {
     const k = tenantKeys(input.tenantId)
-    const t = now()
+    const record = { ...input.record, requestId: input.requestId, tenantId: input.tenantId, costUsdMicros: input.costMicros }
+    const fields = recordToFields(record)
+    const r = await withRecovery(input.tenantId, input.periodKey, () => scripts.settle(
+      [k.spent(input.periodKey), k.reserved(input.periodKey), k.resv, k.resvAmt, k.done, k.ledger, k.epoch],
+      [input.requestId, input.costMicros, now(), doneRetentionMs, input.periodKey, holdings.epochOf(input.tenantId), ...fields]))
+    if (r.length !== 2) throw new Error('unreachable')
+    await letGoIfRegisteredAgain(input.tenantId, input.periodKey, input.requestId, r[1])
+    if (r[0] === 0 && !retry) {
+      holdings.ended(input.tenantId, input.requestId)
+      return false
+    }
+    const forgotten = holdings.settled(input.tenantId, input.periodKey, record, r[1], now())
+    if (forgotten > 0) outboxFull(forgotten)
+    touchTenant(input.tenantId)
+    opts.onSettled?.(input.tenantId)
+    return true
+  }
+
+  async function releaseNow(tenantId: string, periodKey: string, requestId: string): Promise<void> {
+    const k = tenantKeys(tenantId)
+    const r = await withRecovery(tenantId, periodKey, () => scripts.release([k.reserved(periodKey), k.resv, k.resvAmt, k.done, k.epoch],
+      [requestId, periodKey, now(), doneRetentionMs, holdings.epochOf(tenantId)]))
+    if (r.length !== 2) throw new Error('unreachable')
+    await letGoIfRegisteredAgain(tenantId, periodKey, requestId, r[1])
+    holdings.ended(tenantId, requestId)
+  }
+
+  /**
+   * The settle/release ran in `epoch`, but a recovery in this process registered the reservation again in a newer
+   * epoch before this reply was seen (Redis was emptied in between): that hold must go too, or it would keep the
+   * tenant's budget until it expires. The release is a no-op if the request is done there already.
+   */
+  async function letGoIfRegisteredAgain(tenantId: string, periodKey: string, requestId: string, epoch: string): Promise<void> {
+    const held = holdings.liveEpoch(tenantId, requestId)
+    if (held === undefined || held === epoch) return
+    holdings.ended(tenantId, requestId)
+    const k = tenantKeys(tenantId)
+    // Never throws: the settle itself went through and must not be retried.
+    await withRecovery(tenantId, periodKey, () => scripts.release([k.reserved(periodKey), k.resv, k.resvAmt, k.done, k.epoch],
+      [requestId, periodKey, now(), doneRetentionMs, holdings.epochOf(tenantId)]))
+      .catch(() => pending.keep(hk(tenantId, requestId), { kind: 'release', tenantId, periodKey, requestId, since: now() }))
+  }
+
+  function outboxFull(n: number): void {
+    opts.onOutboxDrop?.(n)
+    if (now() - lastDropLog < 10_000) return
+    lastDropLog = now()
+    log({ level: 'warn', msg: 'ledger outbox full: oldest unshipped usage records no longer held (lost if Redis loses them)',
+      max_outbox: maxOutbox, dropped_total: holdings.dropped })
+  }
+
+  const sweeper = startSweep({
+    holdings, retries: pending, now, everyMs: opts.sweepMs ?? 1_000, confirmAfterMs: opts.confirmAfterMs ?? 10_000,
+    run: (op) => op.kind === 'settle' ? settleNow(op.input, true) : releaseNow(op.tenantId, op.periodKey, op.requestId),
+    epochOf: (tenantId) => client.get(tenantKeys(tenantId).epoch),
+    recover: (tenantId) => recover(tenantId),
+    storedUsageIds: opts.durable && ((ids) => opts.durable!.storedUsageIds(ids)),
+  })
+
+  async function reserveNow(input: ReserveInput): Promise<ReserveResult> {
+    const k = tenantKeys(input.tenantId)
     const limit = Number.isFinite(input.limitMicros) ? input.limitMicros : -1
-    return scripts.reserve([k.spent(input.periodKey), k.reserved(input.periodKey), k.resv, k.resvAmt],
-      [input.requestId, input.amountMicros, limit, t, t + input.ttlMs, input.periodKey, graceMs])
+    let expiry = 0
+    const r = await withRecovery(input.tenantId, input.periodKey, () => {
+      const t = now()
+      expiry = t + input.ttlMs
+      return scripts.reserve([k.spent(input.periodKey), k.reserved(input.periodKey), k.resv, k.resvAmt, k.epoch],
+        [input.requestId, input.amountMicros, limit, t, expiry, input.periodKey, graceMs, holdings.epochOf(input.tenantId)])
+    })
+    if (r[0] === -1) throw new Error('unreachable')
+    if (r[0] === 0) return { ok: false, reason: 'budget_exceeded', spentMicros: r[1], reservedMicros: r[2] }
+    holdings.reserved(input.tenantId, { requestId: input.requestId, periodKey: input.periodKey, amount: input.amountMicros, expiry, epoch: r[3] })
+    return { ok: true }
   }
 
   return {
@@ -215,15 +232,7 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
     async reserve(input: ReserveInput): Promise<ReserveResult> {
       if (!Number.isSafeInteger(input.amountMicros) || input.amountMicros < 0) throw new RangeError('amountMicros must be a non-negative integer')
       try {
-        let r = await reserveOnce(input)
-        // Lost again between the rebuild and this reserve (e.g. evicted twice in a row): rebuild again, a few times.
-        for (let i = 0; r[0] === -1; i++) {
-          if (i === REBUILD_ATTEMPTS) throw new Error(`spent counter vanished right after rebuild (${i} times)`)
-          await ensureCounterRaw(input.tenantId, input.periodKey)
-          r = await reserveOnce(input)
-        }
-        if (r[0] === 1) return { ok: true }
-        return { ok: false, reason: 'budget_exceeded', spentMicros: r[1], reservedMicros: r[2] }
+        return await reserveNow(input)
       } catch (e) {
         throw unavailable(e)
       }
@@ -231,25 +240,27 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
 
     async settle(input: SettleInput): Promise<{ settled: boolean }> {
       if (!Number.isSafeInteger(input.costMicros) || input.costMicros < 0) throw new RangeError('costMicros must be a non-negative integer')
-      const k = tenantKeys(input.tenantId)
-      const record = { ...input.record, requestId: input.requestId, tenantId: input.tenantId, costUsdMicros: input.costMicros }
+      const key = hk(input.tenantId, input.requestId)
+      // Settled already (its record is held), or its failed settle is being retried: exactly once even if Redis
+      // lost its done set meanwhile.
+      if (holdings.inOutbox(input.tenantId, input.requestId) || pending.has(key)) return { settled: false }
       try {
-        const n = await scripts.settle(
-          [k.spent(input.periodKey), k.reserved(input.periodKey), k.resv, k.resvAmt, k.done, k.ledger],
-          [input.requestId, input.costMicros, now(), doneRetentionMs, input.periodKey, ...recordToFields(record)])
-        touchTenant(input.tenantId)
-        if (n === 1) opts.onSettled?.(input.tenantId)
-        return { settled: n === 1 }
+        return { settled: await settleNow(input) }
       } catch (e) {
+        // The cost is owed whatever Redis says now: retried until it goes through (its reservation is still held).
+        pending.keep(key, { kind: 'settle', input, since: now() })
         throw unavailable(e)
       }
     },
 
     async release(tenantId: string, periodKey: string, requestId: string): Promise<void> {
-      const k = tenantKeys(tenantId)
+      const key = hk(tenantId, requestId)
+      if (pending.has(key)) return
       try {
-        await scripts.release([k.reserved(periodKey), k.resv, k.resvAmt, k.done], [requestId, periodKey, now(), doneRetentionMs])
+        await releaseNow(tenantId, periodKey, requestId)
       } catch (e) {
+        // Else the reservation would hold the tenant's budget until it expires.
+        pending.keep(key, { kind: 'release', tenantId, periodKey, requestId, since: now() })
         throw unavailable(e)
       }
     },
@@ -258,24 +269,44 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
       const k = tenantKeys(tenantId)
       try {
         // Same hash tag ⇒ same slot ⇒ MGET is legal on a cluster.
-        const [spent, reserved] = await client.mget(k.spent(periodKey), k.reserved(periodKey))
-        const spentMicros = spent === null ? await ensureCounterRaw(tenantId, periodKey) : Number(spent)
-        return { spentMicros, reservedMicros: Number(reserved ?? 0) }
+        let [spent, reserved] = await client.mget(k.spent(periodKey), k.reserved(periodKey))
+        if (spent === null) {
+          await recover(tenantId, periodKey)
+          ;[spent, reserved] = await client.mget(k.spent(periodKey), k.reserved(periodKey))
+          if (spent === null) throw new Error('spent counter vanished right after recovery')
+        }
+        return { spentMicros: Number(spent), reservedMicros: Number(reserved ?? 0) }
       } catch (e) {
         throw unavailable(e)
       }
     },
 
     async ensureCounter(tenantId: string, periodKey: string): Promise<number> {
+      const k = tenantKeys(tenantId)
       try {
-        const v = await client.get(tenantKeys(tenantId).spent(periodKey))
-        return v === null ? await ensureCounterRaw(tenantId, periodKey) : Number(v)
+        // The epoch too: priming a tenant at boot then spares its first request a recovery.
+        let [spent, epoch] = await client.mget(k.spent(periodKey), k.epoch)
+        if (spent === null || epoch === null) {
+          await recover(tenantId, periodKey)
+          spent = await client.get(k.spent(periodKey))
+          if (spent === null) throw new Error('spent counter vanished right after recovery')
+        }
+        return Number(spent)
       } catch (e) {
         throw unavailable(e)
       }
     },
 
+    confirmStored(records) {
+      holdings.stored(records)
+    },
+    sweep: () => sweeper.sweep(),
+    holdings() {
+      return { ...holdings.size(), pending: pending.size, dropped: holdings.dropped }
+    },
+
     async close(): Promise<void> {
+      await sweeper.stop()
       await client.quit().catch(() => client.disconnect())
     },
   }

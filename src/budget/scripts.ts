@@ -19,21 +19,21 @@ import preludeLua from './scripts/prelude.lua' with { type: 'text' }
 import reserveLua from './scripts/reserve.lua' with { type: 'text' }
 import settleLua from './scripts/settle.lua' with { type: 'text' }
 import releaseLua from './scripts/release.lua' with { type: 'text' }
-import initCounterLua from './scripts/init-counter.lua' with { type: 'text' }
+import recoverLua from './scripts/recover.lua' with { type: 'text' }
 import shipReadLua from './scripts/ship-read.lua' with { type: 'text' }
 import ackLua from './scripts/ack.lua' with { type: 'text' }
 import releaseLeaseLua from './scripts/release-lease.lua' with { type: 'text' }
 
 export type RedisClient = Redis | Cluster
 
-/** Shared Lua functions (dropReservation, holdsLease), prepended to every script body. */
+/** Shared Lua functions (dropReservation, addReservation, callerEpoch, holdsLease), prepended to every script body. */
 export const PRELUDE = preludeLua
 
 export const SCRIPTS = {
-  gwReserve: { lua: PRELUDE + reserveLua, numberOfKeys: 4 },
-  gwSettle: { lua: PRELUDE + settleLua, numberOfKeys: 6 },
-  gwRelease: { lua: PRELUDE + releaseLua, numberOfKeys: 4 },
-  gwInitCounter: { lua: PRELUDE + initCounterLua, numberOfKeys: 3 },
+  gwReserve: { lua: PRELUDE + reserveLua, numberOfKeys: 5 },
+  gwSettle: { lua: PRELUDE + settleLua, numberOfKeys: 7 },
+  gwRelease: { lua: PRELUDE + releaseLua, numberOfKeys: 5 },
+  gwRecover: { lua: PRELUDE + recoverLua, numberOfKeys: 8 },
   gwShipRead: { lua: PRELUDE + shipReadLua, numberOfKeys: 2 },
   gwAck: { lua: PRELUDE + ackLua, numberOfKeys: 2 },
   gwReleaseLease: { lua: PRELUDE + releaseLeaseLua, numberOfKeys: 1 },
@@ -41,9 +41,9 @@ export const SCRIPTS = {
 
 /**
  * The per-tenant shipping lease (`shipLease` key): a shipper holds it for one tenant batch from read through insert
- * to ack, a counter rebuild while it reads the stream, queries the store and runs init-counter.lua (see there).
+ * to ack, a counter rebuild while it reads the stream, queries the store and runs recover.lua (see there).
  * Its TTL bounds how long a crashed holder blocks the tenant's shipping and rebuilds; a holder that outlives it is
- * fenced (ack.lua and init-counter.lua check the token) and its work is redone, harmlessly.
+ * fenced (ack.lua and recover.lua check the token) and its work is redone, harmlessly.
  */
 export const SHIP_LEASE_MS = 4_000
 /** How long a rebuild waits for the shipping lease before failing (the reserve then fails budget_unavailable). */
@@ -65,19 +65,25 @@ export function tenantKeys(tenantId: string) {
     done: `${p}done`,
     ledger: `${p}ledger`,
     shipLease: `${p}shiplease`,
+    /** Which Redis "life" the tenant's keys belong to: created by recover.lua, gone when Redis lost them. */
+    epoch: `${p}epoch`,
   }
 }
 
 type Arg = string | number
+type Keys<N extends number, T extends string[] = []> = T['length'] extends N ? T : Keys<N, [...T, string]>
 type ScriptFn = (...args: Arg[]) => Promise<unknown>
 
 /** Typed access to the registered commands; one per client. */
 export interface BudgetScripts {
-  /** [1|0|-1, spent, reserved]: admitted, rejected, or the spent counter is missing (rebuild it). */
-  reserve(keys: [string, string, string, string], args: Arg[]): Promise<number[]>
-  settle(keys: [string, string, string, string, string, string], args: Arg[]): Promise<number>
-  release(keys: [string, string, string, string], args: Arg[]): Promise<number>
-  initCounter(keys: [string, string, string], args: Arg[]): Promise<number>
+  /** [1|0, spent, reserved, epoch]: admitted or rejected | [-1]: counter or epoch missing or not the caller's: recover. */
+  reserve(keys: Keys<5>, args: Arg[]): Promise<[1 | 0, number, number, string] | [-1]>
+  /** [1|0, epoch]: settled, or already settled/released | [-1]: the caller's epoch is gone: recover. */
+  settle(keys: Keys<7>, args: Arg[]): Promise<[1 | 0, string] | [-1]>
+  /** [1|0, epoch]: released, or already settled/released | [-1]: the caller's epoch is gone: recover. */
+  release(keys: Keys<5>, args: Arg[]): Promise<[1 | 0, string] | [-1]>
+  /** [spent, epoch] | [-1]: mode 'keep' and the counter is missing. */
+  recover(keys: Keys<8>, args: Arg[]): Promise<[number, string] | [-1]>
   /** [0] lease busy | [1, entries] (entries may be empty; the lease is then already released). */
   shipRead(keys: [string, string], args: Arg[]): Promise<[0] | [1, [id: string, fields: string[]][]]>
   /** Entries acked, or -1 if the lease was lost (nothing acked). */
@@ -95,13 +101,13 @@ export function registerScripts(client: RedisClient): BudgetScripts {
     return (...args: Arg[]) => fn.apply(client, args)
   }
   const reserve = cmd('gwReserve'), settle = cmd('gwSettle'), release = cmd('gwRelease')
-  const initCounter = cmd('gwInitCounter'), shipRead = cmd('gwShipRead'), ack = cmd('gwAck')
+  const recover = cmd('gwRecover'), shipRead = cmd('gwShipRead'), ack = cmd('gwAck')
   const releaseLease = cmd('gwReleaseLease')
   return {
-    reserve: (k, a) => reserve(...k, ...a) as Promise<number[]>,
-    settle: (k, a) => settle(...k, ...a) as Promise<number>,
-    release: (k, a) => release(...k, ...a) as Promise<number>,
-    initCounter: (k, a) => initCounter(...k, ...a) as Promise<number>,
+    reserve: (k, a) => reserve(...k, ...a) as Promise<[1 | 0, number, number, string] | [-1]>,
+    settle: (k, a) => settle(...k, ...a) as Promise<[1 | 0, string] | [-1]>,
+    release: (k, a) => release(...k, ...a) as Promise<[1 | 0, string] | [-1]>,
+    recover: (k, a) => recover(...k, ...a) as Promise<[number, string] | [-1]>,
     shipRead: (k, a) => shipRead(...k, ...a) as Promise<[0] | [1, [string, string[]][]]>,
     ack: (k, a) => ack(...k, ...a) as Promise<number>,
     releaseLease: (k, a) => releaseLease(...k, ...a) as Promise<number>,

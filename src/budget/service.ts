@@ -95,7 +95,7 @@ export class Reservation {
     try {
       await this.ledger.settle({ tenantId: a.tenant.id, periodKey: this.periodKey, requestId: a.ledgerId, costMicros: cost, record })
     } catch (e) {
-      // The reservation stays in Redis and is reclaimed after its TTL; the record is logged for reconciliation.
+      // The Redis ledger retries it until it goes through (redis-sweep.ts); the record is logged too.
       this.log({ level: 'error', msg: 'settle failed', request: a.ledgerId, tenant: a.tenant.id, cost_usd_micros: cost, error: String(e) })
     }
     return cost

@@ -7,7 +7,7 @@
  *   consumer group per stream, recreated on the spot if Redis lost it); then the insert; only then ack.lua
  *   (XACK + XDEL + lease release, only if the lease is still ours). A tenant whose lease is busy (a counter
  *   rebuild, or another gateway's shipper) is skipped this pass. The lease is what makes a counter rebuild exact:
- *   see init-counter.lua.
+ *   see recover.lua.
  * - If the store is down the entries stay pending for this consumer (lease released) and are re-read (id 0)
  *   after a backoff. If the lease expired during a slow insert, the ack is refused and the batch is re-read and
  *   re-inserted as a no-op.
@@ -52,6 +52,8 @@ export interface UsageShipperOptions {
    */
   sweepEvery?: number
   onError?: (err: unknown) => void
+  /** These records are in the store now (after each successful insert): the gateway that settled them stops holding them. */
+  onStored?: (records: UsageRecord[]) => void
   log?: LogFn
 }
 
@@ -150,7 +152,10 @@ export function createUsageShipper(opts: UsageShipperOptions): UsageShipper {
         if (failed) throw failed
       }
       const records = picked.flatMap(p => (p.record ? [p.record] : []))
-      if (records.length > 0) await opts.store.insertUsage(records)
+      if (records.length > 0) {
+        await opts.store.insertUsage(records)
+        opts.onStored?.(records)
+      }
     } catch (e) {
       await releaseLeases(held) // entries stay pending for this consumer and are re-read next pass
       for (const t of only ?? []) hot.add(t)

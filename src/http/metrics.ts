@@ -73,6 +73,8 @@ export function createMetrics() {
     upstreamMs: new Histogram('gateway_upstream_ttfb_ms', 'Upstream time to first byte in ms by provider'),
     warmupMs: new Gauge('gateway_warmup_duration_ms', 'Duration of the boot warm-up in ms'),
     warmTenants: new Gauge('gateway_warm_tenants', 'Tenants in the warmed cache'),
+    ledgerOutboxDropped: new Counter('gateway_ledger_outbox_dropped_total',
+      'Settled usage records no longer held for re-delivery because the ledger outbox was full'),
   }
   return {
     ...m,

@@ -226,6 +226,13 @@ export async function createPostgresStore(url: string, opts: PostgresStoreOption
       return rows[0]?.n ?? 0
     },
 
+    async storedUsageIds(requestIds) {
+      if (requestIds.length === 0) return []
+      const rows = await q(sql<{ request_id: string }[]>`select request_id from usage_records
+        where request_id = any(${sql.array([...requestIds])}::text[])`)
+      return rows.map((r) => r.request_id)
+    },
+
     async listen(onChange: (e: ChangeEvent) => void, onResubscribed?: () => void) {
       // postgres.js keeps a dedicated connection for LISTEN and re-subscribes after a reconnect; its onlisten
       // callback runs on every subscription, so every call after the first one is a resubscription.

@@ -289,6 +289,12 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
       return r?.n ?? 0
     },
 
+    async storedUsageIds(requestIds) {
+      if (requestIds.length === 0) return []
+      return all<{ request_id: string }>('select request_id from usage_records where request_id in (select value from json_each(?))',
+        JSON.stringify(requestIds)).map((r) => r.request_id)
+    },
+
     async listen(onChange, onResubscribed) {
       let set = channels.get(channelKey)
       if (!set) channels.set(channelKey, (set = new Set()))

@@ -136,6 +136,8 @@ export interface Store {
    */
   sumUsageSince(tenantId: string, sinceMs: number, excludeRequestIds?: readonly string[]): Promise<number>
   countUsage(tenantId?: string): Promise<number>
+  /** Which of these request ids usage_records holds (a gateway stops holding a settled record once it is there). */
+  storedUsageIds(requestIds: readonly string[]): Promise<string[]>
   /**
    * Subscribe to config changes from any process (Postgres LISTEN/NOTIFY; sqlite: in-process writes at once,
    * other processes' commits (the CLI) by polling PRAGMA data_version).

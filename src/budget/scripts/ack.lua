@@ -1,6 +1,6 @@
 -- Shipper: the batch read by ship-read.lua is in the store; ack it, delete it from the stream and release the
 -- shipping lease, atomically, but only while this shipper still holds the lease. If the lease expired (an insert
--- slower than the lease), a rebuild may be between reading the stream and init-counter.lua, counting these
+-- slower than the lease), a rebuild may be between reading the stream and recover.lua, counting these
 -- entries from the stream and not from the store: deleting them now would make it miss them. They stay pending
 -- instead; this consumer re-reads them next pass (or a live one claims them) and the re-insert is a no-op
 -- (ON CONFLICT DO NOTHING).

@@ -16,8 +16,33 @@ local function dropReservation(reservedKey, resvKey, resvAmtKey, id, period)
   redis.call('ZREM', resvKey, id)
 end
 
+-- Hold `amount` for request `id` in `period` until `expiry` (ms): reserve.lua, and recover.lua re-registering a
+-- gateway's live reservations after Redis lost them.
+local function addReservation(reservedKey, resvKey, resvAmtKey, id, period, amount, expiry, graceMs)
+  redis.call('INCRBY', reservedKey, amount)
+  redis.call('ZADD', resvKey, expiry, id)
+  redis.call('HSET', resvAmtKey, id, period .. '|' .. amount)
+  -- The reserved key outlives every reservation in it; once all are expired its value is garbage, so let it go
+  -- (this is what cleans up a past period's counter, which later reserves cannot name in KEYS).
+  local expireAt = tonumber(expiry) + tonumber(graceMs)
+  if redis.call('PTTL', reservedKey) < 0 then
+    redis.call('PEXPIREAT', reservedKey, expireAt)
+  else
+    redis.call('PEXPIREAT', reservedKey, expireAt, 'GT')
+  end
+end
+
+-- The tenant's epoch key names the Redis "life" its keys belong to; only recover.lua creates it. A gateway passes
+-- the epoch its live reservations and unconfirmed records were written in ('' when it holds none for the tenant):
+-- if Redis no longer has that epoch it lost them, and the gateway must recover before going on (redis-ledger.ts).
+-- Returns the tenant's epoch ('' if none), or nil if it is not the caller's.
+local function callerEpoch(epochKey, expected)
+  local epoch = redis.call('GET', epochKey) or ''
+  if expected ~= '' and expected ~= epoch then return nil end
+  return epoch
+end
+
 -- The tenant's shipping lease (usage-shipper.ts, redis-ledger.ts): true if `token` holds it.
 local function holdsLease(leaseKey, token)
   return redis.call('GET', leaseKey) == token
 end
-

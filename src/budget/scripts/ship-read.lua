@@ -1,7 +1,7 @@
 -- Shipper: take the tenant's shipping lease and read a batch of its ledger stream, in one atomic step.
 -- The lease (SET NX PX, random token) is then held through the insert into the store until ack.lua, which acks,
 -- deletes and releases it. A counter rebuild takes the same lease (redis-ledger.ts), so while it runs no record
--- is read by a shipper nor deleted from the stream: see init-counter.lua for why that makes the rebuild exact.
+-- is read by a shipper nor deleted from the stream: see recover.lua for why that makes the rebuild exact.
 -- Reading only here, under the lease, is what guarantees the "not read" half even if the lease expires.
 -- KEYS[1] ledger (stream)  KEYS[2] shiplease
 -- ARGV[1] token  ARGV[2] lease ms  ARGV[3] group  ARGV[4] consumer  ARGV[5] count  ARGV[6] claim idle ms

@@ -133,7 +133,7 @@ export interface HttpGateway {
 export async function startHttpGateway(kind: LedgerKind, store: Store, redisUrl?: string): Promise<HttpGateway> {
   const rebuild = (t: string, pk: string, exclude: string[]) => store.sumUsageSince(t, periodKeyStartMs(pk), exclude)
   const ledger: BudgetLedger = kind === 'redis'
-    ? await createRedisLedger({ url: redisUrl!, rebuild })
+    ? await createRedisLedger({ url: redisUrl!, rebuild, durable: store })
     : createMemoryLedger({ rebuild, sink: (r) => store.insertUsage(r) })
   const { adapter, calls } = chaosAdapter()
   const gw = await buildTestGateway({ ledger, store, config: testConfig(TOML), adapters: { mock: adapter } })
@@ -143,7 +143,8 @@ export async function startHttpGateway(kind: LedgerKind, store: Store, redisUrl?
     gw, ledger, calls, url: `http://127.0.0.1:${server.port}`,
     async ship(tenants) {
       if (ledger.kind === 'memory') return (ledger as ReturnType<typeof createMemoryLedger>).flush()
-      shipper ??= createUsageShipper({ client: (ledger as RedisLedger).client, store, discover: false })
+      const redisLedger = ledger as RedisLedger
+      shipper ??= createUsageShipper({ client: redisLedger.client, store, discover: false, onStored: (r) => redisLedger.confirmStored(r) })
       for (const t of tenants) await shipper.addTenant(t)
       await shipper.flush()
     },

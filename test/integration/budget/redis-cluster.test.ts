@@ -77,3 +77,24 @@ test('tenants spread over all masters; concurrent flows keep exact totals; SCRIP
     expect(await admin.xlen(tenantKeys(t).ledger)).toBe(0)
   }
 })
+
+test('every master emptied (FLUSHALL) while tenants hold reservations and unshipped records: recovered per tenant slot', async () => {
+  const store = new FakeStore()
+  const l = await ledger({ durable: store, rebuild: (t, _pk, exclude) => store.sumUsageSince(t, 0, exclude) })
+  const tenants = Array.from({ length: 9 }, () => uid('cf'))
+  const R = 100
+  const id = (t: string, i: number) => `${t}/${i}`
+  for (const t of tenants) {
+    for (let i = 0; i < 4; i++) expect((await l.reserve({ tenantId: t, periodKey: 'total', limitMicros: 4 * R, requestId: id(t, i), amountMicros: R, ttlMs: 60_000 })).ok).toBe(true)
+    await l.settle({ tenantId: t, periodKey: 'total', requestId: id(t, 0), costMicros: 70, record: usage(t, id(t, 0), 70) })
+  }
+  await Promise.all(admin.nodes('master').map(m => m.flushall()))
+  for (const t of tenants) {
+    // Full: 70 spent (written back to the store) + 3 live reservations put back = 370, so 31 more does not fit.
+    expect(await l.reserve({ tenantId: t, periodKey: 'total', limitMicros: 4 * R, requestId: id(t, 9), amountMicros: 31, ttlMs: 60_000 }))
+      .toEqual({ ok: false, reason: 'budget_exceeded', spentMicros: 70, reservedMicros: 3 * R })
+    for (let i = 1; i < 4; i++) await l.settle({ tenantId: t, periodKey: 'total', requestId: id(t, i), costMicros: 10, record: usage(t, id(t, i), 10) })
+    expect(await l.snapshot(t, 'total')).toEqual({ spentMicros: 100, reservedMicros: 0 })
+    expect(store.rows.has(id(t, 0))).toBe(true)
+  }
+})

@@ -10,7 +10,7 @@ import { type GatewayProcess } from '../../helpers/gateway-process.ts'
 import { type PgInstance } from '../../helpers/postgres.ts'
 import { type TestRedis } from '../../helpers/redis.ts'
 import {
-  chatBody, type Env, postChat, reservedInRedis, sseData, type Stack, startStack, tenantShow, waitUntil,
+  chatBody, type Env, postChat, reservedInRedis, sseData, type Stack, startStack, tenantShow, usageRows, waitUntil,
 } from './lib.ts'
 
 const TENANT = 'redis-fault'
@@ -77,8 +77,9 @@ function loadGenerator(workers: number) {
   }
 }
 
-test('Redis killed and restarted under load: fail fast with 503, no crash, recovery without restart, no reservation left', async () => {
+test('Redis killed and restarted under load: fail fast with 503, no crash, recovery without restart, no reservation left, no record lost', async () => {
   const load = loadGenerator(6)
+  let probesServed = 0
   try {
     await Bun.sleep(800)
     expect(load.outcomes.filter((o) => o.phase === 'before').length).toBeGreaterThan(10)
@@ -96,6 +97,7 @@ test('Redis killed and restarted under load: fail fast with 503, no crash, recov
     await waitUntil('a 200 after the Redis restart', async () => {
       const r = await postChat(gw.url, key, chatBody())
       await r.text()
+      if (r.status === 200) probesServed++
       return r.status === 200
     }, 15_000, 100)
     load.setPhase('after')
@@ -133,11 +135,27 @@ test('Redis killed and restarted under load: fail fast with 503, no crash, recov
   expect(after.filter((o) => o.status !== 200)).toEqual([])
   expect(after.filter((o) => o.streamOk === false)).toEqual([])
 
-  // In-flight requests are over: nothing reserved, per Redis and per the CLI.
-  expect(await reservedInRedis(redis.url, TENANT)).toEqual({ micros: 0, open: 0 })
+  // In-flight requests are over: nothing reserved, per Redis and per the CLI. Requests that ended while Redis was
+  // down had their reservations put back when it returned, until their settles are retried (every second).
+  await waitUntil('reservations drained', async () => {
+    const r = await reservedInRedis(redis.url, TENANT)
+    return r.micros === 0 && r.open === 0
+  }, 10_000)
   const show = await tenantShow(env, TENANT)
   expect(show.reservedMicros).toBe(0)
   expect(show.spentMicros).toBeGreaterThan(0)
+
+  // Every served request is in usage_records once, also those settled just before the kill (lost with Redis: written
+  // back by the gateway) and those that ended while Redis was down (settled when it returned); Σ cost = spent.
+  const served = load.outcomes.filter((o) => o.status === 200).length + probesServed
+  const rows = await waitUntil('every served request shipped', async () => {
+    const r = await usageRows(pg.url, TENANT)
+    return r.length >= served ? r : null
+  }, 15_000)
+  const spent = (await tenantShow(env, TENANT)).spentMicros
+  console.log(`redis fault ledger: served=${served} rows=${rows.length} Σrows=${rows.reduce((n, r) => n + r.cost_usd_micros, 0)} spent=${spent}`)
+  expect(rows.length).toBe(served)
+  expect(rows.reduce((n, r) => n + r.cost_usd_micros, 0)).toBe(spent)
   expect((await fetch(`${gw.url}/readyz`)).status).toBe(200)
   expect(gw.output()).not.toContain('"unhandled error"')
 }, 60_000)

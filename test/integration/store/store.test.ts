@@ -217,6 +217,14 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       expect(await store.sumUsageSince('excl', 0, [...many, 'x3'])).toBe(120)
     })
 
+    test('storedUsageIds answers which request ids usage_records holds (the ledger stops holding those)', async () => {
+      await store.insertUsage([usage('s1', 'stored', 1, Date.now()), usage('s2', 'stored-other', 2, Date.now())])
+      expect(await store.storedUsageIds([])).toEqual([])
+      expect((await store.storedUsageIds(['s1', 'nope', 's2', 's1'])).sort()).toEqual(['s1', 's2'])
+      const many = Array.from({ length: 3000 }, (_, i) => `absent-${i}`)
+      expect(await store.storedUsageIds([...many, 's2'])).toEqual(['s2'])
+    })
+
     test('insertUsage takes batches larger than one statement', async () => {
       const t0 = Date.now()
       const batch = Array.from({ length: 2500 }, (_, i) => usage(`big-${i}`, 'big', 2, t0))

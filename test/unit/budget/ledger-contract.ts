@@ -8,7 +8,7 @@ import { periodKey, periodKeyStartMs, reservationMicros } from '../../../src/bud
 import type { BudgetLedger, UsageRecord } from '../../../src/budget/types.ts'
 import type { Store } from '../../../src/store/types.ts'
 
-export class FakeStore implements Pick<Store, 'insertUsage' | 'sumUsageSince'> {
+export class FakeStore implements Pick<Store, 'insertUsage' | 'sumUsageSince' | 'storedUsageIds'> {
   readonly rows = new Map<string, UsageRecord>()
   /** Usage from before the test (as if already in usage_records), per tenant. */
   readonly base = new Map<string, number>()
@@ -18,6 +18,9 @@ export class FakeStore implements Pick<Store, 'insertUsage' | 'sumUsageSince'> {
     this.insertCalls++
     if (this.failNext > 0) { this.failNext--; throw new Error('store down') }
     for (const r of records) if (!this.rows.has(r.requestId)) this.rows.set(r.requestId, r) // ON CONFLICT DO NOTHING
+  }
+  async storedUsageIds(requestIds: readonly string[]): Promise<string[]> {
+    return requestIds.filter(id => this.rows.has(id))
   }
   async sumUsageSince(tenantId: string, sinceMs: number, excludeRequestIds: readonly string[] = []): Promise<number> {
     const skip = new Set(excludeRequestIds)
