@@ -9,7 +9,7 @@ export interface ParsedArgs {
   errors: string[]
 }
 
-const SERVER_FLAGS = ['port', 'host', 'warm-limit', 'config', 'data-dir']
+const SERVER_FLAGS = ['port', 'host', 'warm-limit', 'config', 'data-dir', 'drain-timeout-ms', 'log-level', 'metrics-listen']
 const TENANT_FLAGS = ['budget-usd', 'period', 'models', 'policy', 'fail-open']
 const FLAGS_BY_COMMAND: Record<Command, string[]> = {
   serve: SERVER_FLAGS,
@@ -73,6 +73,7 @@ export const HELP_TEXT = `gateway — LLM API gateway with atomic per-tenant bud
 
 Usage:
   gateway [serve] [--port 8080] [--host 0.0.0.0] [--warm-limit 50] [--config gateway.toml]
+                 [--drain-timeout-ms 30000] [--log-level info] [--metrics-listen 127.0.0.1:9090]
   gateway migrate                        apply the schema to DATABASE_URL (idempotent)
   gateway tenant create ID [--budget-usd N|none] [--period total|day|month] [--models a,b|all]
                            [--policy strict|fixed] [--fail-open true|false]
@@ -89,6 +90,16 @@ Options:
   --warm-limit N    tenant loads in flight during warm-up (env GATEWAY_WARM_LIMIT, default 50)
   --config PATH     TOML config file (env GATEWAY_CONFIG)
   --data-dir PATH   embedded store directory (env GATEWAY_DATA_DIR, default ./gateway-data)
+  --drain-timeout-ms N  on SIGTERM/SIGINT, wait this long for in-flight requests, then end them
+                    (env GATEWAY_DRAIN_TIMEOUT_MS, default 30000)
+  --log-level L     debug, info, warn or error (env GATEWAY_LOG_LEVEL, default info)
+  --metrics-listen H:P  serve /metrics on this address only, not on the main port (env GATEWAY_METRICS_LISTEN)
+
+Signals (serve, demo):
+  SIGTERM, SIGINT   stop accepting, drain in-flight requests up to the drain timeout, flush, exit 0;
+                    a second one ends the drain at once
+  SIGHUP            reload the config file (providers, models, prices, max_body_bytes, log_level);
+                    in-flight requests keep their route; an invalid file is logged and the old config kept
 
 Environment:
   DATABASE_URL      Postgres for tenants, keys and usage; unset: embedded bun:sqlite under the data dir

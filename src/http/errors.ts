@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'store_unavailable'
   | 'upstream_timeout'
   | 'upstream_client_error'
+  | 'server_shutdown'
   | 'internal_error'
 
 export function statusFor(code: ErrorCode): number {
@@ -31,6 +32,7 @@ export function statusFor(code: ErrorCode): number {
     case 'store_unavailable': return 503
     case 'upstream_timeout': return 504
     case 'upstream_client_error': return 400 // real status carried by the error instance
+    case 'server_shutdown': return 503
     case 'internal_error': return 500
     default: {
       const never: never = code
@@ -51,6 +53,7 @@ function typeFor(code: ErrorCode): string {
     case 'upstream_timeout':
     case 'budget_unavailable':
     case 'store_unavailable':
+    case 'server_shutdown':
     case 'internal_error': return 'api_error'
     default: return 'invalid_request_error'
   }
