@@ -2,6 +2,7 @@
  * Request-level budget flow: reserve before the upstream call, then exactly one of settle or release.
  * The reservation handle is idempotent so `finally` blocks and stream cancel paths can all call it safely.
  */
+import type { AccessFacts } from '../http/access-log.ts'
 import { asGatewayError, GatewayError } from '../http/errors.ts'
 import type { LogFn } from '../log.ts'
 import type { ChatRequest, ModelConfig, Usage } from '../providers/types.ts'
@@ -27,13 +28,22 @@ export interface ReserveArgs {
   req: ChatRequest
   ledgerId: string
   startedAt: number
+  /**
+   * The request's access-log facts (ctx.access): reserve fills tenant, key, model and provider, settle the cost,
+   * tokens and outcome; its requestId (the client-visible x-request-id) goes into the usage record.
+   */
+  access?: AccessFacts
 }
+
+/** Called once per request actually settled in the ledger (metrics: per-tenant spend and tokens). */
+export type SettleObserver = (record: UsageRecord) => void
 
 export interface SettleOutcome {
   usage: Usage | null
   /** UTF-8 bytes of generated text/arguments seen; an upper bound on completion tokens when usage is missing. */
   completionBytes: number
-  status: 'ok' | 'client_disconnect' | 'upstream_error' | 'upstream_timeout' | 'error'
+  /** `shutdown`: ended by the gateway at its drain deadline (AppDeps.shutdown). */
+  status: 'ok' | 'client_disconnect' | 'upstream_error' | 'upstream_timeout' | 'shutdown' | 'error'
 }
 
 export class Reservation {
@@ -45,6 +55,7 @@ export class Reservation {
     readonly amountMicros: number,
     readonly promptEstimate: number,
     private readonly log: LogFn,
+    private readonly observe: SettleObserver = () => {},
   ) {}
 
   /** Cost of what was consumed: reported usage, else an upper estimate capped by the worst-case reservation. */
@@ -86,9 +97,12 @@ export class Reservation {
       requestId: a.ledgerId, tenantId: a.tenant.id, keyId: a.keyId, model: a.model.name, provider: a.provider,
       promptTokens: prompt, completionTokens: completion, costUsdMicros: cost, status: o.status,
       startedAt: a.startedAt, durationMs: Math.round(durationMs),
+      ...(a.access ? { clientRequestId: a.access.requestId } : {}),
     }
+    if (a.access) Object.assign(a.access, { costMicros: cost, promptTokens: prompt, completionTokens: completion, outcome: o.status })
     try {
-      await this.ledger.settle({ tenantId: a.tenant.id, periodKey: this.periodKey, requestId: a.ledgerId, costMicros: cost, record })
+      const { settled } = await this.ledger.settle({ tenantId: a.tenant.id, periodKey: this.periodKey, requestId: a.ledgerId, costMicros: cost, record })
+      if (settled) this.observe(record)
     } catch (e) {
       // The reservation stays in Redis and is reclaimed after its TTL; the record is logged for reconciliation.
       this.log({ level: 'error', msg: 'settle failed', request: a.ledgerId, tenant: a.tenant.id, cost_usd_micros: cost, error: String(e) })
@@ -99,6 +113,7 @@ export class Reservation {
   async release(): Promise<void> {
     if (this.done) return
     this.done = true
+    if (this.args.access) Object.assign(this.args.access, { costMicros: 0, outcome: 'released' })
     try {
       await this.ledger.release(this.args.tenant.id, this.periodKey, this.args.ledgerId)
     } catch (e) {
@@ -112,6 +127,7 @@ export class BudgetService {
     readonly ledger: BudgetLedger,
     private readonly log: LogFn,
     private readonly now: () => number = Date.now,
+    private readonly observe: SettleObserver = () => {},
   ) {}
 
   /**
@@ -132,6 +148,7 @@ export class BudgetService {
 
   async reserve(a: ReserveArgs): Promise<Reservation> {
     const t = a.tenant
+    if (a.access) Object.assign(a.access, { tenant: t.id, keyId: a.keyId, model: a.model.name, provider: a.provider })
     const pk = periodKey(t.budgetPeriod, this.now())
     // Every field that can reach the model counts (tools, functions, schemas, predictions, pass-through fields).
     const { tokens: promptEstimate, unboundedParts } = estimateRequestTokens(a.req)
@@ -148,14 +165,14 @@ export class BudgetService {
         amountMicros: amount, ttlMs: RESERVATION_TTL_MS,
       })
       if (!r.ok) throw new GatewayError('budget_exceeded', 'Budget exceeded for this API key\'s tenant in the current period.')
-      return new Reservation(this.ledger, a, pk, amount, promptEstimate, this.log)
+      return new Reservation(this.ledger, a, pk, amount, promptEstimate, this.log, this.observe)
     } catch (e) {
       const err = asGatewayError(e)
       if (err.code === 'budget_exceeded') throw err
       if (t.failOpen) {
         // Settlement is still attempted (settling without a reservation is allowed), so spend is kept if the store returns.
         this.log({ level: 'warn', msg: 'budget store unavailable; serving fail-open tenant without reservation', tenant: t.id })
-        return new Reservation(this.ledger, a, pk, amount, promptEstimate, this.log)
+        return new Reservation(this.ledger, a, pk, amount, promptEstimate, this.log, this.observe)
       }
       // The store's own error text (client internals, addresses) goes to the log, never to the client.
       this.log({ level: 'error', msg: 'budget reserve failed', tenant: t.id, error: String(e) })
