@@ -12,6 +12,7 @@ import { mockAdapter } from '../../../src/providers/mock/adapter.ts'
 import type { ChatChunk, ProviderAdapter } from '../../../src/providers/types.ts'
 import { BootError, openStores, startGateway, type RunningGateway } from '../../../src/runtime.ts'
 import { generateApiKey } from '../../../src/store/keys.ts'
+import { runGateway } from '../../helpers/gateway-process.ts'
 import { freePort } from '../../helpers/ports.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'gw-runtime-ops-'))
@@ -150,4 +151,11 @@ describe('boot with unreachable stores', () => {
     expect(msg).toContain(`127.0.0.1:${redisPort}`)
     expect(msg).not.toContain('secret')
   }, 20_000)
+
+  test('gateway serve: exit 2 with one message listing both', async () => {
+    const [pgPort, redisPort] = [await freePort(), await freePort()]
+    const r = await runGateway(['serve'], { env: { DATABASE_URL: `postgres://u@127.0.0.1:${pgPort}/x`, REDIS_URL: `redis://127.0.0.1:${redisPort}` } })
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/^gateway: stores unreachable:\n {2}- database: [^\n]+\n {2}- redis: [^\n]+\n$/)
+  }, 30_000)
 })
