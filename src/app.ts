@@ -4,13 +4,14 @@
  */
 import { Elysia } from 'elysia'
 import { asGatewayError, errorResponse, errorResponseAs, type ErrorFormat, GatewayError } from './http/errors.ts'
+import { metricsResponse } from './http/metrics-server.ts'
 import { createRecorder } from './http/recorder.ts'
 import { RequestTiming } from './http/timing.ts'
 import { chatCompletions } from './routes/chat-completions.ts'
 import type { AppDeps, RequestContext } from './routes/context.ts'
 import { countTokens } from './routes/count-tokens.ts'
 import { messages } from './routes/messages.ts'
-import { listModels } from './routes/models.ts'
+import { listModels, retrieveModel } from './routes/models.ts'
 
 const REQUEST_ID = /^[A-Za-z0-9._:\-]{1,128}$/
 
@@ -19,40 +20,76 @@ export function requestIdFor(request: Request): string {
   return sent && REQUEST_ID.test(sent) ? sent : `req_${crypto.randomUUID().replaceAll('-', '')}`
 }
 
-export function createApp(deps: AppDeps) {
+/** /v1/models speaks Anthropic's protocol to clients that send its version header (Claude Code, the SDK). */
+const protocolOf = (r: Request): ErrorFormat => (r.headers.has('anthropic-version') ? 'anthropic' : 'openai')
+
+/** HTTP status recorded for a request whose client left before its (non-streamed) response: nginx's 499. */
+export const CLIENT_CLOSED_REQUEST = 499
+
+const newContext = (request: Request): RequestContext => {
+  const requestId = requestIdFor(request)
+  return { request, requestId, timing: new RequestTiming(), access: { requestId } }
+}
+
+export interface AppOptions {
+  /** false when /metrics is served on its own listener (`metrics_listen`) instead of the main port. */
+  metricsRoute?: boolean
+}
+
+export function createApp(deps: AppDeps, opts: AppOptions = {}) {
   const record = createRecorder(deps.metrics, deps.log)
   const contexts = new WeakMap<Request, RequestContext>()
+  const { inflightRequests, inflightStreams } = deps.metrics
 
   const v1 = (route: string, handler: (ctx: RequestContext, deps: AppDeps) => Promise<Response>, format: ErrorFormat | ((r: Request) => ErrorFormat) = 'openai') =>
     async ({ request }: { request: Request }): Promise<Response> => {
-      const ctx = contexts.get(request) ?? { request, requestId: requestIdFor(request), timing: new RequestTiming() }
+      const ctx = contexts.get(request) ?? newContext(request)
+      inflightRequests.inc()
       let streamDone: Promise<void> | null = null
       ctx.onStreamDone = (p) => (streamDone = p)
       let res: Response
       const handled = handler(ctx, deps)
-      // Shutdown waits for the whole request, a stream's end or a departed client's drained reply included.
-      deps.track?.(handled.then(() => streamDone, () => {}))
+      let errorCode: string | undefined
       try {
         res = await handled
       } catch (e) {
-        const err = asGatewayError(e)
-        if (err.code === 'internal_error') deps.log({ level: 'error', msg: 'unhandled error', request_id: ctx.requestId, route, error: String(e), stack: (e as Error)?.stack })
-        if (err.code === 'budget_exceeded') deps.metrics.budgetRejections.inc()
-        deps.metrics.errors.inc({ code: err.code })
-        res = errorResponseAs(typeof format === 'function' ? format(request) : format, err, ctx.requestId)
+        if (request.signal.aborted && !(e instanceof GatewayError)) {
+          // The client left before the response (the handler rethrew its abort): nobody reads this answer and
+          // nothing failed in the gateway, so no error log or error metric.
+          ctx.access.outcome ??= 'client_disconnect'
+          res = new Response(null, { status: CLIENT_CLOSED_REQUEST })
+        } else {
+          const err = asGatewayError(e)
+          if (err.code === 'internal_error') deps.log({ level: 'error', msg: 'unhandled error', request_id: ctx.requestId, route, error: String(e), stack: (e as Error)?.stack })
+          if (err.code === 'budget_exceeded') deps.metrics.budgetRejections.inc()
+          deps.metrics.errors.inc({ code: err.code })
+          errorCode = err.code
+          res = errorResponseAs(typeof format === 'function' ? format(request) : format, err, ctx.requestId)
+        }
       }
       res.headers.set('x-request-id', ctx.requestId)
       res.headers.set('server-timing', ctx.timing.serverTimingHeader())
-      if (streamDone) (streamDone as Promise<void>).then(() => record(route, res.status, ctx.timing))
-      else record(route, res.status, ctx.timing)
+      const stream = streamDone !== null
+      const end = () => {
+        inflightRequests.dec()
+        record(route, res.status, ctx.timing, { facts: ctx.access, stream, errorCode })
+      }
+      if (stream) {
+        inflightStreams.inc()
+        ;(streamDone as unknown as Promise<void>).then(() => {
+          inflightStreams.dec()
+          end()
+        })
+      } else end()
       return res
     }
 
   /** Operational routes: not timed per stage, but they carry the same correlation headers. */
-  const plain = (handler: () => Response | Promise<Response>) => async ({ request }: { request: Request }) => {
-    const res = await handler()
+  const plain = (handler: (requestId: string) => Response | Promise<Response>) => async ({ request }: { request: Request }) => {
     const ctx = contexts.get(request)
-    res.headers.set('x-request-id', ctx?.requestId ?? requestIdFor(request))
+    const requestId = ctx?.requestId ?? requestIdFor(request)
+    const res = await handler(requestId)
+    res.headers.set('x-request-id', requestId)
     res.headers.set('server-timing', `total;dur=${(ctx?.timing.elapsedMs() ?? 0).toFixed(3)}`)
     return res
   }
@@ -61,7 +98,7 @@ export function createApp(deps: AppDeps) {
   return new Elysia({ precompile: true })
     .onRequest(({ request }) => {
       // Stage timing starts at the first lifecycle hook so it includes Elysia's own routing and parsing.
-      contexts.set(request, { request, requestId: requestIdFor(request), timing: new RequestTiming() })
+      contexts.set(request, newContext(request))
     })
     .onError(({ code, request }) => {
       const ctx = contexts.get(request)
@@ -76,11 +113,13 @@ export function createApp(deps: AppDeps) {
       const reason = await deps.notReadyReason()
       return reason === null ? new Response('ready\n') : new Response(`not ready: ${reason}\n`, { status: 503 })
     }))
-    .get('/metrics', plain(() => new Response(deps.metrics.render(), { headers: { 'content-type': 'text/plain; version=0.0.4' } })))
+    .get('/metrics', plain((id) => (opts.metricsRoute === false ? errorResponse(new GatewayError('not_found', 'Unknown route.'), id) : metricsResponse(deps.metrics))))
     .post('/v1/chat/completions', v1('chat.completions', chatCompletions), { parse: 'none' })
     .post('/v1/messages', v1('messages', messages, 'anthropic'), { parse: 'none' })
     .post('/v1/messages/count_tokens', v1('messages.count_tokens', countTokens, 'anthropic'), { parse: 'none' })
-    .get('/v1/models', v1('models', listModels, (r) => (r.headers.has('anthropic-version') ? 'anthropic' : 'openai')))
+    .get('/v1/models', v1('models', listModels, protocolOf))
+    // A wildcard, not `:id`: model ids may contain slashes (`meta-llama/Llama-3.1-8B` on vLLM).
+    .get('/v1/models/*', v1('models.retrieve', retrieveModel, protocolOf))
 }
 
 export type GatewayApp = ReturnType<typeof createApp>

@@ -4,8 +4,8 @@ import { runAdmin, UsageError } from './cli/admin.ts'
 import { openAdminSession, StoreOpenError } from './cli/session.ts'
 import { HELP_TEXT } from './config/argv.ts'
 import { loadConfig, type GatewayConfig } from './config/index.ts'
-import { createLogger, type LogFn } from './log.ts'
-import { BootError, startGateway } from './runtime.ts'
+import { createLogger, type LogFn, type Logger } from './log.ts'
+import { BootError, startGateway, type RunningGateway } from './runtime.ts'
 import { generateApiKey } from './store/keys.ts'
 import type { Store } from './store/types.ts'
 import pkg from '../package.json' with { type: 'json' }
@@ -26,8 +26,25 @@ async function ensureDemoTenant(store: Store): Promise<string> {
   return k.key
 }
 
-async function serve(config: GatewayConfig, log: LogFn, demo: boolean) {
-  const gw = await startGateway(config, { log, bootStartedAt })
+/** SIGHUP: reload the config file (same flags and environment); an invalid one is logged and the old one kept. */
+function reloadConfig(gw: RunningGateway, log: Logger): void {
+  const result = loadConfig(process.argv.slice(2), process.env)
+  if (!result.ok) {
+    log({ level: 'error', msg: 'config reload failed; keeping the current config', errors: result.errors })
+    return
+  }
+  log.setLevel(gw.reload(result.config).logLevel)
+}
+
+async function serve(config: GatewayConfig, log: Logger, demo: boolean) {
+  let running: RunningGateway | null = null
+  // Before boot, too: SIGHUP's default action ends the process (that is how it killed streams).
+  process.on('SIGHUP', () => {
+    log({ msg: 'signal', signal: 'SIGHUP' })
+    if (running) reloadConfig(running, log)
+    else log({ level: 'warn', msg: 'still booting; SIGHUP ignored' })
+  })
+  const gw = (running = await startGateway(config, { log, bootStartedAt }))
   if (demo) {
     const key = await ensureDemoTenant(gw.store)
     await gw.cache.reload('demo')
@@ -37,12 +54,13 @@ async function serve(config: GatewayConfig, log: LogFn, demo: boolean) {
       `-d '{"model":"mock-echo","messages":[{"role":"user","content":"hello gateway"}]}'\n\n`,
     )
   }
+  // Drain up to drain_timeout_ms; a second SIGTERM/SIGINT ends the drain at once (stop() handles the repeat).
   const onSignal = (sig: string) => {
     log({ msg: 'signal', signal: sig })
     gw.stop().then(() => process.exit(0), () => process.exit(1))
   }
-  process.once('SIGTERM', () => onSignal('SIGTERM'))
-  process.once('SIGINT', () => onSignal('SIGINT'))
+  process.on('SIGTERM', () => onSignal('SIGTERM'))
+  process.on('SIGINT', () => onSignal('SIGINT'))
 }
 
 /**
@@ -97,7 +115,7 @@ async function main() {
   const config = result.config
   if (config.command === 'help') return void process.stdout.write(HELP_TEXT)
   if (config.command === 'version') return void process.stdout.write(`gateway ${pkg.version} (bun ${Bun.version})\n`)
-  const log = createLogger()
+  const log = createLogger(undefined, config.logLevel)
   try {
     if (config.command === 'serve' || config.command === 'demo') {
       if (config.positionals.length) fail(`unexpected argument "${config.positionals[0]}"`)

@@ -1,8 +1,10 @@
 /**
  * Boot and shutdown: config → stores (fail fast) → Lua scripts → listen (not ready) → warm tenants → ready.
  * SIGTERM: stop accepting, let in-flight requests finish up to a deadline, flush the ledger, close stores.
+ * SIGHUP (via reload): swap the per-request config.
  */
 import { createApp, fetchHandler } from './app.ts'
+import { drainServer, type Drain } from './drain.ts'
 import type { AppDeps } from './routes/context.ts'
 import { warmRequestPath } from './routes/warmup.ts'
 import { createMemoryLedger } from './budget/memory-ledger.ts'
@@ -12,7 +14,10 @@ import { BudgetService } from './budget/service.ts'
 import type { BudgetLedger } from './budget/types.ts'
 import { createUsageShipper, type UsageShipper } from './budget/usage-shipper.ts'
 import type { GatewayConfig } from './config/index.ts'
-import { createMetrics, type Metrics } from './http/metrics.ts'
+import { planReload, type ReloadPlan } from './config/reload.ts'
+import { startLoopLagMonitor } from './http/loop-lag.ts'
+import { startMetricsServer } from './http/metrics-server.ts'
+import { createMetrics, type Metrics, observeSettled } from './http/metrics.ts'
 import type { LogFn } from './log.ts'
 import type { ProviderAdapter, ProviderKind } from './providers/types.ts'
 import { providerUsable } from './providers/registry.ts'
@@ -26,12 +31,17 @@ export class BootError extends Error {}
 export interface RunningGateway {
   url: string
   port: number
+  /** The /metrics listener when `metrics_listen` is set. */
+  metricsUrl: string | null
   store: Store
   ledger: BudgetLedger
   cache: TenantCache
   /** Resolves when warm-up finished (readyz turns 200). */
   ready: Promise<void>
+  /** Drains for `deadlineMs` (default: the config's drain timeout); a second call ends the drain at once. */
   stop(deadlineMs?: number): Promise<void>
+  /** Applies a newly loaded config (SIGHUP); returns what changed and what needs a restart. */
+  reload(next: GatewayConfig): ReloadPlan
 }
 
 export interface StartOptions {
@@ -40,35 +50,66 @@ export interface StartOptions {
   bootStartedAt?: number
 }
 
-/** `ship: false` for one-shot admin commands: shipping usage is a serving gateway's job, not the CLI's. */
-export async function openStores(config: GatewayConfig, log: LogFn, opts: { ship?: boolean; metrics?: Metrics } = {}): Promise<{ store: Store; ledger: BudgetLedger; flush: () => Promise<void>; stopShipper: () => Promise<void> }> {
-  let store: Store
+/** Host and port of a Redis URL, never its password (boot messages). */
+function describeRedis(url: string): string {
   try {
-    store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir })
-    await store.migrate()
-  } catch (e) {
-    throw new BootError(`database: ${(e as Error).message}`)
+    const u = new URL(url)
+    return `${u.hostname}:${u.port || '6379'}`
+  } catch {
+    return 'the configured URL'
   }
+}
+
+/**
+ * `ship: false` for one-shot admin commands: shipping usage is a serving gateway's job, not the CLI's.
+ * Both stores are opened at once, so with both unreachable the one BootError names both (and boot waits
+ * for the slower connect timeout, not the sum).
+ */
+export async function openStores(config: GatewayConfig, log: LogFn, opts: { ship?: boolean; metrics?: Metrics } = {}): Promise<{ store: Store; ledger: BudgetLedger; flush: () => Promise<void>; stopShipper: () => Promise<void> }> {
+  let store: Store | undefined
+  let shipper: UsageShipper | undefined
   // Sum for the period without the records the ledger still holds (it counts those itself): see recover.lua.
   const rebuild = (tenantId: string, periodKey: string, excludeRequestIds: string[]) =>
-    store.sumUsageSince(tenantId, periodKeyStartMs(periodKey), excludeRequestIds)
-  if (!config.redisUrl) {
-    log({ level: 'warn', msg: 'no REDIS_URL: using the in-process budget ledger; run a single gateway instance only' })
-    const ledger = createMemoryLedger({ rebuild, sink: (records) => store.insertUsage(records) })
-    return { store, ledger, flush: () => ledger.flush(), stopShipper: async () => {} }
-  }
-  let ledger
-  let shipper: UsageShipper | undefined
-  try {
+    store!.sumUsageSince(tenantId, periodKeyStartMs(periodKey), excludeRequestIds)
+  const [db, redis] = await Promise.allSettled([
+    (async () => {
+      const s = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir })
+      try {
+        await s.migrate()
+      } catch (e) {
+        await s.close().catch(() => {})
+        throw e
+      }
+      return s
+    })(),
     // Ledger ids are per-request UUIDs that live at most one reservation TTL, so 2 h of exactly-once memory is plenty.
-    // The store is also where the ledger writes records Redis lost before they were shipped.
-    ledger = await createRedisLedger({
-      url: config.redisUrl, rebuild, durable: store, log, doneRetentionMs: 2 * 3_600_000, onSettled: (t) => shipper?.noteSettled(t),
-      onOutboxDrop: (n) => opts.metrics?.ledgerOutboxDropped.inc({}, n),
-    })
-  } catch (e) {
-    await store.close().catch(() => {})
-    throw new BootError(`redis: ${(e as Error).message}`)
+    // The store is also where the ledger writes records Redis lost before they were shipped (opened beside it:
+    // recovery only runs once both are up).
+    config.redisUrl
+      ? createRedisLedger({
+        url: config.redisUrl, rebuild, log, doneRetentionMs: 2 * 3_600_000, onSettled: (t) => shipper?.noteSettled(t),
+        durable: { insertUsage: (r) => store!.insertUsage(r), storedUsageIds: (ids) => store!.storedUsageIds(ids) },
+        onOutboxDrop: (n) => opts.metrics?.ledgerOutboxDropped.inc({}, n),
+      })
+        // Its message names the URL, which may hold a password: boot errors show host and port only.
+        .catch((e: Error) => Promise.reject(new Error(String(e?.message).replaceAll(config.redisUrl!, describeRedis(config.redisUrl!)))))
+      : Promise.resolve(null),
+  ])
+  const problems: string[] = []
+  if (db.status === 'rejected') problems.push(`database: ${(db.reason as Error).message}`)
+  if (redis.status === 'rejected') problems.push(`redis: ${(redis.reason as Error).message}`)
+  if (problems.length > 0) {
+    if (db.status === 'fulfilled') await db.value.close().catch(() => {})
+    if (redis.status === 'fulfilled') await redis.value?.close().catch(() => {})
+    throw new BootError(problems.length === 1 ? problems[0]! : `stores unreachable:\n  - ${problems.join('\n  - ')}`)
+  }
+  store = (db as PromiseFulfilledResult<Store>).value
+  const ledger = (redis as PromiseFulfilledResult<Awaited<ReturnType<typeof createRedisLedger>> | null>).value
+  if (!ledger) {
+    log({ level: 'warn', msg: 'no REDIS_URL: using the in-process budget ledger; run a single gateway instance only' })
+    const s = store
+    const memory = createMemoryLedger({ rebuild, sink: (records) => s.insertUsage(records) })
+    return { store, ledger: memory, flush: () => memory.flush(), stopShipper: async () => {} }
   }
   const redisLedger = ledger
   const started = createUsageShipper({ client: ledger.client, store, log, onStored: (records) => redisLedger.confirmStored(records) })
@@ -82,19 +123,15 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions): P
   const { log } = opts
   const metrics = createMetrics()
   const { store, ledger, flush, stopShipper } = await openStores(config, log, { metrics })
-  // Requests still settling (streams, drained replies of departed clients) and the signal that cuts them.
-  const inflight = new Set<Promise<unknown>>()
-  const shutdown = new AbortController()
   const cache = new TenantCache(store)
-  const budget = new BudgetService(ledger, log)
+  const budget = new BudgetService(ledger, log, Date.now, observeSettled(metrics))
+  const shutdown = new AbortController()
   let warmed = false
+  /** Boot config with the reloadable parts as last applied (restart-only settings stay as booted). */
+  let current = config
 
   const appDeps: AppDeps = {
     config, store, cache, budget, metrics, log, adapters: opts.adapters, shutdown: shutdown.signal,
-    track: (p) => {
-      inflight.add(p)
-      void p.finally(() => inflight.delete(p))
-    },
     notReadyReason: async () => {
       if (!warmed) return 'warming up'
       try {
@@ -110,7 +147,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions): P
       return null
     },
   }
-  const app = createApp(appDeps)
+  const app = createApp(appDeps, { metricsRoute: config.metricsListen === null })
 
   const unlisten = await store.listen((e) => {
     cache.onChange(e).catch((err) => log({ level: 'error', msg: 'tenant refresh failed', tenant: e.tenantId, error: String(err) }))
@@ -121,28 +158,48 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions): P
   })
 
   let server: ReturnType<typeof Bun.serve>
+  let metricsServer: ReturnType<typeof Bun.serve> | null = null
   try {
     server = Bun.serve({ port: config.port, hostname: config.host, fetch: fetchHandler(app), idleTimeout: 255 })
   } catch (e) {
-    await unlisten()
-    await store.close()
-    await ledger.close()
+    await closeAll()
     throw new BootError(`cannot listen on ${config.host}:${config.port}: ${(e as Error).message}`)
   }
-  const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${server.port}`
-
-  for (const p of Object.values(config.providers)) {
-    if (!providerUsable(p)) log({ level: 'warn', msg: 'provider has no API key; its models are not served', provider: p.name })
-  }
-  // The first request must pay nothing: open upstream connections and prime every tenant's budget counter.
-  for (const p of Object.values(config.providers)) {
-    if (p.kind === 'mock') continue
+  if (config.metricsListen) {
+    const { host, port } = config.metricsListen
     try {
-      fetch.preconnect(p.baseUrl)
-    } catch {
-      // Best effort: Bun 1.4.5 refuses https origins here ("Invalid port"); the first request then connects.
+      metricsServer = startMetricsServer(config.metricsListen, metrics)
+    } catch (e) {
+      await server.stop(true)
+      await closeAll()
+      throw new BootError(`cannot listen for metrics on ${host}:${port}: ${(e as Error).message}`)
     }
   }
+  async function closeAll() {
+    await unlisten().catch(() => {})
+    await store.close().catch(() => {})
+    await ledger.close().catch(() => {})
+  }
+  const hostUrl = (host: string, port: number | undefined) => `http://${host === '0.0.0.0' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}:${port}`
+  const url = hostUrl(config.host, server.port)
+  const metricsUrl = metricsServer && config.metricsListen ? hostUrl(config.metricsListen.host, metricsServer.port) : null
+  const stopLoopLag = startLoopLagMonitor((ms) => metrics.loopLagMs.observe({}, ms))
+
+  const readyProviders = (providers: GatewayConfig['providers']) => {
+    for (const p of Object.values(providers)) {
+      if (!providerUsable(p)) log({ level: 'warn', msg: 'provider has no API key; its models are not served', provider: p.name })
+    }
+    // The first request must pay nothing: open upstream connections and prime every tenant's budget counter.
+    for (const p of Object.values(providers)) {
+      if (p.kind === 'mock') continue
+      try {
+        fetch.preconnect(p.baseUrl)
+      } catch {
+        // Best effort: Bun 1.4.5 refuses https origins here ("Invalid port"); the first request then connects.
+      }
+    }
+  }
+  readyProviders(config.providers)
   const ready = warmTenants(store, cache, config.warmLimit, (t) => budget.prime(t)).then(async (w) => {
     await warmRequestPath(appDeps)
     // Bun starts its HTTP client on the first fetch; do that here (to ourselves) instead of on a client's request.
@@ -151,31 +208,45 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions): P
     metrics.warmupMs.set({}, w.durationMs)
     metrics.warmTenants.set({}, cache.size)
     log({
-      msg: 'ready', url, store: store.kind, ledger: ledger.kind, tenants: w.tenants, failed: w.failed,
+      msg: 'ready', url, ...(metricsUrl ? { metrics_url: metricsUrl } : {}), store: store.kind, ledger: ledger.kind, tenants: w.tenants, failed: w.failed,
       warm_limit: config.warmLimit, warmup_ms: Math.round(w.durationMs), boot_to_ready_ms: Math.round(performance.now() - bootStartedAt),
     })
   })
 
   let stopping: Promise<void> | null = null
-  const stop = (deadlineMs = 30_000) => (stopping ??= (async () => {
-    log({ msg: 'shutting down', deadline_ms: deadlineMs })
-    const drained = server.stop(false)
-    const settled = drained.then(() => Promise.all([...inflight]))
-    const timedOut = await Promise.race([settled.then(() => false), Bun.sleep(deadlineMs).then(() => true)])
-    if (timedOut) {
-      log({ level: 'warn', msg: 'deadline reached; cutting requests still running', in_flight: inflight.size })
-      // Streams end with an error event and settle (status `shutdown`) before their connections close.
-      shutdown.abort()
-      await Promise.race([Promise.all([...inflight]), Bun.sleep(2_000)])
-      await server.stop(true)
+  let drain: Drain | null = null
+  const stop = (deadlineMs = config.drainTimeoutMs) => {
+    if (stopping) {
+      drain?.cutNow() // a second stop (signal) does not wait for the deadline
+      return stopping
     }
-    await unlisten().catch(() => {})
-    await flush().catch((e) => log({ level: 'error', msg: 'ledger flush failed at shutdown', error: String(e) }))
-    await stopShipper().catch(() => {})
-    await ledger.close().catch(() => {})
-    await store.close().catch(() => {})
-    log({ msg: 'stopped' })
-  })())
+    return (stopping = (async () => {
+      log({ msg: 'shutting down', deadline_ms: deadlineMs, in_flight: metrics.inflightRequests.get() })
+      drain = drainServer({ server, deadlineMs, shutdown, inFlight: () => metrics.inflightRequests.get(), log })
+      await drain.done
+      await metricsServer?.stop(true)
+      stopLoopLag()
+      await unlisten().catch(() => {})
+      await flush().catch((e) => log({ level: 'error', msg: 'ledger flush failed at shutdown', error: String(e) }))
+      await stopShipper().catch(() => {})
+      await ledger.close().catch(() => {})
+      await store.close().catch(() => {})
+      log({ msg: 'stopped' })
+    })())
+  }
 
-  return { url, port: server.port!, store, ledger, cache, ready, stop }
+  const reload = (next: GatewayConfig): ReloadPlan => {
+    const plan = planReload(current, next)
+    current = { ...current, ...plan.apply, logLevel: plan.logLevel }
+    appDeps.config = plan.apply // read per request: the next request sees it, one in flight keeps its route
+    readyProviders(plan.apply.providers)
+    log({
+      ...(plan.needsRestart.length ? { level: 'warn', restart_required: plan.needsRestart } : {}),
+      msg: 'config reloaded', models: Object.keys(plan.apply.models).length,
+      providers_changed: plan.changed.providers, models_changed: plan.changed.models,
+    })
+    return plan
+  }
+
+  return { url, port: server.port!, metricsUrl, store, ledger, cache, ready, stop, reload }
 }

@@ -130,9 +130,13 @@ const RECORD_FIELDS = ['requestId', 'tenantId', 'keyId', 'model', 'provider', 'p
   'costUsdMicros', 'status', 'startedAt', 'durationMs'] as const satisfies readonly (keyof UsageRecord)[]
 const NUMERIC = new Set<string>(['promptTokens', 'completionTokens', 'costUsdMicros', 'startedAt', 'durationMs'])
 
+/** Optional fields: written only when set, read when present (entries written by older gateways lack them). */
+const OPTIONAL_FIELDS = ['clientRequestId'] as const satisfies readonly (keyof UsageRecord)[]
+
 export function recordToFields(r: UsageRecord): string[] {
   const out: string[] = []
   for (const f of RECORD_FIELDS) out.push(f, String(r[f]))
+  for (const f of OPTIONAL_FIELDS) if (r[f] != null) out.push(f, String(r[f]))
   return out
 }
 
@@ -146,6 +150,7 @@ export function fieldsToRecord(fields: string[]): { periodKey: string; record: U
     if (v === undefined) return null
     rec[f] = NUMERIC.has(f) ? Number(v) : v
   }
+  for (const f of OPTIONAL_FIELDS) if (m[f] !== undefined) rec[f] = m[f]
   if (m.period === undefined) return null
   return { periodKey: m.period, record: rec as unknown as UsageRecord }
 }

@@ -2,6 +2,7 @@
  * Request-level budget flow: reserve before the upstream call, then exactly one of settle or release.
  * The reservation handle is idempotent so `finally` blocks and stream cancel paths can all call it safely.
  */
+import type { AccessFacts } from '../http/access-log.ts'
 import { asGatewayError, GatewayError } from '../http/errors.ts'
 import type { LogFn } from '../log.ts'
 import type { ChatRequest, ModelConfig, Usage } from '../providers/types.ts'
@@ -29,12 +30,21 @@ export interface ReserveArgs {
   req: ChatRequest
   ledgerId: string
   startedAt: number
+  /**
+   * The request's access-log facts (ctx.access): reserve fills tenant, key, model and provider, settle the cost,
+   * tokens and outcome; its requestId (the client-visible x-request-id) goes into the usage record.
+   */
+  access?: AccessFacts
 }
+
+/** Called once per request actually settled in the ledger (metrics: per-tenant spend and tokens). */
+export type SettleObserver = (record: UsageRecord) => void
 
 export interface SettleOutcome {
   usage: Usage | null
   /** UTF-8 bytes of generated text/arguments seen; an upper bound on completion tokens when usage is missing. */
   completionBytes: number
+  /** `shutdown`: ended by the gateway at its drain deadline (AppDeps.shutdown). */
   status: 'ok' | 'client_disconnect' | 'upstream_error' | 'upstream_timeout' | 'shutdown' | 'error'
 }
 
@@ -48,6 +58,7 @@ export class Reservation {
     /** What the request can make the provider bill (pricing/index.ts). */
     readonly plan: PricePlan,
     private readonly log: LogFn,
+    private readonly observe: SettleObserver = () => {},
   ) {}
 
   get promptEstimate(): number {
@@ -91,9 +102,12 @@ export class Reservation {
       requestId: a.ledgerId, tenantId: a.tenant.id, keyId: a.keyId, model: a.model.name, provider: a.provider,
       promptTokens: prompt, completionTokens: completion, costUsdMicros: cost, status: o.status,
       startedAt: a.startedAt, durationMs: Math.round(durationMs),
+      ...(a.access ? { clientRequestId: a.access.requestId } : {}),
     }
+    if (a.access) Object.assign(a.access, { costMicros: cost, promptTokens: prompt, completionTokens: completion, outcome: o.status })
     try {
-      await this.ledger.settle({ tenantId: a.tenant.id, periodKey: this.periodKey, requestId: a.ledgerId, costMicros: cost, record })
+      const { settled } = await this.ledger.settle({ tenantId: a.tenant.id, periodKey: this.periodKey, requestId: a.ledgerId, costMicros: cost, record })
+      if (settled) this.observe(record)
     } catch (e) {
       // The Redis ledger retries it until it goes through (redis-sweep.ts); the record is logged too.
       this.log({ level: 'error', msg: 'settle failed', request: a.ledgerId, tenant: a.tenant.id, cost_usd_micros: cost, error: String(e) })
@@ -117,6 +131,7 @@ export class Reservation {
   async release(): Promise<void> {
     if (this.done) return
     this.done = true
+    if (this.args.access) Object.assign(this.args.access, { costMicros: 0, outcome: 'released' })
     try {
       await this.ledger.release(this.args.tenant.id, this.periodKey, this.args.ledgerId)
     } catch (e) {
@@ -130,6 +145,7 @@ export class BudgetService {
     readonly ledger: BudgetLedger,
     private readonly log: LogFn,
     private readonly now: () => number = Date.now,
+    private readonly observe: SettleObserver = () => {},
   ) {}
 
   /**
@@ -150,6 +166,7 @@ export class BudgetService {
 
   async reserve(a: ReserveArgs): Promise<Reservation> {
     const t = a.tenant
+    if (a.access) Object.assign(a.access, { tenant: t.id, keyId: a.keyId, model: a.model.name, provider: a.provider })
     const pk = periodKey(t.budgetPeriod, this.now())
     // Every field that can reach the model counts (tools, functions, schemas, predictions, pass-through fields),
     // images by their model family's formula, tiers, cache writes and per-call search fees (pricing/index.ts).
@@ -165,14 +182,14 @@ export class BudgetService {
         amountMicros: amount, ttlMs: RESERVATION_TTL_MS,
       })
       if (!r.ok) throw budgetExceeded(amount, t.budgetUsdMicros ?? UNLIMITED, r.spentMicros, r.reservedMicros, plan.maxOutputTokens)
-      return new Reservation(this.ledger, a, pk, amount, plan, this.log)
+      return new Reservation(this.ledger, a, pk, amount, plan, this.log, this.observe)
     } catch (e) {
       const err = asGatewayError(e)
       if (err.code === 'budget_exceeded') throw err
       if (t.failOpen) {
         // Settlement is still attempted (settling without a reservation is allowed), so spend is kept if the store returns.
         this.log({ level: 'warn', msg: 'budget store unavailable; serving fail-open tenant without reservation', tenant: t.id })
-        return new Reservation(this.ledger, a, pk, amount, plan, this.log)
+        return new Reservation(this.ledger, a, pk, amount, plan, this.log, this.observe)
       }
       // The store's own error text (client internals, addresses) goes to the log, never to the client.
       this.log({ level: 'error', msg: 'budget reserve failed', tenant: t.id, error: String(e) })

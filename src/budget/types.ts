@@ -11,10 +11,12 @@ export interface UsageRecord {
   promptTokens: number
   completionTokens: number
   costUsdMicros: number
-  /** 'ok' | 'client_disconnect' | 'upstream_error' | … */
+  /** 'ok' | 'client_disconnect' | 'upstream_error' | 'upstream_timeout' | 'shutdown' | … */
   status: string
   startedAt: number // epoch ms
   durationMs: number
+  /** The client-visible x-request-id (sent by the client or made by the gateway); absent in older records. */
+  clientRequestId?: string | null
 }
 
 export interface ReserveInput {

@@ -9,7 +9,7 @@ export interface ParsedArgs {
   errors: string[]
 }
 
-const SERVER_FLAGS = ['port', 'host', 'warm-limit', 'config', 'data-dir']
+const SERVER_FLAGS = ['port', 'host', 'warm-limit', 'config', 'data-dir', 'drain-timeout-ms', 'log-level', 'metrics-listen']
 const TENANT_FLAGS = ['budget-usd', 'period', 'models', 'policy', 'fail-open']
 /** Flags of the admin commands; which subcommand takes which is checked by the CLI (src/cli/admin.ts). */
 const FLAGS_BY_COMMAND: Record<Command, string[]> = {
@@ -83,6 +83,7 @@ export const HELP_TEXT = `gateway — LLM API gateway with atomic per-tenant bud
 
 Usage:
   gateway [serve] [--port 8080] [--host 0.0.0.0] [--warm-limit 50] [--config gateway.toml]
+                 [--drain-timeout-ms 30000] [--log-level info] [--metrics-listen 127.0.0.1:9090]
   gateway demo [--port 8080]             embedded store + mock provider + demo tenant and key
   gateway migrate                        apply pending schema migrations; lists them, or names the current version
   gateway tenant create ID [--budget-usd N|none] [--period total|day|month] [--models a,b|all]
@@ -111,6 +112,10 @@ Options:
   --config PATH     TOML config file (env GATEWAY_CONFIG); its models are the ones --models accepts
   --data-dir PATH   embedded store directory (env GATEWAY_DATA_DIR, default ./gateway-data)
   --json            read commands and key create/rotate: print JSON on stdout (money in integer micro-USD)
+  --drain-timeout-ms N  on SIGTERM/SIGINT, wait this long for in-flight requests, then end them
+                    (env GATEWAY_DRAIN_TIMEOUT_MS, default 30000)
+  --log-level L     debug, info, warn or error (env GATEWAY_LOG_LEVEL, default info)
+  --metrics-listen H:P  serve /metrics on this address only, not on the main port (env GATEWAY_METRICS_LISTEN)
   Durations: 90s, 15m, 24h, 30d, 2w. Dates: YYYY-MM-DD (UTC) or ISO 8601 with Z or an offset.
 
 Admin commands print the store they use on stderr ("gateway: store: postgres host:5432/db" or the sqlite
@@ -118,6 +123,12 @@ file, with a warning when DATABASE_URL is unset and the default ./gateway-data i
 the result. They need no Redis: only "tenant show" reads live spent/reserved figures from REDIS_URL, and
 when Redis is unreachable it still prints the config and recorded spend, says the live figures are
 unavailable, and exits 0.
+
+Signals (serve, demo):
+  SIGTERM, SIGINT   stop accepting, drain in-flight requests up to the drain timeout, flush, exit 0;
+                    a second one ends the drain at once
+  SIGHUP            reload the config file (providers, models, prices, max_body_bytes, log_level);
+                    in-flight requests keep their route; an invalid file is logged and the old config kept
 
 Environment:
   DATABASE_URL      Postgres for tenants, keys and usage; unset: embedded bun:sqlite under the data dir

@@ -3,6 +3,7 @@
  * problem is collected (not just the first), and the result is frozen and injected everywhere else.
  */
 import { readFileSync } from 'node:fs'
+import { isLogLevel, LOG_LEVELS, type LogLevel } from '../log.ts'
 import type { ModelConfig, ProviderConfig, ProviderKind } from '../providers/types.ts'
 import { parseArgv, type Command } from './argv.ts'
 import { builtinModels, MOCK_MODEL } from './catalog.ts'
@@ -23,8 +24,18 @@ export interface GatewayConfig {
   redisUrl: string | null
   adminKey: string | null
   maxBodyBytes: number
+  /** How long a SIGTERM/SIGINT waits for in-flight requests before ending them (`shutdown`). */
+  drainTimeoutMs: number
+  logLevel: LogLevel
+  /** A second listener for /metrics only (then the main port does not serve it); null: /metrics on the main port. */
+  metricsListen: ListenAddress | null
   providers: Readonly<Record<string, ProviderConfig>>
   models: Readonly<Record<string, ModelConfig>>
+}
+
+export interface ListenAddress {
+  host: string
+  port: number
 }
 
 export type ConfigResult = { ok: true; config: GatewayConfig } | { ok: false; errors: string[] }
@@ -34,6 +45,18 @@ type ReadFile = (path: string) => string
 
 /** Until upstream response headers; a non-streamed reply's headers follow the whole generation (the SDKs wait 10 min). */
 const DEFAULT_UPSTREAM_TIMEOUT_MS = 600_000
+export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000
+/** A drain never needs to outlast the longest request (MAX_REQUEST_MS, 100 minutes). */
+const MAX_DRAIN_TIMEOUT_MS = 6_000_000
+
+/** `host:port` or `[v6]:port`; null when malformed. */
+export function parseListenAddress(s: string): ListenAddress | null {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:\[\]]+)):(\d{1,5})$/.exec(s.trim())
+  if (!m) return null
+  const port = Number(m[3])
+  if (port > 65535) return null
+  return { host: m[1] ?? m[2]!, port }
+}
 
 function intIn(errors: string[], what: string, raw: unknown, min: number, max: number): number | undefined {
   if (raw === undefined || raw === null || raw === '') return undefined
@@ -43,6 +66,28 @@ function intIn(errors: string[], what: string, raw: unknown, min: number, max: n
     return undefined
   }
   return n
+}
+
+/** The first set source (flag, env, file) of a log level; each bad one is reported. */
+function oneOf(errors: string[], sources: Array<[string, unknown]>): LogLevel | undefined {
+  let found: LogLevel | undefined
+  for (const [what, raw] of sources) {
+    if (raw === undefined || raw === '') continue
+    if (!isLogLevel(raw)) errors.push(`${what} must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(raw)})`)
+    else found ??= raw
+  }
+  return found
+}
+
+function listenIn(errors: string[], sources: Array<[string, unknown]>): ListenAddress | undefined {
+  let found: ListenAddress | undefined
+  for (const [what, raw] of sources) {
+    if (raw === undefined || raw === '') continue
+    const a = typeof raw === 'string' ? parseListenAddress(raw) : null
+    if (!a) errors.push(`${what} must be host:port, e.g. 127.0.0.1:9090 (got ${JSON.stringify(raw)})`)
+    else found ??= a
+  }
+  return found
 }
 
 function readToml(errors: string[], path: string, readFile: ReadFile): Record<string, any> {
@@ -144,6 +189,11 @@ export function loadConfig(argv: string[], env: Env, readFile: ReadFile = (p) =>
     ?? intIn(errors, 'GATEWAY_WARM_LIMIT', env.GATEWAY_WARM_LIMIT, 1, 10_000)
     ?? intIn(errors, 'server.warm_limit', server.warm_limit, 1, 10_000) ?? 50
   const maxBodyBytes = intIn(errors, 'server.max_body_bytes', server.max_body_bytes, 1024, 256 * 1024 * 1024) ?? 4 * 1024 * 1024
+  const drainTimeoutMs = intIn(errors, '--drain-timeout-ms', args.flags['drain-timeout-ms'], 0, MAX_DRAIN_TIMEOUT_MS)
+    ?? intIn(errors, 'GATEWAY_DRAIN_TIMEOUT_MS', env.GATEWAY_DRAIN_TIMEOUT_MS, 0, MAX_DRAIN_TIMEOUT_MS)
+    ?? intIn(errors, 'server.drain_timeout_ms', server.drain_timeout_ms, 0, MAX_DRAIN_TIMEOUT_MS) ?? DEFAULT_DRAIN_TIMEOUT_MS
+  const logLevel = oneOf(errors, [['--log-level', args.flags['log-level']], ['GATEWAY_LOG_LEVEL', env.GATEWAY_LOG_LEVEL], ['server.log_level', server.log_level]]) ?? 'info'
+  const metricsListen = listenIn(errors, [['--metrics-listen', args.flags['metrics-listen']], ['GATEWAY_METRICS_LISTEN', env.GATEWAY_METRICS_LISTEN], ['server.metrics_listen', server.metrics_listen]])
   const host = args.flags.host ?? env.GATEWAY_HOST ?? (typeof server.host === 'string' ? server.host : undefined) ?? '0.0.0.0'
 
   for (const [name, url] of [['DATABASE_URL', env.DATABASE_URL], ['REDIS_URL', env.REDIS_URL]] as const) {
@@ -178,6 +228,9 @@ export function loadConfig(argv: string[], env: Env, readFile: ReadFile = (p) =>
     redisUrl: env.REDIS_URL || null,
     adminKey: env.GATEWAY_ADMIN_KEY || null,
     maxBodyBytes,
+    drainTimeoutMs,
+    logLevel,
+    metricsListen: metricsListen ? Object.freeze(metricsListen) : null,
     providers: Object.freeze(providers),
     models: Object.freeze(models),
   }

@@ -16,7 +16,7 @@ export type ErrorCode =
   | 'store_unavailable'
   | 'upstream_timeout'
   | 'upstream_client_error'
-  | 'gateway_shutdown'
+  | 'server_shutdown'
   | 'internal_error'
 
 export function statusFor(code: ErrorCode): number {
@@ -34,7 +34,7 @@ export function statusFor(code: ErrorCode): number {
     case 'store_unavailable': return 503
     case 'upstream_timeout': return 504
     case 'upstream_client_error': return 400 // real status carried by the error instance
-    case 'gateway_shutdown': return 503
+    case 'server_shutdown': return 503
     case 'internal_error': return 500
     default: {
       const never: never = code
@@ -56,7 +56,7 @@ function typeFor(code: ErrorCode): string {
     case 'upstream_timeout':
     case 'budget_unavailable':
     case 'store_unavailable':
-    case 'gateway_shutdown':
+    case 'server_shutdown':
     case 'internal_error': return 'api_error'
     default: return 'invalid_request_error'
   }
@@ -145,4 +145,9 @@ export function errorResponseAs(format: ErrorFormat, err: GatewayError, requestI
   if (format === 'openai') return errorResponse(err, requestId, headers)
   const h = errorHeaders(err, requestId, { 'request-id': requestId, ...headers })
   return new Response(JSON.stringify(anthropicErrorBody(err, requestId)), { status: err.status, headers: h })
+}
+
+/** The error a request cut by a shutdown ends with: the signal's own reason when it is one of ours. */
+export function shutdownError(signal: AbortSignal): GatewayError {
+  return signal.reason instanceof GatewayError ? signal.reason : new GatewayError('server_shutdown', 'The gateway is shutting down and ended this request; retry it.')
 }

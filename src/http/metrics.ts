@@ -1,4 +1,5 @@
-/** A minimal Prometheus text-format registry: counters and fixed-bucket histograms, labels as sorted pairs. */
+/** A minimal Prometheus text-format registry: counters, gauges, fixed-bucket histograms, labels as sorted pairs. */
+import type { UsageRecord } from '../budget/types.ts'
 type Labels = Record<string, string>
 
 const LATENCY_BUCKETS_MS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000]
@@ -35,6 +36,9 @@ class Gauge extends Counter {
   set(labels: Labels, v: number): void {
     this.inc(labels, v - this.get(labels))
   }
+  dec(labels: Labels = {}): void {
+    this.inc(labels, -1)
+  }
   override render(): string {
     return super.render().replace(' counter', ' gauge')
   }
@@ -64,6 +68,17 @@ class Histogram {
   }
 }
 
+/** A value read when scraped (process figures), rendered as one unlabelled sample. */
+class Sampled {
+  constructor(readonly name: string, readonly help: string, readonly type: 'gauge' | 'counter', readonly read: () => number) {}
+  render(): string {
+    return `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} ${this.type}\n${this.name} ${this.read()}`
+  }
+}
+
+const LOOP_LAG_BUCKETS_MS = [1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000]
+const processStartSeconds = Math.round(Date.now() / 1000 - process.uptime())
+
 export function createMetrics() {
   const m = {
     requests: new Counter('gateway_requests_total', 'Requests by route and status'),
@@ -75,13 +90,42 @@ export function createMetrics() {
     warmTenants: new Gauge('gateway_warm_tenants', 'Tenants in the warmed cache'),
     ledgerOutboxDropped: new Counter('gateway_ledger_outbox_dropped_total',
       'Settled usage records no longer held for re-delivery because the ledger outbox was full'),
+    inflightRequests: new Gauge('gateway_inflight_requests', '/v1 requests in progress (streams included, until their end)'),
+    inflightStreams: new Gauge('gateway_inflight_streams', 'SSE streams in progress'),
+    // One series per tenant that spent through this instance (sum over instances for a tenant's total). Tenant
+    // ids are label values here, so these are rendered only for the private metrics listener (see render).
+    tenantSpend: new Counter('gateway_tenant_spend_usd_micros_total', 'Settled cost by tenant in micro-USD'),
+    tenantTokens: new Counter('gateway_tenant_tokens_total', 'Settled tokens by tenant and type (prompt, completion)'),
+    loopLagMs: new Histogram('gateway_event_loop_lag_ms', 'Event-loop delay of a periodic timer in ms', LOOP_LAG_BUCKETS_MS),
+    rss: new Sampled('process_resident_memory_bytes', 'Resident set size in bytes', 'gauge', () => process.memoryUsage.rss()),
+    cpu: new Sampled('process_cpu_seconds_total', 'User and system CPU time in seconds', 'counter', () => {
+      const c = process.cpuUsage()
+      return (c.user + c.system) / 1e6
+    }),
+    started: new Sampled('process_start_time_seconds', 'Start time of the process since the Unix epoch in seconds', 'gauge', () => processStartSeconds),
   }
+  m.inflightRequests.set({}, 0)
+  m.inflightStreams.set({}, 0)
+  const perTenant = new Set<unknown>([m.tenantSpend, m.tenantTokens])
   return {
     ...m,
-    render(): string {
-      return Object.values(m).map((x) => x.render()).join('\n') + '\n'
+    /**
+     * `tenants: true` adds the per-tenant series. /metrics on the main port answers anyone who can reach the API,
+     * so it never lists tenant ids; the `metrics_listen` listener (meant for a private interface) does.
+     */
+    render(opts: { tenants?: boolean } = {}): string {
+      return Object.values(m).filter((x) => opts.tenants === true || !perTenant.has(x)).map((x) => x.render()).join('\n') + '\n'
     },
   }
 }
 
 export type Metrics = ReturnType<typeof createMetrics>
+
+/** Per-tenant spend and tokens, fed by every settled request (BudgetService's settle observer). */
+export function observeSettled(metrics: Metrics): (r: UsageRecord) => void {
+  return (r) => {
+    metrics.tenantSpend.inc({ tenant: r.tenantId }, r.costUsdMicros)
+    metrics.tenantTokens.inc({ tenant: r.tenantId, type: 'prompt' }, r.promptTokens)
+    metrics.tenantTokens.inc({ tenant: r.tenantId, type: 'completion' }, r.completionTokens)
+  }
+}

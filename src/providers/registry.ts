@@ -29,7 +29,14 @@ export function providerUsable(p: ProviderConfig): boolean {
   return p.kind === 'mock' || !p.keyRequired || p.apiKey !== null
 }
 
-/** Without this the upstream's 401 would reach the client, who would think its own gateway key was wrong. */
+/**
+ * Without this the upstream's 401 would reach the client, who would think its own gateway key was wrong.
+ * A configuration error does not heal by retrying, so SDKs are told not to (they retry 502 otherwise).
+ */
 export function assertProviderUsable(p: ProviderConfig): void {
-  if (!providerUsable(p)) throw new GatewayError('upstream_error', `The gateway has no API key for provider \`${p.name}\`; ask its operator to configure one.`)
+  if (!providerUsable(p)) {
+    throw new GatewayError('upstream_error', `The gateway has no API key for provider \`${p.name}\`; ask its operator to configure one.`, {
+      headers: { 'x-should-retry': 'false' },
+    })
+  }
 }

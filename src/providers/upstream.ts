@@ -43,6 +43,12 @@ export async function upstreamFetch(provider: ProviderConfig, path: string, init
         signal,
         // A redirect could carry the provider key to another host (x-api-key is not stripped cross-origin).
         redirect: 'manual',
+        // Bun's own socket idle timer (BUN_CONFIG_HTTP_IDLE_TIMEOUT, default 5 min) would otherwise fail a
+        // request whose headers take longer (a long non-streamed generation) as a 502 "connection failed"
+        // before our timeout_ms, and cut a stream silent for longer than that before idle_timeout_ms. Every
+        // phase has its own timer here and in the route, so Bun's is off.
+        // https://bun.sh/reference/globals/BunFetchRequestInit/timeout
+        timeout: false,
       })
     } catch (err) {
       throw failure(err, provider, init.signal, timeout.signal)

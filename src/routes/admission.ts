@@ -6,7 +6,7 @@
 import { authenticate } from '../auth/api-key.ts'
 import type { Reservation } from '../budget/service.ts'
 import { readJsonBody } from '../http/body.ts'
-import { GatewayError } from '../http/errors.ts'
+import { GatewayError, shutdownError } from '../http/errors.ts'
 import { assertProviderUsable, resolveRoute } from '../providers/registry.ts'
 import type { ChatRequest, ModelRoute } from '../providers/types.ts'
 import type { CachedKey } from '../tenants/cache.ts'
@@ -36,9 +36,13 @@ export interface Admission<R> {
 /** Auth, body and model policy: everything before money is involved (count_tokens stops here). */
 export async function authorize<R>(ctx: RequestContext, deps: AppDeps, protocol: RequestProtocol<R>) {
   const { timing, request } = ctx
+  // A gateway past its drain deadline takes on nothing new (its listener is already closed to new connections).
+  if (deps.shutdown.aborted) throw shutdownError(deps.shutdown)
   // The key is checked from the headers before any body byte is read: an anonymous client must not make the
   // gateway buffer its body (OpenAI, too, answers 401 before looking at the body).
   const { key, tenant } = await authenticate(request.headers, deps.cache)
+  ctx.access.tenant = tenant.id
+  ctx.access.keyId = key.id
   timing.mark('auth')
   const req = protocol.validate(await readJsonBody(request, deps.config.maxBodyBytes))
   timing.mark('request')
@@ -67,7 +71,7 @@ export async function admit<R>(ctx: RequestContext, deps: AppDeps, protocol: Req
     tenant, keyId: key.id, model: route.model, provider: route.provider.name,
     // Budgeting reads messages, the output cap and every other field by its bytes, whatever the protocol.
     req: req as unknown as ChatRequest,
-    ledgerId: crypto.randomUUID(), startedAt: timing.startedAtEpochMs,
+    ledgerId: crypto.randomUUID(), startedAt: timing.startedAtEpochMs, access: ctx.access,
   })
   timing.mark('budget_reserve')
   return { req, key, tenant, route, reservation }

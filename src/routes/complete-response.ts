@@ -5,7 +5,7 @@
  */
 import { MAX_REQUEST_MS } from '../budget/service.ts'
 import { closeReservation } from '../budget/settlement.ts'
-import { GatewayError } from '../http/errors.ts'
+import { GatewayError, shutdownError } from '../http/errors.ts'
 import type { Admission } from './admission.ts'
 import type { AppDeps, RequestContext } from './context.ts'
 import { newMeter, type ReplyMeter } from './stream-response.ts'
@@ -30,9 +30,9 @@ export async function completeResponse<T>(
   // the request (and its reservation) forever, nor may any request outlive its reservation (MAX_REQUEST_MS).
   const totalMs = Math.max(0, Math.min(route.provider.timeoutMs, (deps.maxRequestMs ?? MAX_REQUEST_MS) - timing.elapsedMs()))
   const deadline = setTimeout(() => endByGateway(new GatewayError('upstream_timeout', `upstream ${route.provider.name} did not finish within ${Math.round(totalMs)} ms`), 'upstream_timeout'), totalMs)
-  const onShutdown = () => endByGateway(new GatewayError('gateway_shutdown', 'The gateway is shutting down; the request was cut before it finished.'), 'shutdown')
-  deps.shutdown?.addEventListener('abort', onShutdown, { once: true })
-  if (deps.shutdown?.aborted) onShutdown()
+  const onShutdown = () => endByGateway(shutdownError(deps.shutdown), 'shutdown')
+  deps.shutdown.addEventListener('abort', onShutdown, { once: true })
+  if (deps.shutdown.aborted) onShutdown()
   const meter = newMeter()
   try {
     const body = await call(upstream.signal)
@@ -60,6 +60,6 @@ export async function completeResponse<T>(
     throw e
   } finally {
     clearTimeout(deadline)
-    deps.shutdown?.removeEventListener('abort', onShutdown)
+    deps.shutdown.removeEventListener('abort', onShutdown)
   }
 }

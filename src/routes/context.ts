@@ -1,6 +1,7 @@
 /** What every route handler receives: the request, its id and timing, and the app's injected parts. */
 import type { BudgetService } from '../budget/service.ts'
 import type { GatewayConfig } from '../config/index.ts'
+import type { AccessFacts } from '../http/access-log.ts'
 import type { Metrics } from '../http/metrics.ts'
 import type { RequestTiming } from '../http/timing.ts'
 import type { LogFn } from '../log.ts'
@@ -9,12 +10,19 @@ import type { Store } from '../store/types.ts'
 import type { TenantCache } from '../tenants/cache.ts'
 
 export interface AppDeps {
+  /** Read per request, never cached: SIGHUP swaps this object (a request keeps the route it resolved). */
   config: Pick<GatewayConfig, 'models' | 'providers' | 'maxBodyBytes'>
   store: Store
   cache: TenantCache
   budget: BudgetService
   metrics: Metrics
   log: LogFn
+  /**
+   * Aborted when a shutdown's drain deadline is reached, with a GatewayError('server_shutdown') as its reason:
+   * requests still in flight must end now (a stream with one error event), settling with status 'shutdown'.
+   * Connections are force-closed shortly after.
+   */
+  shutdown: AbortSignal
   /** null when ready; otherwise why not (served by /readyz). */
   notReadyReason: () => Promise<string | null>
   /** Interval of SSE keep-alive comments on a stream (default 15 s); a test seam. */
@@ -24,16 +32,14 @@ export interface AppDeps {
   /** Test seam: replace a provider kind's adapter. */
   adapters?: Partial<Record<ProviderKind, ProviderAdapter>>
   now?: () => number
-  /** Aborted when a shutdown's drain deadline passes: requests still running are cut (status `shutdown`). */
-  shutdown?: AbortSignal
-  /** Told of every /v1 request's completion (a stream's end, a drained reply) so shutdown can wait for it. */
-  track?: (done: Promise<unknown>) => void
 }
 
 export interface RequestContext {
   request: Request
   requestId: string
   timing: RequestTiming
+  /** Facts for the request's access-log line; handlers fill what they learn (see http/access-log.ts). */
+  access: AccessFacts
   /** Set by a streaming handler: it reports completion itself when the stream ends. */
   onStreamDone?: (done: Promise<void>) => void
 }

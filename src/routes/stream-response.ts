@@ -11,7 +11,7 @@
  */
 import { MAX_REQUEST_MS } from '../budget/service.ts'
 import { closeReservation, type RequestEnding } from '../budget/settlement.ts'
-import { asGatewayError, GatewayError } from '../http/errors.ts'
+import { asGatewayError, GatewayError, shutdownError } from '../http/errors.ts'
 import { encodeSse, SSE_HEADERS, SSE_HEARTBEAT_FRAME } from '../http/sse.ts'
 import type { Usage } from '../providers/types.ts'
 import type { Admission } from './admission.ts'
@@ -72,13 +72,13 @@ export async function streamResponse<T>(
     () => endByGateway(new GatewayError('upstream_timeout', `request exceeded the gateway's limit of ${Math.round(maxMs / 60_000)} minutes`)),
     Math.max(0, maxMs - timing.elapsedMs()),
   )
-  const onShutdown = () => endByGateway(new GatewayError('gateway_shutdown', 'The gateway is shutting down; the stream was cut before it finished.'), 'shutdown')
-  deps.shutdown?.addEventListener('abort', onShutdown, { once: true })
+  const onShutdown = () => endByGateway(shutdownError(deps.shutdown), 'shutdown')
+  deps.shutdown.addEventListener('abort', onShutdown, { once: true })
   const detach = () => {
     clearTimeout(deadline)
-    deps.shutdown?.removeEventListener('abort', onShutdown)
+    deps.shutdown.removeEventListener('abort', onShutdown)
   }
-  if (deps.shutdown?.aborted) onShutdown()
+  if (deps.shutdown.aborted) onShutdown()
 
   let iterable: AsyncIterable<T>
   try {

@@ -17,9 +17,9 @@ export async function warmRequestPath(deps: AppDeps): Promise<void> {
   const body = JSON.stringify({ model: 'warmup', messages: [{ role: 'user', content: 'warm up' }], stream: true, max_tokens: 1 })
   const headers = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), authorization: `Bearer ${WARMUP_KEY}` }
   const chat = new Request('http://gateway.invalid/v1/chat/completions', { method: 'POST', body, headers })
-  await chatCompletions({ request: chat, requestId: 'warmup', timing: new RequestTiming() }, deps).catch(() => {})
+  await chatCompletions({ request: chat, requestId: 'warmup', timing: new RequestTiming(), access: { requestId: 'warmup' } }, deps).catch(() => {})
   const models = new Request('http://gateway.invalid/v1/models', { headers })
-  await listModels({ request: models, requestId: 'warmup', timing: new RequestTiming() }, deps).catch(() => {})
+  await listModels({ request: models, requestId: 'warmup', timing: new RequestTiming(), access: { requestId: 'warmup' } }, deps).catch(() => {})
   sseDataFrame(errorBody(new GatewayError('upstream_error', 'warm up'), 'warmup'))
   await deps.budget.warmup().catch(() => {}) // best effort: a budget store problem shows in /readyz instead
 }

@@ -13,7 +13,7 @@ export interface PostgresStoreOptions {
 }
 
 const CHANNEL = 'gateway_config'
-/** Rows per INSERT: 11 parameters each stays well under the protocol's 65535-parameter limit. */
+/** Rows per INSERT: 12 parameters each stays well under the protocol's 65535-parameter limit. */
 const USAGE_BATCH = 1000
 
 /** Host, port and database of a URL, never its password: this goes into boot error messages and the CLI's store line. */
@@ -44,6 +44,16 @@ export function parseChangeEvent(payload: string): ChangeEvent | null {
   }
 }
 
+/**
+ * Seconds before reconnect attempt `retries` (postgres.js counts failed attempts since the last success).
+ * Its default, 3^n/100 s up to 20 s, made the LISTEN connection come back ~18 s after a Postgres restart of a
+ * few seconds, and config changes (a revoked key) waited for it. From 50 ms, doubling, at most 1 s; the jitter
+ * keeps a fleet of gateways from reconnecting in step.
+ */
+export function reconnectDelaySec(retries: number, random: () => number = Math.random): number {
+  return Math.min(0.05 * 2 ** Math.max(0, retries - 1), 1) * (0.5 + random() / 2)
+}
+
 const pgCode = (err: unknown): string | undefined => (err as { code?: string })?.code
 
 export async function createPostgresStore(url: string, opts: PostgresStoreOptions = {}): Promise<Store> {
@@ -53,6 +63,8 @@ export async function createPostgresStore(url: string, opts: PostgresStoreOption
     sql = postgres(url, {
       max: opts.max ?? 10,
       connect_timeout: connectTimeoutSec,
+      // Also used by the LISTEN connection (postgres.js passes these options on), which must resubscribe at once.
+      backoff: reconnectDelaySec,
       // `create ... if not exists` notices are expected, not worth a console line.
       onnotice: () => {},
       // int8 arrives as a string by default; money and counts fit in 2^53 (9e15 µUSD = $9e9).
@@ -195,6 +207,7 @@ export async function createPostgresStore(url: string, opts: PostgresStoreOption
           status: r.status,
           started_at: new Date(r.startedAt),
           duration_ms: r.durationMs,
+          client_request_id: r.clientRequestId ?? null,
         }))
         // The ledger is flushed at least once; request_id makes a replayed batch a no-op.
         await q(sql`insert into usage_records ${sql(rows)} on conflict (request_id) do nothing`)

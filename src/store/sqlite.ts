@@ -264,10 +264,10 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
       db.transaction(() => {
         for (const r of records) {
           run(`insert into usage_records (request_id, tenant_id, key_id, model, provider, prompt_tokens,
-              completion_tokens, cost_usd_micros, status, started_at, duration_ms)
-            values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (request_id) do nothing`,
+              completion_tokens, cost_usd_micros, status, started_at, duration_ms, client_request_id)
+            values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (request_id) do nothing`,
           r.requestId, r.tenantId, r.keyId, r.model, r.provider, r.promptTokens, r.completionTokens,
-          r.costUsdMicros, r.status, r.startedAt, r.durationMs)
+          r.costUsdMicros, r.status, r.startedAt, r.durationMs, r.clientRequestId ?? null)
         }
       })()
     },

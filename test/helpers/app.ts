@@ -2,13 +2,13 @@
  * Builds an in-process gateway app around real parts (sqlite or Postgres store, memory or Redis ledger)
  * for tests that call app.handle(new Request(...)) with no network.
  */
-import { createApp } from '../../src/app.ts'
+import { createApp, type AppOptions } from '../../src/app.ts'
 import { createMemoryLedger } from '../../src/budget/memory-ledger.ts'
 import { periodKeyStartMs } from '../../src/budget/money.ts'
 import { BudgetService } from '../../src/budget/service.ts'
 import type { BudgetLedger } from '../../src/budget/types.ts'
 import { loadConfig, type GatewayConfig } from '../../src/config/index.ts'
-import { createMetrics } from '../../src/http/metrics.ts'
+import { createMetrics, observeSettled } from '../../src/http/metrics.ts'
 import { createLogger } from '../../src/log.ts'
 import type { AppDeps } from '../../src/routes/context.ts'
 import type { ProviderAdapter, ProviderKind } from '../../src/providers/types.ts'
@@ -31,6 +31,8 @@ export interface TestGateway {
   cache: TenantCache
   metrics: ReturnType<typeof createMetrics>
   logs: string[]
+  /** Aborting it is what the runtime does at a shutdown's drain deadline (AppDeps.shutdown). */
+  shutdown: AbortController
   /** POST/GET helper: path, JSON body, API key. */
   request: (path: string, opts?: { body?: unknown; key?: string; headers?: Record<string, string>; method?: string }) => Promise<Response>
   addTenant: (t: Partial<Tenant> & { id: string }) => Promise<string>
@@ -45,6 +47,8 @@ export async function buildTestGateway(opts: {
   ready?: () => Promise<string | null>
   heartbeatMs?: number
   maxRequestMs?: number
+  /** createApp options, e.g. { metricsRoute: false }. */
+  app?: AppOptions
 } = {}): Promise<TestGateway> {
   const store = opts.store ?? createSqliteStore(':memory:')
   await store.migrate()
@@ -56,13 +60,14 @@ export async function buildTestGateway(opts: {
   const log = createLogger((l) => logs.push(l))
   const metrics = createMetrics()
   const cache = new TenantCache(store)
-  const budget = new BudgetService(ledger, log)
+  const budget = new BudgetService(ledger, log, Date.now, observeSettled(metrics))
+  const shutdown = new AbortController()
   const deps: AppDeps = {
-    config: opts.config ?? testConfig(), store, cache, budget, metrics, log,
+    config: opts.config ?? testConfig(), store, cache, budget, metrics, log, shutdown: shutdown.signal,
     adapters: opts.adapters, notReadyReason: opts.ready ?? (async () => null), heartbeatMs: opts.heartbeatMs,
     maxRequestMs: opts.maxRequestMs,
   }
-  const app = createApp(deps)
+  const app = createApp(deps, opts.app)
   const request: TestGateway['request'] = (path, o = {}) => {
     const headers: Record<string, string> = { ...(o.key ? { authorization: `Bearer ${o.key}` } : {}), ...o.headers }
     if (o.body !== undefined) headers['content-type'] = 'application/json'
@@ -82,7 +87,7 @@ export async function buildTestGateway(opts: {
     // As at boot (runtime.ts): load tenants and prime their budget counters.
     await warmTenants(store, cache, 8, (t) => budget.prime(t))
   }
-  return { app, deps, store, ledger, cache, metrics, logs, request, addTenant, warm }
+  return { app, deps, store, ledger, cache, metrics, logs, shutdown, request, addTenant, warm }
 }
 
 export const chat = (content = 'hello gateway', extra: Record<string, unknown> = {}) => ({

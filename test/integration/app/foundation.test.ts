@@ -205,6 +205,7 @@ describe('providers without a key', () => {
     expect(ids).not.toContain('gpt-4o-mini') // OPENAI_API_KEY unset
     const res = await gw.request('/v1/chat/completions', { key, body: chat('hi', { model: 'gpt-4o-mini' }) })
     expect(res.status).toBe(502)
+    expect(res.headers.get('x-should-retry')).toBe('false') // a config error: SDKs must not retry it
     expect(((await res.json()) as any).error.message).toContain('no API key for provider `openai`')
     expect(await gw.ledger.snapshot('nokey', 'total')).toEqual({ spentMicros: 0, reservedMicros: 0 })
   })

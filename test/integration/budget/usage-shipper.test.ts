@@ -55,6 +55,19 @@ test('records reach the store exactly once and leave the streams', async () => {
   await shipper.stop()
 })
 
+test('the client-visible request id rides the ledger stream to the store; a record without one still ships', async () => {
+  const t = uid('crid')
+  const [a, b] = [uid('req'), uid('req')]
+  await ledger.settle({ tenantId: t, periodKey: 'total', requestId: a, costMicros: 5, record: { ...usage(t, a, 0), clientRequestId: 'req_client_abc' } })
+  await ledger.settle({ tenantId: t, periodKey: 'total', requestId: b, costMicros: 5, record: usage(t, b, 0) })
+  const shipper = createUsageShipper({ source: ledger, discover: false, store, group: uid('g') })
+  await shipper.addTenant(t)
+  await shipper.flush()
+  await shipper.stop()
+  expect(store.rows.get(a)!.clientRequestId).toBe('req_client_abc')
+  expect(store.rows.get(b)!.clientRequestId).toBeUndefined()
+})
+
 test('store down: records stay pending and are shipped once it is back (backoff, nothing lost)', async () => {
   const t = uid('pgdown')
   const ids = await settleMany([t], 30)

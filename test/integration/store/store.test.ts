@@ -15,12 +15,16 @@ import { createPostgresStore } from '../../../src/store/postgres.ts'
 import { createSqliteStore } from '../../../src/store/sqlite.ts'
 import { DuplicateError, type ChangeEvent, type Store, type Tenant } from '../../../src/store/types.ts'
 import { startPostgres, type PgInstance } from '../../helpers/postgres.ts'
+import { Database } from 'bun:sqlite'
+import postgres from 'postgres'
 
 interface Backend {
   name: 'sqlite' | 'postgres'
   start(): Promise<void>
   /** A brand-new empty database; the returned function opens another store instance on it. */
   fresh(): Promise<() => Promise<Store>>
+  /** usage_records.client_request_id by request_id in the newest fresh() database (read raw: no Store method). */
+  clientRequestIds(): Promise<Record<string, string | null>>
   stop(): Promise<void>
 }
 
@@ -34,6 +38,15 @@ function sqliteBackend(): Backend {
       // A file, not ':memory:', so two instances share one database like two Postgres connections do.
       const file = join(dir, `db${++n}`, 'gateway.sqlite')
       return async () => createSqliteStore(file)
+    },
+    async clientRequestIds() {
+      const db = new Database(join(dir, `db${n}`, 'gateway.sqlite'), { readonly: true })
+      try {
+        const rows = db.query('select request_id, client_request_id from usage_records').all() as Array<{ request_id: string; client_request_id: string | null }>
+        return Object.fromEntries(rows.map((r) => [r.request_id, r.client_request_id]))
+      } finally {
+        db.close()
+      }
     },
     async stop() { rmSync(dir, { recursive: true, force: true }) },
   }
@@ -50,6 +63,15 @@ function postgresBackend(): Backend {
       const pg = await startPostgres()
       instances.push(pg)
       return () => createPostgresStore(pg.url)
+    },
+    async clientRequestIds() {
+      const sql = postgres(instances.at(-1)!.url, { max: 1, onnotice: () => {} })
+      try {
+        const rows = await sql<Array<{ request_id: string; client_request_id: string | null }>>`select request_id, client_request_id from usage_records`
+        return Object.fromEntries(rows.map((r) => [r.request_id, r.client_request_id]))
+      } finally {
+        await sql.end({ timeout: 1 })
+      }
     },
     async stop() { await Promise.all(instances.map((pg) => pg.stop())) },
   }
@@ -223,6 +245,20 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       expect((await store.storedUsageIds(['s1', 'nope', 's2', 's1'])).sort()).toEqual(['s1', 's2'])
       const many = Array.from({ length: 3000 }, (_, i) => `absent-${i}`)
       expect(await store.storedUsageIds([...many, 's2'])).toEqual(['s2'])
+    })
+
+
+    test('insertUsage keeps the client-visible request id; records without one store null', async () => {
+      const own = await (await backend.fresh())() // clientRequestIds() reads the newest fresh database
+      try {
+        await own.migrate()
+        const t0 = Date.now()
+        await own.insertUsage([{ ...usage('cr1', 'crid', 1, t0), clientRequestId: 'req_from_client-1' }, usage('cr2', 'crid', 1, t0),
+          { ...usage('cr3', 'crid', 1, t0), clientRequestId: null }])
+        expect(await backend.clientRequestIds()).toEqual({ cr1: 'req_from_client-1', cr2: null, cr3: null })
+      } finally {
+        await own.close()
+      }
     })
 
     test('insertUsage takes batches larger than one statement', async () => {

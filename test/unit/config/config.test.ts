@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { parseArgv } from '../../../src/config/argv.ts'
-import { loadConfig } from '../../../src/config/index.ts'
+import { loadConfig, parseListenAddress } from '../../../src/config/index.ts'
+import { planReload } from '../../../src/config/reload.ts'
 
 const noFile = () => {
   throw new Error('ENOENT: no such file')
@@ -108,4 +109,76 @@ test('OPENAI_BASE_URL / ANTHROPIC_BASE_URL beat the config file (environment > f
   expect(r.config.providers.anthropic!.baseUrl).toBe('http://egress.internal/anthropic')
   const fileOnly = loadConfig(['--config', 'g'], {}, () => toml)
   expect(fileOnly.ok && fileOnly.config.providers.openai!.baseUrl).toBe('https://api.openai.com/v1')
+})
+
+describe('drain timeout, log level and metrics listener', () => {
+  const file = () => '[server]\ndrain_timeout_ms = 5000\nlog_level = "warn"\nmetrics_listen = "127.0.0.1:9090"\n'
+  test('precedence: flag > environment > config file > default', () => {
+    const d = loadConfig([], {}, noFile)
+    expect(d.ok && [d.config.drainTimeoutMs, d.config.logLevel, d.config.metricsListen]).toEqual([30_000, 'info', null])
+    const f = loadConfig(['--config', 'g.toml'], {}, file)
+    expect(f.ok && [f.config.drainTimeoutMs, f.config.logLevel, f.config.metricsListen]).toEqual([5000, 'warn', { host: '127.0.0.1', port: 9090 }])
+    const env = { GATEWAY_DRAIN_TIMEOUT_MS: '0', GATEWAY_LOG_LEVEL: 'error', GATEWAY_METRICS_LISTEN: '[::1]:9191' }
+    const e = loadConfig(['--config', 'g.toml'], env, file)
+    expect(e.ok && [e.config.drainTimeoutMs, e.config.logLevel, e.config.metricsListen]).toEqual([0, 'error', { host: '::1', port: 9191 }])
+    const a = loadConfig(['--config', 'g.toml', '--drain-timeout-ms', '250', '--log-level', 'debug', '--metrics-listen', '0.0.0.0:9300'], env, file)
+    expect(a.ok && [a.config.drainTimeoutMs, a.config.logLevel, a.config.metricsListen]).toEqual([250, 'debug', { host: '0.0.0.0', port: 9300 }])
+  })
+
+  test('bad values are all reported, naming their source', () => {
+    const r = loadConfig(['--log-level', 'loud', '--metrics-listen', '9090'], { GATEWAY_DRAIN_TIMEOUT_MS: '-1' },
+      () => '[server]\nmetrics_listen = "host:99999"\n')
+    expect(r.ok).toBe(false)
+    const errors = r.ok ? '' : r.errors.join('\n')
+    expect(errors).toContain('--log-level must be one of debug, info, warn, error (got "loud")')
+    expect(errors).toContain('--metrics-listen must be host:port')
+    expect(errors).toContain('GATEWAY_DRAIN_TIMEOUT_MS must be an integer from 0 to 6000000')
+    expect(errors).not.toContain('server.metrics_listen') // no config file was named: the file is never read
+  })
+
+  test('only serve and demo take them', () => {
+    expect(parseArgv(['migrate', '--log-level', 'info']).errors.join()).toContain('unknown flag --log-level for "migrate"')
+    expect(parseArgv(['demo', '--drain-timeout-ms', '1']).errors).toEqual([])
+  })
+})
+
+describe('parseListenAddress', () => {
+  test.each([
+    ['127.0.0.1:9090', { host: '127.0.0.1', port: 9090 }],
+    ['localhost:0', { host: 'localhost', port: 0 }],
+    ['[::1]:9090', { host: '::1', port: 9090 }],
+    ['9090', null],
+    [':9090', null],
+    ['::1:9090', null],
+    ['host:65536', null],
+    ['host:', null],
+  ] as const)('%s', (s, expected) => {
+    expect(parseListenAddress(s)).toEqual(expected as never)
+  })
+})
+
+describe('planReload (SIGHUP)', () => {
+  const base = '[providers.mock]\nkind = "mock"\n[models."m1"]\nprovider = "mock"\ninput_usd_per_mtok = 1\noutput_usd_per_mtok = 1\n'
+  const load = (toml: string, argv: string[] = []) => {
+    const r = loadConfig(['--config', 'g.toml', ...argv], {}, () => toml)
+    if (!r.ok) throw new Error(r.errors.join())
+    return r.config
+  }
+
+  test('providers, models, prices, max_body_bytes and log_level are applied; changed names are listed', () => {
+    const next = load(`${base.replace('output_usd_per_mtok = 1', 'output_usd_per_mtok = 2')}[models."m2"]\nprovider = "mock"\ninput_usd_per_mtok = 1\noutput_usd_per_mtok = 1\n[server]\nmax_body_bytes = 2048\nlog_level = "debug"\n`)
+    const plan = planReload(load(base), next)
+    expect(plan.apply.models).toBe(next.models)
+    expect(plan.apply.providers).toBe(next.providers)
+    expect(plan.apply.maxBodyBytes).toBe(2048)
+    expect(plan.logLevel).toBe('debug')
+    expect(plan.changed).toEqual({ providers: [], models: ['m1', 'm2'] })
+    expect(plan.needsRestart).toEqual([])
+  })
+
+  test('settings fixed at boot are reported as needing a restart, not applied', () => {
+    const plan = planReload(load(base), load(`${base}[server]\nport = 9999\nwarm_limit = 3\ndrain_timeout_ms = 1\nmetrics_listen = "127.0.0.1:1"\n`))
+    expect(plan.needsRestart).toEqual(['port', 'warmLimit', 'drainTimeoutMs', 'metricsListen'])
+    expect(planReload(load(base), load(base)).needsRestart).toEqual([])
+  })
 })

@@ -13,6 +13,7 @@ test.each([
   ['budget_unavailable', 503, 'api_error'],
   ['store_unavailable', 503, 'api_error'],
   ['upstream_timeout', 504, 'api_error'],
+  ['server_shutdown', 503, 'api_error'],
   ['internal_error', 500, 'api_error'],
 ] as const)('%s → %d %s', (code, status, type) => {
   expect(statusFor(code as ErrorCode)).toBe(status)

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, spyOn, test } from 'bun:test'
 import { GatewayError } from '../../../src/http/errors.ts'
 import type { ProviderConfig } from '../../../src/providers/types.ts'
 import {
@@ -120,6 +120,20 @@ describe('upstreamFetch', () => {
     await expect(pending).rejects.toThrow('client went away')
     const abortedAt = await fake.waitForAbort(index)
     expect(abortedAt - t0).toBeLessThan(100)
+  })
+
+  test('Bun\'s own 5-minute socket idle timer is off: timeout_ms and the stream timers alone decide', async () => {
+    // Without `timeout: false` an upstream holding its headers past BUN_CONFIG_HTTP_IDLE_TIMEOUT failed as a 502
+    // "connection failed" at ~5 min though timeout_ms said 10 (see test/integration/proxy/bun-idle-timeout).
+    const spy = spyOn(globalThis, 'fetch')
+    try {
+      fake.program({ kind: 'json', body: { ok: true } })
+      await (await call()).arrayBuffer()
+      expect(spy).toHaveBeenCalledTimes(1)
+      expect((spy.mock.calls[0]![1] as { timeout?: unknown }).timeout).toBe(false)
+    } finally {
+      spy.mockRestore()
+    }
   })
 
   test('parseJsonBody: non-JSON 200 body → upstream_error, no crash', async () => {
