@@ -67,6 +67,8 @@ export function createApp(deps: AppDeps, opts: AppOptions = {}) {
           res = errorResponseAs(typeof format === 'function' ? format(request) : format, err, ctx.requestId)
         }
       }
+      // A client that left before a non-streamed reply: the reply was read (and charged) but nobody gets it.
+      if (request.signal.aborted && streamDone === null && res.status < 400) res = new Response(null, { status: CLIENT_CLOSED_REQUEST })
       res.headers.set('x-request-id', ctx.requestId)
       res.headers.set('server-timing', ctx.timing.serverTimingHeader())
       const stream = streamDone !== null

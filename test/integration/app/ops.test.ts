@@ -13,20 +13,20 @@ type Line = Record<string, any>
 const lines = (gw: TestGateway): Line[] => gw.logs.map((l) => JSON.parse(l))
 const accessLines = (gw: TestGateway): Line[] => lines(gw).filter((l) => l.msg === 'access')
 
-/** Resolves when `signal` aborts; rejects with its reason (what a real adapter does on a client abort). */
-const untilAborted = (signal: AbortSignal) => new Promise<never>((_, reject) => {
-  if (signal.aborted) reject(signal.reason)
-  signal.addEventListener('abort', () => reject(signal.reason), { once: true })
-})
-
-/** mock-echo, except that a prompt of "hang" never answers (until the request is aborted). */
+/** mock-echo, except that a prompt of "hang" is slow: the reply (or the stream's end) comes after 150 ms. */
 const hangingMock: ProviderAdapter = {
-  complete: (req, route, signal) => (JSON.stringify(req.messages).includes('hang') ? untilAborted(signal) : mockAdapter.complete(req, route, signal)),
+  async complete(req, route, signal) {
+    if (JSON.stringify(req.messages).includes('hang')) await Bun.sleep(150)
+    return mockAdapter.complete(req, route, signal)
+  },
   async stream(req, route, signal) {
     if (!JSON.stringify(req.messages).includes('hang')) return mockAdapter.stream(req, route, signal)
     return (async function* (): AsyncGenerator<ChatChunk> {
-      yield { id: 'c1', object: 'chat.completion.chunk', created: 0, model: req.model, choices: [{ index: 0, delta: { role: 'assistant', content: 'x' }, finish_reason: null }] }
-      await untilAborted(signal)
+      const base = { id: 'c1', object: 'chat.completion.chunk' as const, created: 0, model: req.model }
+      yield { ...base, choices: [{ index: 0, delta: { role: 'assistant', content: 'x' }, finish_reason: null }] }
+      await Bun.sleep(150)
+      yield { ...base, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] }
+      yield { ...base, choices: [], usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 } }
     })()
   },
 }
@@ -87,7 +87,7 @@ describe('access log', () => {
     expect(accessLines(gw)).toEqual([expect.objectContaining({ route: 'chat.completions', status: 200, stream: true })])
   })
 
-  test('a client that leaves before a non-streamed reply: 499, info, client_disconnect; no error line, no error metric', async () => {
+  test('a client that leaves before a non-streamed reply: the reply is still read (and charged), logged 499, info, client_disconnect; no error line, no error metric', async () => {
     gw.logs.length = 0
     const errorsBefore = gw.metrics.render().match(/gateway_errors_total\{code="internal_error"\} (\d+)/)?.[1] ?? '0'
     const ctl = new AbortController()
