@@ -146,16 +146,20 @@ test('SIGTERM with the drain deadline from GATEWAY_DRAIN_TIMEOUT_MS: the stream 
   const text = await readAll(s.reader, s.first)
   expect(await gw.proc.exited).toBe(0)
   expect(text).not.toContain('[DONE]') // cut before its end (the upstream had ~3 s to go)
+  // Ended by the gateway with one error event, not dropped.
+  expect(text).toContain('"code":"server_shutdown"')
   const lines = jsonLines(gw)
+  expect(lines.some((l) => l.msg === 'closing remaining connections')).toBe(false)
   expect(lines.find((l) => l.msg === 'shutting down')).toMatchObject({ deadline_ms: 400, in_flight: 1 })
   expect(lines.find((l) => l.msg === 'drain deadline reached; ending in-flight requests')).toMatchObject({ level: 'warn', deadline_ms: 400 })
   expect(lines.at(-1)).toMatchObject({ msg: 'stopped' })
   // Settled (not left reserved for 2 h) and flushed to the store before exit.
   const db = new Database(join(data, 'gateway.sqlite'), { readonly: true })
   try {
-    const rows = db.query("select status, cost_usd_micros from usage_records where tenant_id = 'sig'").all() as Array<{ status: string; cost_usd_micros: number }>
+    const rows = db.query("select status, cost_usd_micros, client_request_id from usage_records where tenant_id = 'sig'").all() as Array<{ status: string; cost_usd_micros: number; client_request_id: string }>
     expect(rows).toHaveLength(1)
-    expect(rows[0]!.status).not.toBe('ok')
+    expect(rows[0]).toMatchObject({ status: 'shutdown', client_request_id: 'req_drain_1' })
+    expect(rows[0]!.cost_usd_micros).toBeGreaterThan(0) // no usage report: the worst case, never released
   } finally {
     db.close()
   }
