@@ -163,6 +163,30 @@ describe('OpenAI-compatible upstream: translated', () => {
     expect(events.at(-1)!.event).toBe('message_stop')
   })
 
+  test('tool use round trip: parallel tool calls streamed as tool_use blocks, results sent back as tool messages', async () => {
+    const fixture = await Bun.file(new URL('../../fixtures/openai-tool-calls-parallel.sse', import.meta.url)).text()
+    env.up.program(sseReply(fixture, { chunkSize: 11 }))
+    const tools = [{ name: 'get_weather', description: 'Weather', input_schema: { type: 'object' as const, properties: { location: { type: 'string' } } } }]
+    const first = await client.messages.stream({ model: MODELS.openai.client, max_tokens: 200, tools, messages: [{ role: 'user', content: 'weather in Paris and Tokyo?' }] }).finalMessage()
+    expect(first.stop_reason).toBe('tool_use')
+    const uses = first.content.filter((b) => b.type === 'tool_use') as Anthropic.ToolUseBlock[]
+    expect(uses.length).toBe(2)
+    for (const u of uses) expect(typeof (u.input as { location?: unknown }).location).toBe('string')
+    const index = env.up.requests.length
+    env.up.program({ kind: 'json', body: openaiCompletion({ model: MODELS.openai.upstream, text: 'Both sunny' }) })
+    const second = await client.messages.create({
+      model: MODELS.openai.client, max_tokens: 200, tools,
+      messages: [
+        { role: 'user', content: 'weather in Paris and Tokyo?' }, { role: 'assistant', content: first.content as any },
+        { role: 'user', content: uses.map((u) => ({ type: 'tool_result' as const, tool_use_id: u.id, content: 'sunny' })) },
+      ],
+    })
+    expect((second.content[0] as Anthropic.TextBlock).text).toBe('Both sunny')
+    const sent = (env.up.requests[index]!.body as any).messages
+    expect(sent[1].tool_calls.map((c: any) => c.id)).toEqual(uses.map((u) => u.id))
+    expect(sent.slice(2).map((m: any) => [m.role, m.tool_call_id])).toEqual(uses.map((u) => ['tool', u.id]))
+  })
+
   test('count_tokens for a non-Anthropic model is a local estimate, not billed', async () => {
     const index = env.up.requests.length
     const counted = await client.messages.countTokens({ model: MODELS.openai.client, messages: [{ role: 'user', content: 'x'.repeat(400) }] })
