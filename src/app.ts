@@ -3,7 +3,8 @@
  * around real or fake stores and call app.handle(new Request(...)).
  */
 import { Elysia } from 'elysia'
-import { asGatewayError, errorResponse, errorResponseAs, type ErrorFormat, GatewayError } from './http/errors.ts'
+import { errorResponse, errorResponseAs, type ErrorFormat } from './http/errors.ts'
+import { asGatewayError, GatewayError } from './errors.ts'
 import { metricsResponse } from './http/metrics-server.ts'
 import { createRecorder } from './http/recorder.ts'
 import { RequestTiming } from './http/timing.ts'

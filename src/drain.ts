@@ -3,7 +3,7 @@
  * signal), then abort the shutdown signal so routes end what is left themselves (a stream with one error
  * event, settled as `shutdown`), give them a moment, and only then force-close the remaining connections.
  */
-import { GatewayError } from './http/errors.ts'
+import { GatewayError } from './errors.ts'
 import type { LogFn } from './log.ts'
 
 /** After the deadline, how long requests get to write their error event and settle before sockets are cut. */

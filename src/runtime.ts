@@ -19,8 +19,9 @@ import { startLoopLagMonitor } from './http/loop-lag.ts'
 import { startMetricsServer } from './http/metrics-server.ts'
 import { createMetrics, type Metrics, observeSettled } from './http/metrics.ts'
 import type { LogFn } from './log.ts'
-import type { ProviderAdapter, ProviderKind } from './providers/types.ts'
-import { providerUsable } from './providers/registry.ts'
+import type { ProviderAdapter } from './providers/types.ts'
+import type { ProviderKind } from './config/types.ts'
+import { descriptorFor, providerUsable } from './providers/registry.ts'
 import { openStore } from './store/index.ts'
 import type { Store } from './store/types.ts'
 import { TenantCache, warmTenants } from './tenants/cache.ts'
@@ -191,7 +192,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions): P
     }
     // The first request must pay nothing: open upstream connections and prime every tenant's budget counter.
     for (const p of Object.values(providers)) {
-      if (p.kind === 'mock') continue
+      if (descriptorFor(p.kind).local) continue
       try {
         fetch.preconnect(p.baseUrl)
       } catch {

@@ -6,10 +6,8 @@
 import { periodKey, periodStartMs } from '../budget/money.ts'
 import type { PeriodSnapshot } from '../budget/types.ts'
 import { generateApiKey } from '../store/keys.ts'
-import {
-  DuplicateError, type ApiKeyRecord, type NewTenant, type Store, type Tenant, type TenantBundle, type TenantPatch,
-  type UsageQuery, type UsageRow,
-} from '../store/types.ts'
+import { DuplicateError, type Store, type UsageQuery, type UsageRow } from '../store/types.ts'
+import { type ApiKeyRecord, type NewTenant, type Tenant, type TenantBundle, type TenantPatch } from '../tenants/types.ts'
 
 export type AdminErrorCode = 'not_found' | 'conflict' | 'invalid'
 

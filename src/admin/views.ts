@@ -2,8 +2,9 @@
  * JSON shapes of admin data (CLI `--json`, and the admin HTTP API): snake_case, money as integer µUSD,
  * times as ISO 8601 UTC. A key's hash never appears: it is all an attacker needs to match a stolen key.
  */
-import type { ApiKeyRecord, Tenant, TenantListing, UsageGroupBy, UsageRow } from '../store/types.ts'
-import { keyStatus } from '../store/types.ts'
+import type { TenantListing, UsageGroupBy, UsageRow } from '../store/types.ts'
+import type { ApiKeyRecord, Tenant } from '../tenants/types.ts'
+import { keyStatus } from '../tenants/types.ts'
 import type { PeriodStatus, UsageTotals } from './service.ts'
 
 export const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString())

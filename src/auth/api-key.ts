@@ -1,5 +1,5 @@
 /** API key → tenant. Accepts `Authorization: Bearer <key>` or `x-api-key: <key>`. */
-import { GatewayError } from '../http/errors.ts'
+import { GatewayError } from '../errors.ts'
 import { hashApiKey, timingSafeEqualHex } from '../store/keys.ts'
 import type { CachedKey, TenantCache } from '../tenants/cache.ts'
 

@@ -2,7 +2,7 @@
  * The one place for money. Amounts are integer micro-USD (µUSD); dollars appear only at the edges
  * (config parsing, display). Costs are rounded up: never in the tenant's favour (docs/budgets.md "Money").
  */
-import type { Period, Policy } from './types.ts'
+import type { Period, Policy } from '../tenants/types.ts'
 
 export interface Price {
   /** USD per million tokens, as written in the config/catalog (e.g. 0.15). */

@@ -9,7 +9,7 @@
  * is gone, or the epoch is not the one this gateway's holdings carry), or the sweep finds it, the gateway puts its
  * holdings back (redis-recovery.ts) before it goes on.
  */
-import { GatewayError } from '../http/errors.ts'
+import { GatewayError } from '../errors.ts'
 import type { LogFn } from '../log.ts'
 import { Holdings } from './holdings.ts'
 import { connectRedis, type ConnectOptions, withTimeout } from './redis-connect.ts'

@@ -2,11 +2,12 @@
  * Request-level budget flow: reserve before the upstream call, then exactly one of settle or release.
  * The reservation handle is idempotent so `finally` blocks and stream cancel paths can all call it safely.
  */
-import type { AccessFacts } from '../http/access-log.ts'
-import { asGatewayError, GatewayError } from '../http/errors.ts'
+import type { AccessFacts } from './types.ts'
+import { asGatewayError, GatewayError } from '../errors.ts'
 import type { LogFn } from '../log.ts'
-import type { ChatRequest, ModelConfig, Usage } from '../providers/types.ts'
-import type { Tenant } from '../store/types.ts'
+import type { ModelConfig } from '../config/types.ts'
+import type { ChatRequest, Usage } from '../wire/openai.ts'
+import type { Tenant } from '../tenants/types.ts'
 import { formatUsd, periodKey } from './money.ts'
 import { boundMicros, planRequest, type PricePlan, reserveMicros, usageCostMicros } from './pricing/index.ts'
 import { usableUsage } from './settlement.ts'

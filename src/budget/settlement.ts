@@ -7,7 +7,7 @@
  * started) may have generated tokens we never saw — reasoning, in-flight output — so it is charged the
  * worst case the reservation was sized for.
  */
-import type { Usage } from '../providers/types.ts'
+import type { Usage } from '../wire/openai.ts'
 import type { Reservation, SettleOutcome } from './service.ts'
 
 export type EndedBy =

@@ -1,6 +1,4 @@
 /** Budget ledger contract shared by the Redis (Lua/EVALSHA) and in-process implementations. Money is integer µUSD. */
-export type Period = 'total' | 'day' | 'month'
-export type Policy = 'strict' | 'fixed'
 
 export interface UsageRecord {
   requestId: string
@@ -58,4 +56,22 @@ export interface BudgetLedger {
   /** Makes sure the period's spent counter exists (rebuilt from the store if not); used to warm tenants at boot. */
   ensureCounter(tenantId: string, periodKey: string): Promise<number>
   close(): Promise<void>
+}
+
+/**
+ * What one request was and cost, filled as it is learned (admission: tenant and key; reserve: model and
+ * provider; settle: cost, tokens, outcome) and written as the request's access-log line when it ends.
+ */
+export interface AccessFacts {
+  /** The client-visible x-request-id; it is also stored as usage_records.client_request_id. */
+  readonly requestId: string
+  tenant?: string
+  keyId?: string
+  model?: string
+  provider?: string
+  costMicros?: number
+  promptTokens?: number
+  completionTokens?: number
+  /** How the reservation ended: a settle status (ok, client_disconnect, upstream_error, …, shutdown) or 'released'. */
+  outcome?: string
 }

@@ -1,7 +1,7 @@
 /** `gateway key create|list|revoke|rotate`. A secret is printed once, at creation; only its sha256 is stored. */
 import * as admin from '../admin/service.ts'
 import { keyView } from '../admin/views.ts'
-import { keyStatus, type ApiKeyRecord } from '../store/types.ts'
+import { keyStatus, type ApiKeyRecord } from '../tenants/types.ts'
 import { UsageError, type AdminCommand, type CommandContext } from './command.ts'
 import { renderTable, when } from './text.ts'
 import { formatDuration, parseDate, parseDuration } from './time-args.ts'

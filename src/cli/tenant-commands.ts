@@ -2,7 +2,7 @@
 import * as admin from '../admin/service.ts'
 import { periodView, tenantListingView, tenantView, keyView } from '../admin/views.ts'
 import { formatUsd } from '../budget/money.ts'
-import { keyStatus, type Tenant } from '../store/types.ts'
+import { keyStatus, type Tenant } from '../tenants/types.ts'
 import { UsageError, type AdminCommand, type CommandContext } from './command.ts'
 import { parseTenantFlags, TENANT_FLAG_NAMES } from './tenant-flags.ts'
 import { keyTable } from './key-commands.ts'

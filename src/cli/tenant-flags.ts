@@ -1,8 +1,8 @@
 /** Pure parsing of `tenant create|set` flags into a tenant patch; every problem is reported at once. */
 import { unknownModels } from '../admin/service.ts'
 import { usdToMicros } from '../budget/money.ts'
-import type { Period, Policy } from '../budget/types.ts'
-import type { TenantPatch } from '../store/types.ts'
+import type { Period, Policy } from '../tenants/types.ts'
+import type { TenantPatch } from '../tenants/types.ts'
 
 const PERIODS = new Set<Period>(['total', 'day', 'month'])
 const POLICIES = new Set<Policy>(['strict', 'fixed'])

@@ -4,9 +4,10 @@
  */
 import { readFileSync } from 'node:fs'
 import { isLogLevel, LOG_LEVELS, type LogLevel } from '../log.ts'
-import type { ModelConfig, ProviderConfig, ProviderKind } from '../providers/types.ts'
+import type { ModelConfig, ProviderConfig, ProviderKind } from './types.ts'
 import { parseArgv, type Command } from './argv.ts'
-import { builtinModels, MOCK_MODEL } from './catalog.ts'
+import { descriptorFor, PROVIDERS } from '../providers/registry.ts'
+import { builtinModels, kindModels } from './catalog.ts'
 import { parseModelPricing } from './model-pricing.ts'
 
 export interface GatewayConfig {
@@ -106,20 +107,22 @@ function readToml(errors: string[], path: string, readFile: ReadFile): Record<st
   }
 }
 
-function defaultProviders(env: Env): Record<string, ProviderConfig> {
-  return {
-    openai: {
-      name: 'openai', kind: 'openai', timeoutMs: DEFAULT_UPSTREAM_TIMEOUT_MS, keyRequired: true,
-      baseUrl: env.OPENAI_BASE_URL || 'https://api.openai.com/v1', apiKey: env.OPENAI_API_KEY || null,
-    },
-    anthropic: {
-      name: 'anthropic', kind: 'anthropic', timeoutMs: DEFAULT_UPSTREAM_TIMEOUT_MS, keyRequired: true,
-      baseUrl: env.ANTHROPIC_BASE_URL || 'https://api.anthropic.com', apiKey: env.ANTHROPIC_API_KEY || null,
-    },
+/** The providers that exist with no config file: each hosted API's, or in `demo` the in-process one too. */
+function builtinProviders(env: Env, demo: boolean): Record<string, ProviderConfig> {
+  const out: Record<string, ProviderConfig> = {}
+  for (const d of PROVIDERS) {
+    const b = d.builtin
+    if (!b || (b.when === 'demo' && !demo)) continue
+    out[b.name] = {
+      name: b.name, kind: d.kind, timeoutMs: DEFAULT_UPSTREAM_TIMEOUT_MS, keyRequired: b.apiKeyEnv !== undefined,
+      baseUrl: (b.baseUrlEnv && env[b.baseUrlEnv]) || b.baseUrl, apiKey: (b.apiKeyEnv && env[b.apiKeyEnv]) || null,
+    }
   }
+  return out
 }
 
-const KINDS = new Set<ProviderKind>(['openai', 'anthropic', 'mock'])
+const KINDS = new Set<ProviderKind>(PROVIDERS.map((d) => d.kind))
+const KIND_LIST = PROVIDERS.map((d) => d.kind).join(', ')
 
 function fileProviders(errors: string[], file: Record<string, any>, env: Env, out: Record<string, ProviderConfig>) {
   const section = file.providers ?? {}
@@ -127,7 +130,8 @@ function fileProviders(errors: string[], file: Record<string, any>, env: Env, ou
     const where = `providers.${name}`
     if (typeof p !== 'object' || p === null) { errors.push(`${where} must be a table`); continue }
     const kind = p.kind ?? (KINDS.has(name as ProviderKind) ? name : undefined)
-    if (!KINDS.has(kind)) { errors.push(`${where}.kind must be one of openai, anthropic, mock (got ${JSON.stringify(p.kind)})`); continue }
+    if (!KINDS.has(kind)) { errors.push(`${where}.kind must be one of ${KIND_LIST} (got ${JSON.stringify(p.kind)})`); continue }
+    const d = descriptorFor(kind)
     if (p.base_url !== undefined && (typeof p.base_url !== 'string' || !URL.canParse(p.base_url))) {
       errors.push(`${where}.base_url must be a URL (got ${JSON.stringify(p.base_url)})`)
     }
@@ -135,12 +139,13 @@ function fileProviders(errors: string[], file: Record<string, any>, env: Env, ou
     const timeoutMs = intIn(errors, `${where}.timeout_ms`, p.timeout_ms, 100, 3_600_000)
     const idleTimeoutMs = intIn(errors, `${where}.idle_timeout_ms`, p.idle_timeout_ms, 100, 3_600_000)
     const base = out[name]
-    // flag > environment > file: OPENAI_BASE_URL / ANTHROPIC_BASE_URL beat the file for the built-in providers.
-    const envBase = name === 'openai' ? env.OPENAI_BASE_URL : name === 'anthropic' ? env.ANTHROPIC_BASE_URL : undefined
+    // flag > environment > file: a built-in provider's base URL variable (OPENAI_BASE_URL, ...) beats the file.
+    const builtin = PROVIDERS.find((x) => x.builtin?.name === name)?.builtin
+    const envBase = builtin?.baseUrlEnv ? env[builtin.baseUrlEnv] : undefined
     out[name] = {
       name,
       kind,
-      baseUrl: envBase || (typeof p.base_url === 'string' ? p.base_url : base?.baseUrl ?? (kind === 'mock' ? 'mock:' : '')),
+      baseUrl: envBase || (typeof p.base_url === 'string' ? p.base_url : base?.baseUrl ?? d.defaultBaseUrl ?? ''),
       apiKey: typeof p.api_key_env === 'string' ? env[p.api_key_env] || null : base?.apiKey ?? null,
       timeoutMs: timeoutMs ?? base?.timeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS,
       // Naming a key variable means a key is needed; a built-in provider keeps needing one.
@@ -200,15 +205,11 @@ export function loadConfig(argv: string[], env: Env, readFile: ReadFile = (p) =>
     if (url && !URL.canParse(url)) errors.push(`${name} is not a URL`)
   }
 
-  const providers = defaultProviders(env)
+  const providers = builtinProviders(env, args.command === 'demo')
   fileProviders(errors, file, env, providers)
   const models = builtinModels()
   fileModels(errors, file, models)
-  if (args.command === 'demo') {
-    providers.mock ??= { name: 'mock', kind: 'mock', baseUrl: 'mock:', apiKey: null, timeoutMs: DEFAULT_UPSTREAM_TIMEOUT_MS }
-  }
-  const mockProvider = Object.values(providers).find((p) => p.kind === 'mock')
-  if (mockProvider && !models[MOCK_MODEL.name]) models[MOCK_MODEL.name] = { ...MOCK_MODEL, provider: mockProvider.name }
+  Object.assign(models, kindModels(providers, models))
   for (const m of Object.values(models)) {
     if (!providers[m.provider]) errors.push(`models."${m.name}".provider "${m.provider}" is not a configured provider`)
   }

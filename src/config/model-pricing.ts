@@ -2,8 +2,8 @@
  * The pricing fields of a `[models."x"]` table beyond input/output prices: cache prices, the image formula,
  * service tiers, web search fees. Each field not given keeps the built-in catalog's value for that model.
  */
-import type { ImagePricing, ModelConfig, TierRates } from '../providers/types.ts'
-import { IMAGE_PRICING_PRESETS } from './catalog.ts'
+import type { ImagePricing, ModelConfig, TierRates } from './types.ts'
+import { IMAGE_PRICING_PRESETS } from './image-pricing.ts'
 
 type PricingFields = Pick<ModelConfig,
   'cachedInputUsdPerMtok' | 'cacheWriteUsdPerMtok' | 'cacheWrite1hUsdPerMtok' | 'imagePricing' | 'tiers'

@@ -3,21 +3,9 @@
  * Facts are filled as they become known: the request id by the app, tenant and key by the route after
  * authentication, model, provider, cost and tokens by the reservation (BudgetService.reserve / settle).
  */
+import type { AccessFacts } from '../budget/types.ts'
 import type { LogLevel } from '../log.ts'
 
-export interface AccessFacts {
-  /** The client-visible x-request-id; it is also stored as usage_records.client_request_id. */
-  readonly requestId: string
-  tenant?: string
-  keyId?: string
-  model?: string
-  provider?: string
-  costMicros?: number
-  promptTokens?: number
-  completionTokens?: number
-  /** How the reservation ended: a settle status (ok, client_disconnect, upstream_error, …, shutdown) or 'released'. */
-  outcome?: string
-}
 
 export interface AccessEnd {
   route: string

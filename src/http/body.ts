@@ -1,5 +1,5 @@
 /** Reads a JSON request body with a hard size limit, refusing oversize bodies before buffering them all. */
-import { GatewayError } from './errors.ts'
+import { GatewayError } from '../errors.ts'
 
 const tooLarge = (max: number) => new GatewayError('request_too_large', `Request body exceeds ${max} bytes.`)
 

@@ -3,7 +3,8 @@
  * access-log line.
  */
 import type { LogFn } from '../log.ts'
-import { accessLine, type AccessFacts } from './access-log.ts'
+import { accessLine } from './access-log.ts'
+import { type AccessFacts } from '../budget/types.ts'
 import type { Metrics } from './metrics.ts'
 import type { RequestTiming } from './timing.ts'
 

@@ -1,6 +1,6 @@
 /** Schema checks for the chat request: reject what an upstream would reject, with the offending `param`. */
-import type { ChatRequest } from '../providers/types.ts'
-import { GatewayError } from './errors.ts'
+import type { ChatRequest } from '../wire/openai.ts'
+import { GatewayError } from '../errors.ts'
 
 export const MAX_MESSAGES = 4096
 const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function'])

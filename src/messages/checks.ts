@@ -1,5 +1,5 @@
 /** Shape checks shared by the Messages translators: a malformed body is the client's 400 with `param`. */
-import { GatewayError } from '../http/errors.ts'
+import { GatewayError } from '../errors.ts'
 
 export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)

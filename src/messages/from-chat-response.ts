@@ -2,10 +2,10 @@
  * OpenAI chat completion → Anthropic message, for a /v1/messages model served by an OpenAI-compatible
  * upstream. Pure. The stop reason and usage mappings are shared with from-chat-stream.ts.
  */
-import { GatewayError } from '../http/errors.ts'
-import type { ChatCompletion, ToolCall } from '../providers/types.ts'
+import { GatewayError } from '../errors.ts'
+import type { ChatCompletion, ToolCall } from '../wire/openai.ts'
 import { isRecord } from './checks.ts'
-import type { ContentBlock, MessagesResponse, StopReason, Usage } from './wire.ts'
+import type { ContentBlock, MessagesResponse, StopReason, Usage } from '../wire/anthropic.ts'
 
 /** What the translation back needs to know about the request. */
 export interface FromChatOptions {

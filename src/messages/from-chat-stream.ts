@@ -15,10 +15,10 @@
  * - Tool arguments are passed through fragment by fragment, as Anthropic streams input_json_delta; a call
  *   with no arguments sends no delta, and the SDKs then take the input as {}.
  */
-import type { ChatChunk } from '../providers/types.ts'
+import type { ChatChunk } from '../wire/openai.ts'
 import { isRecord } from './checks.ts'
 import { type FromChatOptions, messageId, reasoningOf, stopReasonFor, usageFor } from './from-chat-response.ts'
-import type { MessagesSseEvent, StopReason, Usage } from './wire.ts'
+import type { MessagesSseEvent, StopReason, Usage } from '../wire/anthropic.ts'
 
 interface OpenBlock { kind: 'text' | 'thinking' | 'tool'; index: number }
 

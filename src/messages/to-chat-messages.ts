@@ -11,7 +11,7 @@
  *   A last assistant turn (Anthropic's "prefill") stays an ordinary turn: OpenAI has no prefill, so the
  *   model answers after it instead of continuing it.
  */
-import type { ChatMessage, ToolCall } from '../providers/types.ts'
+import type { ChatMessage, ToolCall } from '../wire/openai.ts'
 import { invalid, isRecord, unsupported } from './checks.ts'
 
 type Part = Record<string, unknown>

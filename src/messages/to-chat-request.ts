@@ -16,7 +16,7 @@
  * search_result and server-tool blocks, server tools (web search, bash, text editor, code execution...),
  * mcp_servers and container.
  */
-import type { ChatMessage, ChatRequest } from '../providers/types.ts'
+import type { ChatMessage, ChatRequest } from '../wire/openai.ts'
 import { invalid, isRecord, unsupported } from './checks.ts'
 import { messagesToChatMessages, systemText } from './to-chat-messages.ts'
 

@@ -1,19 +1,24 @@
-/** Model name → provider route and adapter. The only place that maps a provider kind to its code. */
+/** The provider kinds the gateway has, and model name → route. The only list of providers. */
 import type { GatewayConfig } from '../config/index.ts'
-import { GatewayError } from '../http/errors.ts'
-import { anthropicAdapter } from './anthropic/adapter.ts'
-import { mockAdapter } from './mock/adapter.ts'
-import { openaiAdapter } from './openai/adapter.ts'
-import type { ModelRoute, ProviderAdapter, ProviderConfig, ProviderKind } from './types.ts'
+import { GatewayError } from '../errors.ts'
+import { anthropicProvider } from './anthropic/index.ts'
+import { mockProvider } from './mock/index.ts'
+import { openaiProvider } from './openai/index.ts'
+import type { ModelRoute, ProviderAdapter, ProviderDescriptor } from './types.ts'
+import type { ProviderConfig, ProviderKind } from '../config/types.ts'
 
-const ADAPTERS: Record<ProviderKind, ProviderAdapter> = {
-  openai: openaiAdapter,
-  anthropic: anthropicAdapter,
-  mock: mockAdapter,
+export const PROVIDERS: readonly ProviderDescriptor[] = [openaiProvider, anthropicProvider, mockProvider]
+
+const BY_KIND = new Map(PROVIDERS.map((d) => [d.kind, d]))
+
+export function descriptorFor(kind: ProviderKind): ProviderDescriptor {
+  const d = BY_KIND.get(kind)
+  if (!d) throw new Error(`unknown provider kind ${kind}`) // config refuses unknown kinds, so this is a bug
+  return d
 }
 
 export function adapterFor(kind: ProviderKind): ProviderAdapter {
-  return ADAPTERS[kind]
+  return descriptorFor(kind).adapter
 }
 
 export function resolveRoute(config: Pick<GatewayConfig, 'models' | 'providers'>, model: string): ModelRoute {
@@ -26,7 +31,7 @@ export function resolveRoute(config: Pick<GatewayConfig, 'models' | 'providers'>
 
 /** A provider that needs a key and has none cannot serve; its models are hidden from /v1/models too. */
 export function providerUsable(p: ProviderConfig): boolean {
-  return p.kind === 'mock' || !p.keyRequired || p.apiKey !== null
+  return descriptorFor(p.kind).local === true || !p.keyRequired || p.apiKey !== null
 }
 
 /**

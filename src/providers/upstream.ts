@@ -2,8 +2,8 @@
  * The single place that calls `fetch` on a provider. It owns the timeout, the client-abort propagation and
  * the mapping of upstream failures to GatewayError; adapters only build bodies and translate responses.
  */
-import { GatewayError } from '../http/errors.ts'
-import type { ProviderConfig } from './types.ts'
+import { GatewayError } from '../errors.ts'
+import type { ProviderConfig } from '../config/types.ts'
 
 export interface UpstreamInit {
   /** Serialized with JSON.stringify unless already a string. */

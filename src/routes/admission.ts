@@ -6,9 +6,10 @@
 import { authenticate } from '../auth/api-key.ts'
 import type { Reservation } from '../budget/service.ts'
 import { readJsonBody } from '../http/body.ts'
-import { GatewayError, shutdownError } from '../http/errors.ts'
+import { GatewayError, shutdownError } from '../errors.ts'
 import { assertProviderUsable, resolveRoute } from '../providers/registry.ts'
-import type { ChatRequest, ModelRoute } from '../providers/types.ts'
+import type { ModelRoute } from '../providers/types.ts'
+import type { ChatRequest } from '../wire/openai.ts'
 import type { CachedKey } from '../tenants/cache.ts'
 import type { AppDeps, RequestContext } from './context.ts'
 

@@ -5,7 +5,7 @@
  */
 import { MAX_REQUEST_MS } from '../budget/service.ts'
 import { closeReservation } from '../budget/settlement.ts'
-import { GatewayError, shutdownError } from '../http/errors.ts'
+import { GatewayError, shutdownError } from '../errors.ts'
 import type { Admission } from './admission.ts'
 import type { AppDeps, RequestContext } from './context.ts'
 import { newMeter, type ReplyMeter } from './stream-response.ts'

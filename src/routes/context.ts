@@ -1,11 +1,12 @@
 /** What every route handler receives: the request, its id and timing, and the app's injected parts. */
 import type { BudgetService } from '../budget/service.ts'
 import type { GatewayConfig } from '../config/index.ts'
-import type { AccessFacts } from '../http/access-log.ts'
+import type { AccessFacts } from '../budget/types.ts'
 import type { Metrics } from '../http/metrics.ts'
 import type { RequestTiming } from '../http/timing.ts'
 import type { LogFn } from '../log.ts'
-import type { ProviderAdapter, ProviderKind } from '../providers/types.ts'
+import type { ProviderAdapter } from '../providers/types.ts'
+import type { ProviderKind } from '../config/types.ts'
 import type { Store } from '../store/types.ts'
 import type { TenantCache } from '../tenants/cache.ts'
 

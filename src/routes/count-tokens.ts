@@ -1,12 +1,11 @@
 /**
- * POST /v1/messages/count_tokens: never billed. An Anthropic model's count comes from Anthropic itself;
+ * POST /v1/messages/count_tokens: never billed. A model whose provider speaks the Messages API counts itself;
  * for any other model the gateway has no tokenizer, so it answers an estimate (documented as such): about
  * four bytes of text per token, plus a fixed allowance per image.
  */
-import { GatewayError } from '../http/errors.ts'
-import type { MessagesRequest } from '../messages/wire.ts'
-import { postToAnthropic } from '../providers/anthropic/messages.ts'
-import { parseJsonBody } from '../providers/upstream.ts'
+import { GatewayError } from '../errors.ts'
+import type { MessagesRequest } from '../wire/anthropic.ts'
+import { descriptorFor } from '../providers/registry.ts'
 import { authorize, type RequestProtocol } from './admission.ts'
 import type { AppDeps, RequestContext } from './context.ts'
 import { validateMessagesShape } from './messages.ts'
@@ -32,13 +31,9 @@ const countProtocol: RequestProtocol<MessagesRequest> = {
 export async function countTokens(ctx: RequestContext, deps: AppDeps): Promise<Response> {
   const { req, route } = await authorize(ctx, deps, countProtocol)
   ctx.timing.mark('config')
-  if (route.provider.kind === 'anthropic') {
-    const signal = AbortSignal.timeout(route.provider.timeoutMs)
-    const res = await postToAnthropic(route.provider, '/v1/messages/count_tokens', { ...req, model: route.model.upstreamModel }, ctx.request.headers, signal)
-    const counted = await parseJsonBody(res, route.provider, signal)
-    if (typeof (counted as { input_tokens?: unknown })?.input_tokens !== 'number') {
-      throw new GatewayError('upstream_error', `upstream ${route.provider.name} returned an unexpected count_tokens shape`)
-    }
+  const native = descriptorFor(route.provider.kind).messages
+  if (native) {
+    const counted = await native.countTokens(route, { ...req, model: route.model.upstreamModel }, ctx.request.headers, AbortSignal.timeout(route.provider.timeoutMs))
     ctx.timing.mark('upstream_ttfb')
     return Response.json(counted)
   }

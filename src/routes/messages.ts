@@ -7,22 +7,22 @@
  * they came (names kept, payloads re-serialised by the one SSE writer). Any other upstream is reached through
  * its chat adapter, with the request and reply translated (src/messages/): one upstream request either way.
  */
-import { anthropicErrorBody, GatewayError } from '../http/errors.ts'
+import { anthropicErrorBody } from '../http/errors.ts'
+import { GatewayError } from '../errors.ts'
 import { sseEventFrame, sseRawEventFrame } from '../http/sse.ts'
 import { chatCompletionToMessage, wantsThinking } from '../messages/from-chat-response.ts'
 import { chatChunkToMessageEvents, createMessagesStreamState, finish } from '../messages/from-chat-stream.ts'
 import { messagesToChatRequest } from '../messages/to-chat-request.ts'
-import type { MessagesRequest, MessagesSseEvent } from '../messages/wire.ts'
-import { anthropicEvents, anthropicMessage, gatewayUsage, mergeUsage, postToAnthropic, type RawAnthropicEvent } from '../providers/anthropic/messages.ts'
-import type { AnthropicUsage } from '../providers/anthropic/wire.ts'
-import { adapterFor } from '../providers/registry.ts'
-import type { ChatChunk, ChatRequest } from '../providers/types.ts'
+import type { MessagesRequest, MessagesSseEvent, ReportedUsage } from '../wire/anthropic.ts'
+import { gatewayUsage, mergeUsage } from '../messages/usage.ts'
+import { adapterFor, descriptorFor } from '../providers/registry.ts'
+import type { NativeMessages, RawMessagesEvent } from '../providers/types.ts'
+import type { ChatChunk, ChatRequest } from '../wire/openai.ts'
 import { type Admission, admit, type RequestProtocol } from './admission.ts'
 import { completeResponse } from './complete-response.ts'
 import type { AppDeps, RequestContext } from './context.ts'
 import { type StreamProtocol, streamResponse } from './stream-response.ts'
 
-const PATH = '/v1/messages'
 const utf8Bytes = (s: unknown) => (typeof s === 'string' ? Buffer.byteLength(s, 'utf8') : 0)
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 const bad = (message: string, param: string) => new GatewayError('invalid_request_error', message, { param })
@@ -72,27 +72,26 @@ const eventFrames = (events: MessagesSseEvent[]) => events.map((e) => sseEventFr
 
 export async function messages(ctx: RequestContext, deps: AppDeps): Promise<Response> {
   const adm = await admit(ctx, deps, messagesProtocol)
-  return adm.route.provider.kind === 'anthropic' ? fromAnthropic(ctx, deps, adm) : translated(ctx, deps, adm)
+  const native = descriptorFor(adm.route.provider.kind).messages
+  return native ? passThrough(ctx, deps, adm, native) : translated(ctx, deps, adm)
 }
 
-/** Anthropic upstream: the body goes through; the reply comes back as written, the model name set back. */
-function fromAnthropic(ctx: RequestContext, deps: AppDeps, adm: Admission<MessagesRequest>): Promise<Response> {
+/** A provider that speaks this protocol: the body goes through; the reply comes back as written, the model name set back. */
+function passThrough(ctx: RequestContext, deps: AppDeps, adm: Admission<MessagesRequest>, native: NativeMessages): Promise<Response> {
   const { req, route } = adm
   const body = { ...req, model: route.model.upstreamModel }
   const headers = ctx.request.headers
-  if (req.stream) {
-    return streamResponse(ctx, deps, adm, async (signal) => anthropicEvents(await postToAnthropic(route.provider, PATH, body, headers, signal), route.provider, signal), passthroughStream(req.model))
-  }
-  return completeResponse(ctx, deps, adm, async (signal) => anthropicMessage(route.provider, await postToAnthropic(route.provider, PATH, body, headers, signal), signal), (msg, meter) => {
-    meter.usage = gatewayUsage(isObj(msg.usage) ? (msg.usage as AnthropicUsage) : {})
+  if (req.stream) return streamResponse(ctx, deps, adm, (signal) => native.stream(route, body, headers, signal), passthroughStream(req.model))
+  return completeResponse(ctx, deps, adm, (signal) => native.complete(route, body, headers, signal), (msg, meter) => {
+    meter.usage = gatewayUsage(isObj(msg.usage) ? (msg.usage as ReportedUsage) : {})
     meter.completionBytes = contentBytes(msg.content)
     msg.model = req.model
     return Response.json(msg)
   })
 }
 
-export function passthroughStream(requestedModel: string): StreamProtocol<RawAnthropicEvent> {
-  const usage: AnthropicUsage = {}
+export function passthroughStream(requestedModel: string): StreamProtocol<RawMessagesEvent> {
+  const usage: ReportedUsage = {}
   return {
     frames({ event, json }, meter) {
       const e = event as Record<string, any>

@@ -4,9 +4,9 @@
  * GET /v1/models/{id}: one of them (the openai SDK's `models.retrieve`), or the error chat completions gives.
  */
 import { authenticate } from '../auth/api-key.ts'
-import { GatewayError } from '../http/errors.ts'
+import { GatewayError } from '../errors.ts'
 import { providerUsable } from '../providers/registry.ts'
-import type { ModelConfig } from '../providers/types.ts'
+import type { ModelConfig } from '../config/types.ts'
 import type { AppDeps, RequestContext } from './context.ts'
 
 const CREATED = 1_700_000_000 // stable: the catalog has no real creation dates

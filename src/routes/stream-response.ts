@@ -11,9 +11,9 @@
  */
 import { MAX_REQUEST_MS } from '../budget/service.ts'
 import { closeReservation, type RequestEnding } from '../budget/settlement.ts'
-import { asGatewayError, GatewayError, shutdownError } from '../http/errors.ts'
+import { asGatewayError, GatewayError, shutdownError } from '../errors.ts'
 import { encodeSse, SSE_HEADERS, SSE_HEARTBEAT_FRAME } from '../http/sse.ts'
-import type { Usage } from '../providers/types.ts'
+import type { Usage } from '../wire/openai.ts'
 import type { Admission } from './admission.ts'
 import type { AppDeps, RequestContext } from './context.ts'
 

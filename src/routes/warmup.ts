@@ -4,7 +4,8 @@
  * nothing is recorded in metrics or the [COLD-START] lines, and the made-up key is refused before any
  * budget or upstream work; the budget scripts run on a reserved-then-released zero amount.
  */
-import { errorBody, GatewayError } from '../http/errors.ts'
+import { errorBody } from '../http/errors.ts'
+import { GatewayError } from '../errors.ts'
 import { sseDataFrame } from '../http/sse.ts'
 import { RequestTiming } from '../http/timing.ts'
 import { chatCompletions } from './chat-completions.ts'

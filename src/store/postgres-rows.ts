@@ -1,7 +1,7 @@
 /** Row shapes of the Postgres store and their mapping to the store's types (timestamps become epoch ms). */
 import type postgres from 'postgres'
-import type { Period, Policy } from '../budget/types.ts'
-import type { ApiKeyRecord, Tenant } from './types.ts'
+import type { Period, Policy } from '../tenants/types.ts'
+import type { ApiKeyRecord, Tenant } from '../tenants/types.ts'
 
 /** The client type of this store: int8 is parsed as a JS number (see createPostgresStore). */
 export type Sql = postgres.Sql<{ bigint: number }>

@@ -3,7 +3,8 @@ import postgres from 'postgres'
 import { postgresMigrations } from './migrations/index.ts'
 import { postgresAdminOps } from './postgres-admin.ts'
 import { keyColumns, tenantColumns, toKey, toTenant, type KeyRow, type Sql, type TenantRow } from './postgres-rows.ts'
-import { DuplicateError, type ChangeEvent, type Store, type TenantBundle, type TenantPatch } from './types.ts'
+import { DuplicateError, type ChangeEvent, type Store } from './types.ts'
+import { type TenantBundle, type TenantPatch } from '../tenants/types.ts'
 
 export interface PostgresStoreOptions {
   /** Pool size (postgres.js default 10). */

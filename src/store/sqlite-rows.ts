@@ -1,6 +1,6 @@
 /** Row shapes of the embedded store and their mapping (JSON text arrays, 0/1 booleans, epoch-ms integers). */
-import type { Period, Policy } from '../budget/types.ts'
-import type { ApiKeyRecord, Tenant } from './types.ts'
+import type { Period, Policy } from '../tenants/types.ts'
+import type { ApiKeyRecord, Tenant } from '../tenants/types.ts'
 
 export interface TenantRow {
   id: string

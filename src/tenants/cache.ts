@@ -2,7 +2,8 @@
  * In-memory tenant/key cache. Warmed at boot so the request path makes no database call for a known
  * tenant; a key or tenant created later is loaded on first use (once) and refreshed on change events.
  */
-import type { ApiKeyRecord, ChangeEvent, Store, Tenant, TenantBundle } from '../store/types.ts'
+import type { ChangeEvent, Store } from '../store/types.ts'
+import type { ApiKeyRecord, Tenant, TenantBundle } from './types.ts'
 
 export interface CachedKey {
   key: ApiKeyRecord

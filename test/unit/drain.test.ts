@@ -1,7 +1,7 @@
 /** drainServer: the order of a graceful stop, against a fake server (the real one: test/integration/binary/signals). */
 import { expect, test } from 'bun:test'
 import { drainServer, type Drainable } from '../../src/drain.ts'
-import { GatewayError } from '../../src/http/errors.ts'
+import { GatewayError } from '../../src/errors.ts'
 
 function fakeServer() {
   const events: string[] = []

@@ -11,7 +11,7 @@
  * - `area` (Claude; https://docs.anthropic.com/en/docs/build-with-claude/vision#calculate-image-costs):
  *   width × height / 750, after a resize to a ~1,600-token box (long edge ≤ 1568 px); capped at maxTokens.
  */
-import type { ImagePricing } from '../../providers/types.ts'
+import type { ImagePricing } from '../../config/types.ts'
 import { ceilTimes } from '../money.ts'
 import type { ImageSize } from './image-size.ts'
 

@@ -8,10 +8,11 @@
  * token at the tier's output rate, every allowed search at its fee plus its result-token allowance; the
  * reservation is the most expensive tier the request can land on (the default one or the one it asks for).
  */
-import type { ChatRequest, ModelConfig, TierRates, Usage } from '../../providers/types.ts'
-import { BILLING } from '../../providers/types.ts'
+import type { ModelConfig, TierRates } from '../../config/types.ts'
+import type { ChatRequest, Usage } from '../../wire/openai.ts'
+import { BILLING } from '../../wire/openai.ts'
 import { type CostTerm, FIXED_RESERVATION_MICROS, termsCostMicros } from '../money.ts'
-import type { Policy } from '../types.ts'
+import type { Policy } from '../../tenants/types.ts'
 import { estimateRequestTokens } from './prompt.ts'
 import { type CacheWrite, cacheWriteOf, LIST_PRICE_TIERS, webSearchCallsOf } from './request.ts'
 

@@ -9,7 +9,7 @@
  * JSON of each message's fields (quotes/keys add margin, same side); images count by their model family's
  * formula (images.ts), never by the bytes of a data: URL.
  */
-import type { ImagePricing } from '../../providers/types.ts'
+import type { ImagePricing } from '../../config/types.ts'
 import { base64ImageSize, dataUrlImageSize, type ImageSize } from './image-size.ts'
 import { type ImageDetail, imageTokens } from './images.ts'
 

@@ -3,7 +3,7 @@
  * tier it asks for, whether it can write the prompt cache (and with which TTL), and how many per-call
  * priced web searches it allows. Pure; deep structures are walked iteratively (no recursion to overflow).
  */
-import type { ChatRequest } from '../../providers/types.ts'
+import type { ChatRequest } from '../../wire/openai.ts'
 
 /** Tiers billed at the model's list price: the request's absence of a tier, and the names providers use for it. */
 export const LIST_PRICE_TIERS = new Set(['auto', 'default', 'standard'])

@@ -2,9 +2,11 @@
  * Anthropic provider: translate the OpenAI request, POST `${baseUrl}/v1/messages`, translate the response
  * or the event stream back. Translation lives in request.ts / response.ts / stream.ts; this file is I/O glue.
  */
-import { GatewayError } from '../../http/errors.ts'
+import { GatewayError } from '../../errors.ts'
 import { readSseEvents } from '../../sse/parser.ts'
-import type { ChatChunk, ChatCompletion, ChatRequest, ModelRoute, ProviderAdapter, ProviderConfig } from '../types.ts'
+import type { ModelRoute, ProviderAdapter } from '../types.ts'
+import type { ProviderConfig } from '../../config/types.ts'
+import type { ChatChunk, ChatCompletion, ChatRequest } from '../../wire/openai.ts'
 import { parseJsonBody, streamReadError, upstreamFetch } from '../upstream.ts'
 import { toAnthropicRequest } from './request.ts'
 import { fromAnthropicResponse } from './response.ts'

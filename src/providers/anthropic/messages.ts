@@ -3,13 +3,12 @@
  * the model name, with the client's `anthropic-version` and `anthropic-beta`, and the reply comes back as
  * Anthropic wrote it (events re-emitted by the route through the one SSE writer). Only usage is read here.
  */
-import { GatewayError } from '../../http/errors.ts'
+import { GatewayError } from '../../errors.ts'
 import { readSseEvents } from '../../sse/parser.ts'
-import type { ProviderConfig, Usage } from '../types.ts'
+import type { ProviderConfig } from '../../config/types.ts'
+import type { NativeMessages, RawMessagesEvent } from '../types.ts'
 import { parseJsonBody, sanitizeUpstreamMessage, streamReadError, upstreamFetch } from '../upstream.ts'
 import { anthropicHeaders, parseEvent } from './adapter.ts'
-import { type AnthropicEvent } from './stream.ts'
-import { type AnthropicUsage, toOpenAIUsage } from './wire.ts'
 
 /** Client headers an Anthropic upstream must see to behave as the client expects (betas, API version). */
 const FORWARDED_HEADERS = ['anthropic-version', 'anthropic-beta'] as const
@@ -24,11 +23,11 @@ export function messagesHeaders(apiKey: string | null, client: Headers): Record<
 }
 
 /** POSTs to `${baseUrl}${path}` (messages or count_tokens) and returns the 2xx response unread. */
-export function postToAnthropic(provider: ProviderConfig, path: string, body: Record<string, unknown>, client: Headers, signal: AbortSignal): Promise<Response> {
+function postToAnthropic(provider: ProviderConfig, path: string, body: Record<string, unknown>, client: Headers, signal: AbortSignal): Promise<Response> {
   return upstreamFetch(provider, path, { body, headers: messagesHeaders(provider.apiKey, client), signal })
 }
 
-export async function anthropicMessage(provider: ProviderConfig, res: Response, signal: AbortSignal): Promise<Record<string, unknown>> {
+async function anthropicMessage(provider: ProviderConfig, res: Response, signal: AbortSignal): Promise<Record<string, unknown>> {
   const msg = await parseJsonBody(res, provider, signal)
   if (typeof msg !== 'object' || msg === null || Array.isArray(msg) || !Array.isArray((msg as { content?: unknown }).content)) {
     throw new GatewayError('upstream_error', `upstream ${provider.name} returned an unexpected message shape`)
@@ -41,13 +40,8 @@ export async function anthropicMessage(provider: ProviderConfig, res: Response, 
  * keeps the provider's status class (overloaded → 529); a body that ends before `message_stop` is an error:
  * the client must not take a cut-off turn for a whole one.
  */
-/** An upstream event as parsed, with its JSON text as received (so it can be passed on unchanged). */
-export interface RawAnthropicEvent {
-  event: AnthropicEvent
-  json: string
-}
-
-export async function* anthropicEvents(res: Response, provider: ProviderConfig, signal: AbortSignal): AsyncGenerator<RawAnthropicEvent> {
+/** Exposed for fixture replay: the reply body → its events, as stream() yields them. */
+export async function* anthropicEvents(res: Response, provider: ProviderConfig, signal: AbortSignal): AsyncGenerator<RawMessagesEvent> {
   const type = res.headers.get('content-type') ?? ''
   if (!res.body || !type.toLowerCase().includes('text/event-stream')) {
     await res.body?.cancel().catch(() => {})
@@ -68,23 +62,27 @@ export async function* anthropicEvents(res: Response, provider: ProviderConfig, 
 
 const STREAM_ERROR_STATUS: Readonly<Record<string, number>> = { overloaded_error: 529, rate_limit_error: 429, api_error: 502 }
 
-function upstreamStreamError(event: AnthropicEvent, provider: ProviderConfig): GatewayError {
+function upstreamStreamError(event: RawMessagesEvent['event'], provider: ProviderConfig): GatewayError {
   const e = (event as { error?: { type?: unknown; message?: unknown } }).error
   const type = typeof e?.type === 'string' ? e.type : 'api_error'
   const message = sanitizeUpstreamMessage(typeof e?.message === 'string' ? e.message : 'upstream stream error', provider.apiKey)
   return new GatewayError('upstream_error', message, { status: STREAM_ERROR_STATUS[type] ?? 502 })
 }
 
-/** Anthropic usage is cumulative per field (message_delta repeats or extends message_start's): set, don't add. */
-export function mergeUsage(into: AnthropicUsage, u: unknown): void {
-  if (typeof u !== 'object' || u === null) return
-  for (const [k, v] of Object.entries(u)) if (typeof v === 'number' || (typeof v === 'object' && v !== null)) (into as Record<string, unknown>)[k] = v
-}
-
-/**
- * Anthropic usage → the gateway's (prompt tokens = input + cache writes + cache reads, with the billing
- * breakdown settlement prices). Null until the provider reported an input count (message_start).
- */
-export function gatewayUsage(u: AnthropicUsage): Usage | null {
-  return typeof u.input_tokens === 'number' ? toOpenAIUsage(u) : null
+/** Anthropic's own Messages API, for /v1/messages: bodies pass through, replies come back as written. */
+export const anthropicMessages: NativeMessages = {
+  async complete(route, body, client, signal) {
+    return anthropicMessage(route.provider, await postToAnthropic(route.provider, '/v1/messages', body, client, signal), signal)
+  },
+  async stream(route, body, client, signal) {
+    return anthropicEvents(await postToAnthropic(route.provider, '/v1/messages', body, client, signal), route.provider, signal)
+  },
+  async countTokens(route, body, client, signal) {
+    const res = await postToAnthropic(route.provider, '/v1/messages/count_tokens', body, client, signal)
+    const counted = await parseJsonBody(res, route.provider, signal)
+    if (typeof (counted as { input_tokens?: unknown })?.input_tokens !== 'number') {
+      throw new GatewayError('upstream_error', `upstream ${route.provider.name} returned an unexpected count_tokens shape`)
+    }
+    return counted as { input_tokens: number }
+  },
 }

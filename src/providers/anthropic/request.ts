@@ -2,8 +2,8 @@
  * OpenAI chat request → Anthropic Messages request. Pure: no I/O, no clock.
  * Anything Anthropic cannot express is rejected as invalid_request_error rather than silently dropped.
  */
-import { GatewayError } from '../../http/errors.ts'
-import type { ChatMessage, ChatRequest } from '../types.ts'
+import { GatewayError } from '../../errors.ts'
+import type { ChatMessage, ChatRequest } from '../../wire/openai.ts'
 import type { AnthropicContentBlock, AnthropicMessage, AnthropicRequest, AnthropicServerTool, AnthropicTool, AnthropicToolChoice } from './wire.ts'
 
 export function toAnthropicRequest(req: ChatRequest, upstreamModel: string, maxOutputTokens: number): AnthropicRequest {

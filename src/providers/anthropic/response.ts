@@ -1,8 +1,9 @@
 /**
  * Anthropic Messages response → OpenAI chat completion. Pure; the clock is a parameter.
  */
-import type { ChatCompletion, FinishReason, ToolCall } from '../types.ts'
-import { type AnthropicResponse, toOpenAIUsage } from './wire.ts'
+import type { ChatCompletion, FinishReason, ToolCall } from '../../wire/openai.ts'
+import { type AnthropicResponse } from './wire.ts'
+import { toOpenAIUsage } from '../../messages/usage.ts'
 
 /**
  * https://docs.anthropic.com/en/api/handling-stop-reasons. `pause_turn` (a server tool paused a long turn)

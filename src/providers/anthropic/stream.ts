@@ -2,11 +2,12 @@
  * Anthropic streaming events → OpenAI `chat.completion.chunk`s, one event at a time, with a typed state
  * object created per request (https://docs.anthropic.com/en/docs/build-with-claude/streaming).
  */
-import { GatewayError } from '../../http/errors.ts'
+import { GatewayError } from '../../errors.ts'
 import { extractUpstreamMessage, sanitizeUpstreamMessage } from '../upstream.ts'
-import type { ChatChunk, ChunkToolCallDelta, FinishReason, Usage } from '../types.ts'
+import type { ChatChunk, ChunkToolCallDelta, FinishReason, Usage } from '../../wire/openai.ts'
 import { mapStopReason } from './response.ts'
-import { type AnthropicUsage, toOpenAIUsage } from './wire.ts'
+import { type AnthropicUsage } from './wire.ts'
+import { toOpenAIUsage } from '../../messages/usage.ts'
 
 /** What an Anthropic content block (by its index) turned into on the OpenAI side. */
 type BlockKind = { kind: 'text' } | { kind: 'tool'; toolIndex: number; sentArguments: boolean } | { kind: 'dropped' }

@@ -2,7 +2,8 @@
  * The built-in `mock` provider (model `mock-echo`): echoes the last user message back, word by word when
  * streaming, with real usage numbers, so the demo and tests exercise auth, budgets and SSE end to end.
  */
-import type { ChatChunk, ChatCompletion, ChatMessage, ChatRequest, ModelRoute, ProviderAdapter, Usage } from '../types.ts'
+import type { ModelRoute, ProviderAdapter } from '../types.ts'
+import type { ChatChunk, ChatCompletion, ChatMessage, ChatRequest, Usage } from '../../wire/openai.ts'
 
 function text(m: ChatMessage): string {
   if (typeof m.content === 'string') return m.content

@@ -2,9 +2,11 @@
  * OpenAI-compatible provider: POST `${baseUrl}/chat/completions` with the provider key. Responses are
  * already in the gateway's wire format; only the model name is set back to the one the client asked for.
  */
-import { GatewayError } from '../../http/errors.ts'
+import { GatewayError } from '../../errors.ts'
 import { readSseEvents } from '../../sse/parser.ts'
-import { BILLING, type ChatChunk, type ChatCompletion, type ChatRequest, type ModelRoute, type ProviderAdapter, type ProviderConfig, type Usage } from '../types.ts'
+import { type ModelRoute, type ProviderAdapter } from '../types.ts'
+import { type ProviderConfig } from '../../config/types.ts'
+import { BILLING, type ChatChunk, type ChatCompletion, type ChatRequest, type Usage } from '../../wire/openai.ts'
 import { extractUpstreamMessage, parseJsonBody, sanitizeUpstreamMessage, streamReadError, upstreamFetch } from '../upstream.ts'
 import { isOfficialOpenAI, openAIHeaders, toOpenAIRequest } from './request.ts'
 

@@ -3,7 +3,7 @@
  * (unknown fields included, so new OpenAI parameters work without a gateway release); only the model name
  * and the streaming options are the gateway's.
  */
-import type { ChatRequest } from '../types.ts'
+import type { ChatRequest } from '../../wire/openai.ts'
 
 /**
  * `stream` mode forces `include_usage` because settlement needs the real token counts; the route strips the

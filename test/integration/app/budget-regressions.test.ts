@@ -1,9 +1,10 @@
 /** Regressions from review: ways a request could spend without being charged, or be charged wrongly. */
 import { expect, test } from 'bun:test'
 import { MAX_REQUEST_MS, RESERVATION_TTL_MS } from '../../../src/budget/service.ts'
-import { GatewayError } from '../../../src/http/errors.ts'
+import { GatewayError } from '../../../src/errors.ts'
 import { mockAdapter } from '../../../src/providers/mock/adapter.ts'
-import type { ChatChunk, ProviderAdapter } from '../../../src/providers/types.ts'
+import type { ProviderAdapter } from '../../../src/providers/types.ts'
+import type { ChatChunk } from '../../../src/wire/openai.ts'
 import { buildTestGateway, chat } from '../../helpers/app.ts'
 
 const withAdapter = (a: Partial<ProviderAdapter>) => buildTestGateway({ adapters: { mock: { ...mockAdapter, ...a } } })

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import OpenAI from 'openai'
 import { fetchHandler } from '../../../src/app.ts'
 import { mockAdapter } from '../../../src/providers/mock/adapter.ts'
-import type { ChatChunk, ProviderAdapter } from '../../../src/providers/types.ts'
+import type { ProviderAdapter } from '../../../src/providers/types.ts'
+import type { ChatChunk } from '../../../src/wire/openai.ts'
 import { buildTestGateway, chat, testConfig, type TestGateway } from '../../helpers/app.ts'
 
 type Line = Record<string, any>

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { Redis } from 'ioredis'
 import { createRedisLedger, type RedisLedger } from '../../../src/budget/redis-ledger.ts'
 import { tenantKeys } from '../../../src/budget/scripts.ts'
-import { GatewayError } from '../../../src/http/errors.ts'
+import { GatewayError } from '../../../src/errors.ts'
 import { startRedis, type TestRedis } from '../../helpers/redis.ts'
 import { ledgerContract, uid, usage } from '../../unit/budget/ledger-contract.ts'
 

@@ -2,7 +2,7 @@
  * Child of bun-idle-timeout.test.ts: calls URL (argv[2]) once, through upstreamFetch or (argv[3] = "plain")
  * a bare fetch, and prints `ok <body>` or `error <code> <message>`. Run with BUN_CONFIG_HTTP_IDLE_TIMEOUT set.
  */
-import { GatewayError } from '../../../src/http/errors.ts'
+import { GatewayError } from '../../../src/errors.ts'
 import { upstreamFetch } from '../../../src/providers/upstream.ts'
 
 const [url, mode] = [process.argv[2]!, process.argv[3]]

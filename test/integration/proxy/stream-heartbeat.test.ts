@@ -3,7 +3,7 @@ import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { createParser } from 'eventsource-parser'
 import OpenAI from 'openai'
 import { mockAdapter } from '../../../src/providers/mock/adapter.ts'
-import type { ChatChunk } from '../../../src/providers/types.ts'
+import type { ChatChunk } from '../../../src/wire/openai.ts'
 import { buildTestGateway, chat, type TestGateway } from '../../helpers/app.ts'
 
 let gw: TestGateway

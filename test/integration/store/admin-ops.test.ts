@@ -13,7 +13,8 @@ import { generateApiKey } from '../../../src/store/keys.ts'
 import { postgresMigrations, sqliteMigrations } from '../../../src/store/migrations/index.ts'
 import { createPostgresStore } from '../../../src/store/postgres.ts'
 import { createSqliteStore } from '../../../src/store/sqlite.ts'
-import type { ChangeEvent, NewTenant, Store } from '../../../src/store/types.ts'
+import type { ChangeEvent, Store } from '../../../src/store/types.ts'
+import type { NewTenant } from '../../../src/tenants/types.ts'
 import { startPostgres, type PgInstance } from '../../helpers/postgres.ts'
 
 const DAY = 86_400_000

@@ -1,9 +1,9 @@
 /** authenticate() decides on the cached records at request time: revocation, expiry (against the clock) and a disabled tenant. */
 import { expect, test } from 'bun:test'
 import { authenticate } from '../../../src/auth/api-key.ts'
-import { GatewayError } from '../../../src/http/errors.ts'
+import { GatewayError } from '../../../src/errors.ts'
 import { hashApiKey } from '../../../src/store/keys.ts'
-import type { ApiKeyRecord, Tenant } from '../../../src/store/types.ts'
+import type { ApiKeyRecord, Tenant } from '../../../src/tenants/types.ts'
 import type { TenantCache } from '../../../src/tenants/cache.ts'
 
 const SECRET = 'gw_0123456789abcdefghij'

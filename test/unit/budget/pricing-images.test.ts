@@ -6,7 +6,7 @@
 import { describe, expect, test } from 'bun:test'
 import fc from 'fast-check'
 import { imageTokens, MAX_PATCHES, MAX_TILES, patchCount, tileCount, worstImageTokens } from '../../../src/budget/pricing/images.ts'
-import { IMAGE_PRICING_PRESETS as P } from '../../../src/config/catalog.ts'
+import { IMAGE_PRICING_PRESETS as P } from '../../../src/config/image-pricing.ts'
 
 describe('tiles (gpt-4o, gpt-4o-mini, gpt-4.1, o-series)', () => {
   test.each([

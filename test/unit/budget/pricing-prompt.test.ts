@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { estimatePromptTokens, estimateRequestTokens, UNPRICED_IMAGE_TOKENS } from '../../../src/budget/pricing/prompt.ts'
-import { IMAGE_PRICING_PRESETS as P } from '../../../src/config/catalog.ts'
+import { IMAGE_PRICING_PRESETS as P } from '../../../src/config/image-pricing.ts'
 
 const png2048x768 = `data:image/png;base64,${readFileSync(join(import.meta.dir, '../../fixtures/images/2048x768.png')).toString('base64')}`
 const image = (url: string, detail?: string) => ({ type: 'image_url', image_url: { url, ...(detail ? { detail } : {}) } })

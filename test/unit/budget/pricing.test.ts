@@ -10,7 +10,8 @@ import fc from 'fast-check'
 import { boundMicros, planRequest, type PricePlan, reserveMicros, usageCostMicros } from '../../../src/budget/pricing/index.ts'
 import { cacheWriteOf } from '../../../src/budget/pricing/request.ts'
 import { builtinModels } from '../../../src/config/catalog.ts'
-import { BILLING, type ChatRequest, type ModelConfig, type Usage, type UsageBilling } from '../../../src/providers/types.ts'
+import { type ModelConfig } from '../../../src/config/types.ts'
+import { BILLING, type ChatRequest, type Usage, type UsageBilling } from '../../../src/wire/openai.ts'
 
 const M = builtinModels()
 const NO_EXTRAS: ModelConfig = { name: 'plain', provider: 'p', upstreamModel: 'plain', inputUsdPerMtok: 1, outputUsdPerMtok: 2, maxOutputTokens: 100 }

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { IMAGE_PRICING_PRESETS } from '../../../src/config/catalog.ts'
+import { IMAGE_PRICING_PRESETS } from '../../../src/config/image-pricing.ts'
 import { loadConfig } from '../../../src/config/index.ts'
 
 const load = (toml: string) => loadConfig(['--config', 'g.toml'], {}, () => `[providers.local]\nkind = "openai"\nbase_url = "http://127.0.0.1:9/v1"\n${toml}`)

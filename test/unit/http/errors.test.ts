@@ -1,5 +1,6 @@
 import { expect, test } from 'bun:test'
-import { errorBody, errorResponse, GatewayError, statusFor, type ErrorCode } from '../../../src/http/errors.ts'
+import { errorBody, errorResponse } from '../../../src/http/errors.ts'
+import { GatewayError, statusFor, type ErrorCode } from '../../../src/errors.ts'
 
 test.each([
   ['invalid_request_error', 400, 'invalid_request_error'],

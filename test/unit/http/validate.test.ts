@@ -1,6 +1,6 @@
 import { expect, test } from 'bun:test'
 import { readJsonBody } from '../../../src/http/body.ts'
-import { GatewayError } from '../../../src/http/errors.ts'
+import { GatewayError } from '../../../src/errors.ts'
 import { validateChatRequest } from '../../../src/http/validate.ts'
 
 const ok = { model: 'm', messages: [{ role: 'user', content: 'hi' }] }

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test'
-import { GatewayError } from '../../../src/http/errors.ts'
+import { GatewayError } from '../../../src/errors.ts'
 import { chatCompletionToMessage, parseToolInput, stopReasonFor, usageFor, wantsThinking } from '../../../src/messages/from-chat-response.ts'
-import type { ChatCompletion } from '../../../src/providers/types.ts'
+import type { ChatCompletion } from '../../../src/wire/openai.ts'
 import fixture from '../../fixtures/openai-completion.json'
 
 const completion = (message: Record<string, unknown>, finish: string | null = 'stop', extra: Record<string, unknown> = {}): ChatCompletion => ({

@@ -7,13 +7,14 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import Anthropic from '@anthropic-ai/sdk'
-import { GatewayError } from '../../../src/http/errors.ts'
+import { GatewayError } from '../../../src/errors.ts'
 import { sseJsonStringify } from '../../../src/http/sse.ts'
 import { chatCompletionToMessage, type FromChatOptions } from '../../../src/messages/from-chat-response.ts'
 import { chatChunkToMessageEvents, createMessagesStreamState, finish } from '../../../src/messages/from-chat-stream.ts'
-import type { MessagesResponse, MessagesSseEvent } from '../../../src/messages/wire.ts'
+import type { MessagesResponse, MessagesSseEvent } from '../../../src/wire/anthropic.ts'
 import { openAIEventToChunk } from '../../../src/providers/openai/adapter.ts'
-import type { ChatCompletion, ProviderConfig } from '../../../src/providers/types.ts'
+import type { ProviderConfig } from '../../../src/config/types.ts'
+import type { ChatCompletion } from '../../../src/wire/openai.ts'
 import { SseParser } from '../../../src/sse/parser.ts'
 import { splitBytes } from '../../helpers/fake-upstream.ts'
 

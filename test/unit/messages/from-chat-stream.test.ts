@@ -1,8 +1,8 @@
 import { describe, expect, test } from 'bun:test'
 import { chatChunkToMessageEvents, createMessagesStreamState, finish, type MessagesStreamState } from '../../../src/messages/from-chat-stream.ts'
 import type { FromChatOptions } from '../../../src/messages/from-chat-response.ts'
-import type { MessagesSseEvent } from '../../../src/messages/wire.ts'
-import type { ChatChunk } from '../../../src/providers/types.ts'
+import type { MessagesSseEvent } from '../../../src/wire/anthropic.ts'
+import type { ChatChunk } from '../../../src/wire/openai.ts'
 
 const chunk = (delta: Record<string, unknown>, finish_reason: string | null = null, extra: Record<string, unknown> = {}): ChatChunk => ({
   id: 'chatcmpl-s1', object: 'chat.completion.chunk', created: 1, model: 'm',

@@ -6,9 +6,9 @@
  */
 import { describe, expect, test } from 'bun:test'
 import { readFileSync } from 'node:fs'
-import { GatewayError } from '../../../src/http/errors.ts'
+import { GatewayError } from '../../../src/errors.ts'
 import { anthropicEvents } from '../../../src/providers/anthropic/messages.ts'
-import type { ProviderConfig } from '../../../src/providers/types.ts'
+import type { ProviderConfig } from '../../../src/config/types.ts'
 import { passthroughStream } from '../../../src/routes/messages.ts'
 import { newMeter } from '../../../src/routes/stream-response.ts'
 

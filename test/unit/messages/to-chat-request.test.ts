@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { GatewayError } from '../../../src/http/errors.ts'
+import { GatewayError } from '../../../src/errors.ts'
 import { validateChatRequest } from '../../../src/http/validate.ts'
 import { chatCompletionToMessage } from '../../../src/messages/from-chat-response.ts'
 import { messagesToChatRequest } from '../../../src/messages/to-chat-request.ts'

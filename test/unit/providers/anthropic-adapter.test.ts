@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { GatewayError } from '../../../src/http/errors.ts'
+import { GatewayError } from '../../../src/errors.ts'
 import { createAnthropicAdapter } from '../../../src/providers/anthropic/adapter.ts'
-import type { ChatChunk, ChatRequest, ModelRoute } from '../../../src/providers/types.ts'
+import type { ModelRoute } from '../../../src/providers/types.ts'
+import type { ChatChunk, ChatRequest } from '../../../src/wire/openai.ts'
 import {
   anthropicErrorEvent, anthropicMessage, anthropicTextStream, anthropicToolUseStream, type FakeUpstream, sseReply, startFakeUpstream,
 } from '../../helpers/fake-upstream.ts'

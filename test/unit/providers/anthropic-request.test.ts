@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test'
-import { GatewayError } from '../../../src/http/errors.ts'
+import { GatewayError } from '../../../src/errors.ts'
 import { toAnthropicRequest } from '../../../src/providers/anthropic/request.ts'
-import type { ChatRequest } from '../../../src/providers/types.ts'
+import type { ChatRequest } from '../../../src/wire/openai.ts'
 
 const req = (extra: Partial<ChatRequest>): ChatRequest => ({ model: 'claude-client', messages: [{ role: 'user', content: 'hi' }], ...extra })
 const base = { model: 'claude-upstream', messages: [{ role: 'user', content: 'hi' }], max_tokens: 4096 }

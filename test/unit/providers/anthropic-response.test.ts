@@ -1,7 +1,8 @@
 import { describe, expect, test } from 'bun:test'
 import { fromAnthropicResponse, mapStopReason } from '../../../src/providers/anthropic/response.ts'
-import { type AnthropicResponse, toOpenAIUsage } from '../../../src/providers/anthropic/wire.ts'
-import { BILLING } from '../../../src/providers/types.ts'
+import { type AnthropicResponse } from '../../../src/providers/anthropic/wire.ts'
+import { toOpenAIUsage } from '../../../src/messages/usage.ts'
+import { BILLING } from '../../../src/wire/openai.ts'
 import fixture from '../../fixtures/anthropic-message-tool-use.json'
 
 describe('mapStopReason', () => {

@@ -1,9 +1,9 @@
 import { describe, expect, test } from 'bun:test'
-import { GatewayError } from '../../../src/http/errors.ts'
+import { GatewayError } from '../../../src/errors.ts'
 import {
   type AnthropicEvent, anthropicEventToChunks, type AnthropicStreamState, createAnthropicStreamState,
 } from '../../../src/providers/anthropic/stream.ts'
-import { BILLING, type ChatChunk } from '../../../src/providers/types.ts'
+import { BILLING, type ChatChunk } from '../../../src/wire/openai.ts'
 
 const NOW = 1_700_000_123_456
 

@@ -4,11 +4,12 @@
  */
 import { describe, expect, test } from 'bun:test'
 import fc from 'fast-check'
-import { GatewayError } from '../../../src/http/errors.ts'
+import { GatewayError } from '../../../src/errors.ts'
 import { parseEvent } from '../../../src/providers/anthropic/adapter.ts'
 import { anthropicEventToChunks, createAnthropicStreamState } from '../../../src/providers/anthropic/stream.ts'
 import { openAIEventToChunk } from '../../../src/providers/openai/adapter.ts'
-import type { ChatChunk, ProviderConfig } from '../../../src/providers/types.ts'
+import type { ProviderConfig } from '../../../src/config/types.ts'
+import type { ChatChunk } from '../../../src/wire/openai.ts'
 import { SseParser } from '../../../src/sse/parser.ts'
 import { splitBytes } from '../../helpers/fake-upstream.ts'
 

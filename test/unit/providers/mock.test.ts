@@ -1,9 +1,11 @@
 import { expect, test } from 'bun:test'
-import { MOCK_MODEL } from '../../../src/config/catalog.ts'
+import { kindModels } from '../../../src/config/catalog.ts'
 import { mockAdapter, mockReply } from '../../../src/providers/mock/adapter.ts'
-import type { ChatChunk, ModelRoute } from '../../../src/providers/types.ts'
+import type { ModelRoute } from '../../../src/providers/types.ts'
+import type { ChatChunk } from '../../../src/wire/openai.ts'
 
-const route: ModelRoute = { model: MOCK_MODEL, provider: { name: 'mock', kind: 'mock', baseUrl: 'mock:', apiKey: null, timeoutMs: 1000 } }
+const provider = { name: 'mock', kind: 'mock', baseUrl: 'mock:', apiKey: null, timeoutMs: 1000 }
+const route: ModelRoute = { model: kindModels({ mock: provider }, {})['mock-echo']!, provider }
 const req = (content: string, extra = {}) => ({ model: 'mock-echo', messages: [{ role: 'user' as const, content }], ...extra })
 
 test.each([

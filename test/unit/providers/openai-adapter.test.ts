@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { GatewayError } from '../../../src/http/errors.ts'
+import { GatewayError } from '../../../src/errors.ts'
 import { openaiAdapter } from '../../../src/providers/openai/adapter.ts'
-import { BILLING, type ChatChunk, type ChatRequest, type ModelRoute } from '../../../src/providers/types.ts'
+import { type ModelRoute } from '../../../src/providers/types.ts'
+import { BILLING, type ChatChunk, type ChatRequest } from '../../../src/wire/openai.ts'
 import {
   type FakeUpstream, openaiCompletion, openaiTextStream, splitBytes, sseReply, startFakeUpstream,
 } from '../../helpers/fake-upstream.ts'

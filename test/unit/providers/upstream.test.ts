@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, spyOn, test } from 'bun:test'
-import { GatewayError } from '../../../src/http/errors.ts'
-import type { ProviderConfig } from '../../../src/providers/types.ts'
+import { GatewayError } from '../../../src/errors.ts'
+import type { ProviderConfig } from '../../../src/config/types.ts'
 import {
   extractUpstreamMessage, parseJsonBody, sanitizeUpstreamMessage, upstreamFetch,
 } from '../../../src/providers/upstream.ts'

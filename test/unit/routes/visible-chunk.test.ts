@@ -1,6 +1,6 @@
 import { expect, test } from 'bun:test'
 import { visibleChunk } from '../../../src/routes/chat-completions.ts'
-import type { ChatChunk } from '../../../src/providers/types.ts'
+import type { ChatChunk } from '../../../src/wire/openai.ts'
 
 const base = { id: 'c', object: 'chat.completion.chunk' as const, created: 1, model: 'm' }
 const usage = { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 }

@@ -1,5 +1,6 @@
 import { expect, test } from 'bun:test'
-import type { Store, TenantBundle } from '../../../src/store/types.ts'
+import type { Store } from '../../../src/store/types.ts'
+import type { TenantBundle } from '../../../src/tenants/types.ts'
 import { TenantCache, warmTenants } from '../../../src/tenants/cache.ts'
 
 function slowStore(ids: string[], failing = new Set<string>()) {
