@@ -3,10 +3,13 @@
  * around real or fake stores and call app.handle(new Request(...)).
  */
 import { Elysia } from 'elysia'
+import { createAdminApi } from './admin/api.ts'
+import type { AdminKeys } from './admin/auth.ts'
 import { errorResponse, errorResponseAs, type ErrorFormat } from './http/errors.ts'
 import { asGatewayError, GatewayError } from './errors.ts'
 import { metricsResponse } from './http/metrics-server.ts'
 import { createRecorder } from './http/recorder.ts'
+import { requestIdFor } from './http/request-id.ts'
 import { RequestTiming } from './http/timing.ts'
 import { chatCompletions } from './routes/chat-completions.ts'
 import type { AppDeps, RequestContext } from './routes/context.ts'
@@ -14,12 +17,7 @@ import { countTokens } from './routes/count-tokens.ts'
 import { messages } from './routes/messages.ts'
 import { listModels, retrieveModel } from './routes/models.ts'
 
-const REQUEST_ID = /^[A-Za-z0-9._:\-]{1,128}$/
-
-export function requestIdFor(request: Request): string {
-  const sent = request.headers.get('x-request-id')
-  return sent && REQUEST_ID.test(sent) ? sent : `req_${crypto.randomUUID().replaceAll('-', '')}`
-}
+export { requestIdFor }
 
 /** /v1/models speaks Anthropic's protocol to clients that send its version header (Claude Code, the SDK). */
 const protocolOf = (r: Request): ErrorFormat => (r.headers.has('anthropic-version') ? 'anthropic' : 'openai')
@@ -35,12 +33,15 @@ const newContext = (request: Request): RequestContext => {
 export interface AppOptions {
   /** false when /metrics is served on its own listener (`metrics_listen`) instead of the main port. */
   metricsRoute?: boolean
+  /** Serve the admin API (/admin/v1) here with these keys; absent: /admin answers 404 like any unknown path. */
+  admin?: AdminKeys
 }
 
 export function createApp(deps: AppDeps, opts: AppOptions = {}) {
   const record = createRecorder(deps.metrics, deps.log)
   const contexts = new WeakMap<Request, RequestContext>()
   const { inflightRequests, inflightStreams } = deps.metrics
+  const adminApi = opts.admin ? createAdminApi(deps, opts.admin) : null
 
   const v1 = (route: string, handler: (ctx: RequestContext, deps: AppDeps) => Promise<Response>, format: ErrorFormat | ((r: Request) => ErrorFormat) = 'openai') =>
     async ({ request }: { request: Request }): Promise<Response> => {
@@ -97,6 +98,14 @@ export function createApp(deps: AppDeps, opts: AppOptions = {}) {
     return res
   }
 
+  const admin = async ({ request }: { request: Request }) => {
+    const ctx = contexts.get(request)
+    const requestId = ctx?.requestId ?? requestIdFor(request)
+    const res = adminApi ? await adminApi(request, requestId) : errorResponse(new GatewayError('not_found', 'Unknown route.'), requestId)
+    res.headers.set('server-timing', `total;dur=${(ctx?.timing.elapsedMs() ?? 0).toFixed(3)}`)
+    return res
+  }
+
   // precompile: Elysia otherwise compiles each route's handler on its first request (a cold-start cost).
   return new Elysia({ precompile: true })
     .onRequest(({ request }) => {
@@ -117,6 +126,9 @@ export function createApp(deps: AppDeps, opts: AppOptions = {}) {
       return reason === null ? new Response('ready\n') : new Response(`not ready: ${reason}\n`, { status: 503 })
     }))
     .get('/metrics', plain((id) => (opts.metricsRoute === false ? errorResponse(new GatewayError('not_found', 'Unknown route.'), id) : metricsResponse(deps.metrics))))
+    // Every method and path under /admin: the admin API checks the key before it routes (src/admin/api.ts).
+    .all('/admin', admin, { parse: 'none' })
+    .all('/admin/*', admin, { parse: 'none' })
     .post('/v1/chat/completions', v1('chat.completions', chatCompletions), { parse: 'none' })
     .post('/v1/messages', v1('messages', messages, 'anthropic'), { parse: 'none' })
     .post('/v1/messages/count_tokens', v1('messages.count_tokens', countTokens, 'anthropic'), { parse: 'none' })

@@ -5,11 +5,14 @@
 export type ErrorCode =
   | 'invalid_request_error'
   | 'invalid_api_key'
+  | 'invalid_admin_key'
+  | 'admin_read_only'
   | 'tenant_disabled'
   | 'budget_exceeded'
   | 'model_not_allowed'
   | 'model_not_found'
   | 'not_found'
+  | 'conflict'
   | 'request_too_large'
   | 'upstream_error'
   | 'budget_unavailable'
@@ -23,11 +26,14 @@ export function statusFor(code: ErrorCode): number {
   switch (code) {
     case 'invalid_request_error': return 400
     case 'invalid_api_key': return 401
+    case 'invalid_admin_key': return 401
+    case 'admin_read_only': return 403 // a genuine admin key that may only read
     case 'tenant_disabled': return 403 // the key is genuine; its tenant may not use the gateway
     case 'budget_exceeded': return 402
     case 'model_not_allowed': return 403
     case 'model_not_found': return 404
     case 'not_found': return 404
+    case 'conflict': return 409 // the admin API: the resource's state refuses the change (exists, has active keys, revoked)
     case 'request_too_large': return 413
     case 'upstream_error': return 502
     case 'budget_unavailable': return 503
@@ -46,9 +52,11 @@ export function statusFor(code: ErrorCode): number {
 /** OpenAI `error.type` for each code; SDKs switch on status, people read the type. */
 function typeFor(code: ErrorCode): string {
   switch (code) {
-    case 'invalid_api_key': return 'authentication_error'
+    case 'invalid_api_key':
+    case 'invalid_admin_key': return 'authentication_error'
     case 'budget_exceeded': return 'insufficient_quota'
     case 'model_not_allowed':
+    case 'admin_read_only':
     case 'tenant_disabled': return 'permission_error'
     case 'model_not_found':
     case 'not_found': return 'not_found_error'

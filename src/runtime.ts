@@ -3,6 +3,8 @@
  * SIGTERM: stop accepting, let in-flight requests finish up to a deadline, flush the ledger, close stores.
  * SIGHUP (via reload): swap the per-request config.
  */
+import { ADMIN_PREFIX, createAdminApi } from './admin/api.ts'
+import { adminKeysFrom } from './admin/auth.ts'
 import { createApp, fetchHandler } from './app.ts'
 import { drainServer, type Drain } from './drain.ts'
 import type { AppDeps } from './routes/context.ts'
@@ -34,6 +36,8 @@ export interface RunningGateway {
   port: number
   /** The /metrics listener when `metrics_listen` is set. */
   metricsUrl: string | null
+  /** Base URL of the admin API (…/admin/v1) when GATEWAY_ADMIN_KEY enables it: on the metrics listener if there is one. */
+  adminUrl: string | null
   store: Store
   ledger: BudgetLedger
   cache: TenantCache
@@ -148,7 +152,9 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions): P
       return null
     },
   }
-  const app = createApp(appDeps, { metricsRoute: config.metricsListen === null })
+  // The admin API lives with /metrics: on the main port, or only on the operators' `metrics_listen` listener.
+  const adminKeys = adminKeysFrom(config)
+  const app = createApp(appDeps, { metricsRoute: config.metricsListen === null, admin: config.metricsListen === null ? adminKeys ?? undefined : undefined })
 
   const unlisten = await store.listen((e) => {
     cache.onChange(e).catch((err) => log({ level: 'error', msg: 'tenant refresh failed', tenant: e.tenantId, error: String(err) }))
@@ -169,7 +175,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions): P
   if (config.metricsListen) {
     const { host, port } = config.metricsListen
     try {
-      metricsServer = startMetricsServer(config.metricsListen, metrics)
+      metricsServer = startMetricsServer(config.metricsListen, metrics, adminKeys ? createAdminApi(appDeps, adminKeys) : undefined)
     } catch (e) {
       await server.stop(true)
       await closeAll()
@@ -184,6 +190,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions): P
   const hostUrl = (host: string, port: number | undefined) => `http://${host === '0.0.0.0' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}:${port}`
   const url = hostUrl(config.host, server.port)
   const metricsUrl = metricsServer && config.metricsListen ? hostUrl(config.metricsListen.host, metricsServer.port) : null
+  const adminUrl = adminKeys ? `${metricsUrl ?? url}${ADMIN_PREFIX}` : null
   const stopLoopLag = startLoopLagMonitor((ms) => metrics.loopLagMs.observe({}, ms))
 
   const readyProviders = (providers: GatewayConfig['providers']) => {
@@ -209,7 +216,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions): P
     metrics.warmupMs.set({}, w.durationMs)
     metrics.warmTenants.set({}, cache.size)
     log({
-      msg: 'ready', url, ...(metricsUrl ? { metrics_url: metricsUrl } : {}), store: store.kind, ledger: ledger.kind, tenants: w.tenants, failed: w.failed,
+      msg: 'ready', url, ...(metricsUrl ? { metrics_url: metricsUrl } : {}), ...(adminUrl ? { admin_url: adminUrl } : {}), store: store.kind, ledger: ledger.kind, tenants: w.tenants, failed: w.failed,
       warm_limit: config.warmLimit, warmup_ms: Math.round(w.durationMs), boot_to_ready_ms: Math.round(performance.now() - bootStartedAt),
     })
   })
@@ -249,5 +256,5 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions): P
     return plan
   }
 
-  return { url, port: server.port!, metricsUrl, store, ledger, cache, ready, stop, reload }
+  return { url, port: server.port!, metricsUrl, adminUrl, store, ledger, cache, ready, stop, reload }
 }

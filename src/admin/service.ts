@@ -6,8 +6,11 @@
 import { periodKey, periodStartMs } from '../budget/money.ts'
 import type { PeriodSnapshot } from '../budget/types.ts'
 import { generateApiKey } from '../store/keys.ts'
-import { DuplicateError, type Store, type UsageQuery, type UsageRow } from '../store/types.ts'
+import { DuplicateError, type Store, type TenantListing, type UsageQuery, type UsageRow } from '../store/types.ts'
 import { type ApiKeyRecord, type NewTenant, type Tenant, type TenantBundle, type TenantPatch } from '../tenants/types.ts'
+
+/** What a tenant id (and a key id) may look like: safe in a URL path segment, a log line and a shell. */
+export const ID_SHAPE = /^[A-Za-z0-9._:\-]{1,128}$/
 
 export type AdminErrorCode = 'not_found' | 'conflict' | 'invalid'
 
@@ -41,6 +44,11 @@ export async function createTenant(store: Store, id: string, patch: TenantPatch)
     throw e
   }
   return t
+}
+
+/** Every tenant, ordered by id, with its key counts (a key is active when keyStatus(k, now) is). */
+export function listTenants(store: Store, now: number): Promise<TenantListing[]> {
+  return store.listTenants(now)
 }
 
 export async function updateTenant(store: Store, id: string, patch: TenantPatch): Promise<Tenant> {

@@ -2,7 +2,7 @@
  * JSON shapes of admin data (CLI `--json`, and the admin HTTP API): snake_case, money as integer µUSD,
  * times as ISO 8601 UTC. A key's hash never appears: it is all an attacker needs to match a stolen key.
  */
-import type { TenantListing, UsageGroupBy, UsageRow } from '../store/types.ts'
+import type { TenantListing, UsageGroupBy, UsageQuery, UsageRow } from '../store/types.ts'
 import type { ApiKeyRecord, Tenant } from '../tenants/types.ts'
 import { keyStatus } from '../tenants/types.ts'
 import type { PeriodStatus, UsageTotals } from './service.ts'
@@ -38,6 +38,20 @@ export function keyView(k: ApiKeyRecord, now: number) {
   }
 }
 
+/** A key just created: `api_key` is the secret, in this one response only (the store keeps its sha256). */
+export function createdKeyView(k: ApiKeyRecord, secret: string, now: number) {
+  return { key: keyView(k, now), api_key: secret }
+}
+
+export function rotatedKeyView(r: { created: ApiKeyRecord; secret: string; old: ApiKeyRecord }, now: number) {
+  return { ...createdKeyView(r.created, r.secret, now), old_key: keyView(r.old, now) }
+}
+
+/** `tenant show --json` and GET /admin/v1/tenants/{id}. */
+export function tenantDetailView(t: Tenant, p: PeriodStatus, keys: readonly ApiKeyRecord[], now: number) {
+  return { tenant: tenantView(t), budget: periodView(p), keys: keys.map((k) => keyView(k, now)) }
+}
+
 export function periodView(p: PeriodStatus) {
   return {
     period: p.periodKey,
@@ -64,4 +78,12 @@ export function usageRowView(r: UsageRow, by: UsageGroupBy) {
 
 export function usageTotalsView(t: UsageTotals) {
   return { requests: t.requests, prompt_tokens: t.promptTokens, completion_tokens: t.completionTokens, cost_usd_micros: t.costUsdMicros }
+}
+
+/** `usage --json` and GET /admin/v1/usage. */
+export function usageReportView(q: UsageQuery, r: { rows: UsageRow[]; total: UsageTotals }) {
+  return {
+    tenant_id: q.tenantId ?? null, since: iso(q.sinceMs), until: iso(q.untilMs ?? null),
+    by: q.by, rows: r.rows.map((row) => usageRowView(row, q.by)), total: usageTotalsView(r.total),
+  }
 }

@@ -4,7 +4,7 @@
  * admin HTTP API). Results go to stdout (`--json` on every read command); notes and warnings go to stderr
  * through `io.note`, so stdout stays parseable.
  */
-import { AdminError } from '../admin/service.ts'
+import { AdminError, ID_SHAPE } from '../admin/service.ts'
 import type { GatewayConfig } from '../config/index.ts'
 import type { Store } from '../store/types.ts'
 import { UsageError, type AdminCommand, type AdminIO, type CommandContext } from './command.ts'
@@ -38,8 +38,6 @@ const COMMANDS: Record<string, Record<string, AdminCommand>> = {
   key: KEY_COMMANDS,
   usage: { '': USAGE_COMMAND },
 }
-
-const ID_SHAPE = /^[A-Za-z0-9._:\-]{1,128}$/
 
 function resolve(config: GatewayConfig): { cmd: AdminCommand; label: string; positionals: string[] } {
   const group = COMMANDS[config.command]

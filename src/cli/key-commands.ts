@@ -1,10 +1,11 @@
 /** `gateway key create|list|revoke|rotate`. A secret is printed once, at creation; only its sha256 is stored. */
 import * as admin from '../admin/service.ts'
-import { keyView } from '../admin/views.ts'
+import { expiryOf, graceOf } from '../admin/input.ts'
+import { createdKeyView, keyView, rotatedKeyView } from '../admin/views.ts'
 import { keyStatus, type ApiKeyRecord } from '../tenants/types.ts'
 import { UsageError, type AdminCommand, type CommandContext } from './command.ts'
 import { renderTable, when } from './text.ts'
-import { formatDuration, parseDate, parseDuration } from './time-args.ts'
+import { formatDuration } from './time-args.ts'
 
 export function keyTable(keys: readonly ApiKeyRecord[], now: number): string[] {
   return renderTable(['ID', 'PREFIX', 'NAME', 'CREATED', 'EXPIRES', 'REVOKED', 'STATUS'],
@@ -13,21 +14,10 @@ export function keyTable(keys: readonly ApiKeyRecord[], now: number): string[] {
 
 /** --expires-in DURATION | --expires-at DATE → epoch ms, or null for a key that never expires. */
 function expiryFrom(flags: CommandContext['flags'], now: number): number | null {
-  const inFlag = flags['expires-in']
-  const atFlag = flags['expires-at']
-  if (inFlag !== undefined && atFlag !== undefined) throw new UsageError('give --expires-in or --expires-at, not both')
-  if (inFlag !== undefined) {
-    const d = parseDuration(inFlag)
-    if (!d.ok) throw new UsageError(`--expires-in: ${d.error}`)
-    if (d.ms === 0) throw new UsageError('--expires-in must be longer than 0')
-    return now + d.ms
-  }
-  if (atFlag !== undefined) {
-    const d = parseDate(atFlag)
-    if (!d.ok) throw new UsageError(`--expires-at: ${d.error}`)
-    return d.ms
-  }
-  return null
+  const errors: string[] = []
+  const at = expiryOf({ in: flags['expires-in'], at: flags['expires-at'] }, now, { in: '--expires-in', at: '--expires-at' }, errors)
+  if (errors.length) throw new UsageError(errors.join('\n'))
+  return at
 }
 
 function printSecret(c: CommandContext, key: ApiKeyRecord, secret: string): void {
@@ -45,7 +35,7 @@ export const KEY_COMMANDS: Record<string, AdminCommand> = {
     async run(c) {
       const expiresAt = expiryFrom(c.flags, c.now)
       const { key, secret } = await admin.createKey(c.store, c.args[0]!, { name: c.flags.name ?? null, expiresAt, now: c.now })
-      if (c.flags.json) return c.json({ key: keyView(key, c.now), api_key: secret })
+      if (c.flags.json) return c.json(createdKeyView(key, secret, c.now))
       printSecret(c, key, secret)
     },
   },
@@ -73,15 +63,12 @@ export const KEY_COMMANDS: Record<string, AdminCommand> = {
     args: ['KEY_ID'],
     flags: ['grace', 'name', 'json', ...EXPIRY_FLAGS],
     async run(c) {
-      let graceMs = admin.DEFAULT_ROTATION_GRACE_MS
-      if (c.flags.grace !== undefined) {
-        const g = parseDuration(c.flags.grace)
-        if (!g.ok) throw new UsageError(`--grace: ${g.error}`)
-        graceMs = g.ms
-      }
+      const errors: string[] = []
+      const graceMs = graceOf(c.flags.grace, admin.DEFAULT_ROTATION_GRACE_MS, '--grace', errors)
+      if (errors.length) throw new UsageError(errors.join('\n'))
       const expiresAt = expiryFrom(c.flags, c.now)
       const r = await admin.rotateKey(c.store, c.args[0]!, { graceMs, now: c.now, name: c.flags.name, expiresAt })
-      if (c.flags.json) return c.json({ key: keyView(r.created, c.now), api_key: r.secret, old_key: keyView(r.old, c.now) })
+      if (c.flags.json) return c.json(rotatedKeyView(r, c.now))
       printSecret(c, r.created, r.secret)
       const shortened = r.old.expiresAt !== null && r.old.expiresAt < c.now + graceMs
       c.io.out(`old key ${r.old.id} stops working at ${when(r.old.expiresAt)}` +

@@ -1,6 +1,6 @@
 /** `gateway tenant create|set|show|list|disable|enable|delete`. */
 import * as admin from '../admin/service.ts'
-import { periodView, tenantListingView, tenantView, keyView } from '../admin/views.ts'
+import { tenantDetailView, tenantListingView } from '../admin/views.ts'
 import { formatUsd } from '../budget/money.ts'
 import { keyStatus, type Tenant } from '../tenants/types.ts'
 import { UsageError, type AdminCommand, type CommandContext } from './command.ts'
@@ -64,7 +64,7 @@ export const TENANT_COMMANDS: Record<string, AdminCommand> = {
       const p = await admin.periodStatus(store, t, now, io.snapshot)
       // Only an unreachable budget store is worth a warning; no REDIS_URL at all is an embedded setup.
       if (io.snapshot && p.source === 'recorded') io.note(`warning: live budget figures unavailable (${p.liveUnavailable}); showing recorded usage`)
-      if (flags.json) return json({ tenant: tenantView(t), budget: periodView(p), keys: keys.map((k) => keyView(k, now)) })
+      if (flags.json) return json(tenantDetailView(t, p, keys, now))
       io.out(describeTenant(t))
       const note = p.source === 'live' ? '' : io.snapshot
         ? ` (from recorded usage: live spent/reserved figures are unavailable: ${p.liveUnavailable})`
@@ -81,7 +81,7 @@ export const TENANT_COMMANDS: Record<string, AdminCommand> = {
     args: [],
     flags: ['json'],
     async run({ store, io, now, flags, json }) {
-      const tenants = await store.listTenants(now)
+      const tenants = await admin.listTenants(store, now)
       if (flags.json) return json(tenants.map(tenantListingView))
       const rows = tenants.map(({ tenant: t, createdAt, keys, activeKeys }) => [
         t.id,

@@ -115,7 +115,8 @@ Options:
   --drain-timeout-ms N  on SIGTERM/SIGINT, wait this long for in-flight requests, then end them
                     (env GATEWAY_DRAIN_TIMEOUT_MS, default 30000)
   --log-level L     debug, info, warn or error (env GATEWAY_LOG_LEVEL, default info)
-  --metrics-listen H:P  serve /metrics on this address only, not on the main port (env GATEWAY_METRICS_LISTEN)
+  --metrics-listen H:P  serve /metrics (and the admin API, if enabled) on this address only, not on the
+                    main port (env GATEWAY_METRICS_LISTEN)
   Durations: 90s, 15m, 24h, 30d, 2w. Dates: YYYY-MM-DD (UTC) or ISO 8601 with Z or an offset.
 
 Admin commands print the store they use on stderr ("gateway: store: postgres host:5432/db" or the sqlite
@@ -133,7 +134,10 @@ Signals (serve, demo):
 Environment:
   DATABASE_URL      Postgres for tenants, keys and usage; unset: embedded bun:sqlite under the data dir
   REDIS_URL         Redis for budgets; unset: in-process ledger (single instance only)
-  GATEWAY_ADMIN_KEY reserved for admin operations over HTTP (none are exposed yet)
+  GATEWAY_ADMIN_KEY enables the admin HTTP API under /admin/v1 (tenants, keys, usage; OpenAPI at
+                    /admin/v1/openapi.json), authenticated with "Authorization: Bearer <key>"; at least
+                    32 characters. Unset: no admin routes (404). Served on --metrics-listen when set
+  GATEWAY_ADMIN_READONLY_KEY  optional second admin key for the GET routes only
   OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL
 
 Precedence: flag > environment > config file > default. Bad input, a refused operation or an unreachable

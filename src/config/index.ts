@@ -23,7 +23,10 @@ export interface GatewayConfig {
   dataDirDefaulted: boolean
   databaseUrl: string | null
   redisUrl: string | null
+  /** GATEWAY_ADMIN_KEY: enables the admin HTTP API (src/admin/api.ts); null = no admin routes at all. */
   adminKey: string | null
+  /** GATEWAY_ADMIN_READONLY_KEY: a second admin credential limited to the API's GET routes. */
+  adminReadonlyKey: string | null
   maxBodyBytes: number
   /** How long a SIGTERM/SIGINT waits for in-flight requests before ending them (`shutdown`). */
   drainTimeoutMs: number
@@ -89,6 +92,30 @@ function listenIn(errors: string[], sources: Array<[string, unknown]>): ListenAd
     else found ??= a
   }
   return found
+}
+
+/** Shortest admin key accepted: a guessable admin key would hand out every tenant's budget and keys. */
+export const MIN_ADMIN_KEY_LENGTH = 32
+
+/**
+ * The admin secrets come from the environment only (never a flag, which `ps` shows, nor the config file).
+ * Messages name the variable, never the value.
+ */
+function adminKeysIn(errors: string[], env: Env): { adminKey: string | null; adminReadonlyKey: string | null } {
+  const check = (name: string): string | null => {
+    const v = env[name]
+    if (v === undefined || v === '') return null
+    // Visible ASCII only: the key travels in an `Authorization: Bearer` header, which cannot carry spaces or controls.
+    if (!/^[\x21-\x7e]+$/.test(v)) errors.push(`${name} may only contain visible ASCII characters (no spaces)`)
+    else if (v.length < MIN_ADMIN_KEY_LENGTH) errors.push(`${name} must be at least ${MIN_ADMIN_KEY_LENGTH} characters (got ${v.length}); generate one with: openssl rand -hex 32`)
+    else return v
+    return null
+  }
+  const adminKey = check('GATEWAY_ADMIN_KEY')
+  const adminReadonlyKey = check('GATEWAY_ADMIN_READONLY_KEY')
+  if (adminReadonlyKey !== null && !env.GATEWAY_ADMIN_KEY) errors.push('GATEWAY_ADMIN_READONLY_KEY is set without GATEWAY_ADMIN_KEY, which enables the admin API')
+  if (adminReadonlyKey !== null && adminReadonlyKey === adminKey) errors.push('GATEWAY_ADMIN_READONLY_KEY must differ from GATEWAY_ADMIN_KEY')
+  return { adminKey, adminReadonlyKey }
 }
 
 function readToml(errors: string[], path: string, readFile: ReadFile): Record<string, any> {
@@ -201,6 +228,8 @@ export function loadConfig(argv: string[], env: Env, readFile: ReadFile = (p) =>
   const metricsListen = listenIn(errors, [['--metrics-listen', args.flags['metrics-listen']], ['GATEWAY_METRICS_LISTEN', env.GATEWAY_METRICS_LISTEN], ['server.metrics_listen', server.metrics_listen]])
   const host = args.flags.host ?? env.GATEWAY_HOST ?? (typeof server.host === 'string' ? server.host : undefined) ?? '0.0.0.0'
 
+  const admin = adminKeysIn(errors, env)
+
   for (const [name, url] of [['DATABASE_URL', env.DATABASE_URL], ['REDIS_URL', env.REDIS_URL]] as const) {
     if (url && !URL.canParse(url)) errors.push(`${name} is not a URL`)
   }
@@ -227,7 +256,8 @@ export function loadConfig(argv: string[], env: Env, readFile: ReadFile = (p) =>
     dataDirDefaulted: args.flags['data-dir'] === undefined && env.GATEWAY_DATA_DIR === undefined,
     databaseUrl: env.DATABASE_URL || null,
     redisUrl: env.REDIS_URL || null,
-    adminKey: env.GATEWAY_ADMIN_KEY || null,
+    adminKey: admin.adminKey,
+    adminReadonlyKey: admin.adminReadonlyKey,
     maxBodyBytes,
     drainTimeoutMs,
     logLevel,

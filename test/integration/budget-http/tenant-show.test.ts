@@ -1,8 +1,11 @@
 /**
  * `gateway tenant show ID` for each period (total/day/month) reports the live spend and reservations that HTTP
- * traffic produced, in USD, read from the same Redis ledger and Postgres the gateway uses.
+ * traffic produced, in USD, read from the same Redis ledger and Postgres the gateway uses; the admin API's
+ * GET /admin/v1/tenants/{id} reports the same figures from the gateway's own Redis ledger.
  */
 import { afterAll, beforeAll, expect, test } from 'bun:test'
+import { createAdminApi } from '../../../src/admin/api.ts'
+import { adminKeysFrom } from '../../../src/admin/auth.ts'
 import { periodKey } from '../../../src/budget/money.ts'
 import { describePostgresUrl } from '../../../src/store/index.ts'
 import type { Store } from '../../../src/store/types.ts'
@@ -55,3 +58,25 @@ for (const period of ['total', 'day', 'month'] as const) {
     expect(pgOnly.stdout).toContain('no REDIS_URL')
   }, 30_000)
 }
+
+test('admin API: GET /admin/v1/tenants/{id} shows live spent and reserved from the Redis ledger, like tenant show', async () => {
+  const ADMIN_KEY = 'tenant-show-admin-key-0123456789abcdef'
+  const api = createAdminApi(g.gw.deps, adminKeysFrom({ adminKey: ADMIN_KEY, adminReadonlyKey: null })!)
+  const t = uid('show-api')
+  const key = await g.addTenant({ id: t, budgetUsdMicros: 50_000, budgetPeriod: 'day' })
+  const out = await Promise.all(Array.from({ length: 2 }, (_, i) => chat(g.url, key, body('exact', `ok ${i}`, false))))
+  expect(count(out, (o) => o.status === 200)).toBe(2)
+  const pk = periodKey('day', Date.now())
+  expect(await g.ledger.reserve({ tenantId: t, periodKey: pk, limitMicros: 50_000, requestId: uid('inflight'), amountMicros: 1_500, ttlMs: 60_000 }))
+    .toEqual({ ok: true })
+  const res = await api(new Request(`http://gw/admin/v1/tenants/${t}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } }))
+  expect(res.status).toBe(200)
+  const spent = 2 * EXACT_COST
+  expect(((await res.json()) as any).budget).toEqual({
+    period: pk, spent_usd_micros: spent, reserved_usd_micros: 1_500, remaining_usd_micros: 50_000 - spent - 1_500, source: 'live', live_unavailable: null,
+  })
+  const cli = await runGateway(['tenant', 'show', t, '--json'], { env: { DATABASE_URL: pg.url, REDIS_URL: redis.url } })
+  expect(JSON.parse(cli.stdout).budget).toEqual({
+    period: pk, spent_usd_micros: spent, reserved_usd_micros: 1_500, remaining_usd_micros: 50_000 - spent - 1_500, source: 'live', live_unavailable: null,
+  })
+}, 30_000)

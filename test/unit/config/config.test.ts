@@ -182,3 +182,43 @@ describe('planReload (SIGHUP)', () => {
     expect(planReload(load(base), load(base)).needsRestart).toEqual([])
   })
 })
+
+describe('admin keys (GATEWAY_ADMIN_KEY, GATEWAY_ADMIN_READONLY_KEY)', () => {
+  const W = 'a'.repeat(31) + 'W'
+  const R = 'b'.repeat(40)
+  const load = (env: Record<string, string>) => loadConfig([], env, noFile)
+
+  test('unset (or empty): the admin API is off', () => {
+    for (const env of [{}, { GATEWAY_ADMIN_KEY: '' }] as Record<string, string>[]) {
+      const r = load(env)
+      expect(r.ok && [r.config.adminKey, r.config.adminReadonlyKey]).toEqual([null, null])
+    }
+  })
+
+  test('32 characters or more are accepted, with an optional distinct read-only key', () => {
+    const r = load({ GATEWAY_ADMIN_KEY: W, GATEWAY_ADMIN_READONLY_KEY: R })
+    expect(r.ok && [r.config.adminKey, r.config.adminReadonlyKey]).toEqual([W, R])
+  })
+
+  test.each([
+    [{ GATEWAY_ADMIN_KEY: W.slice(1) }, 'GATEWAY_ADMIN_KEY must be at least 32 characters (got 31)'],
+    [{ GATEWAY_ADMIN_KEY: `${W} x` }, 'GATEWAY_ADMIN_KEY may only contain visible ASCII characters (no spaces)'],
+    [{ GATEWAY_ADMIN_KEY: `${W}é` }, 'GATEWAY_ADMIN_KEY may only contain visible ASCII'],
+    [{ GATEWAY_ADMIN_KEY: W, GATEWAY_ADMIN_READONLY_KEY: 'short' }, 'GATEWAY_ADMIN_READONLY_KEY must be at least 32 characters'],
+    [{ GATEWAY_ADMIN_READONLY_KEY: R }, 'GATEWAY_ADMIN_READONLY_KEY is set without GATEWAY_ADMIN_KEY'],
+    [{ GATEWAY_ADMIN_KEY: W, GATEWAY_ADMIN_READONLY_KEY: W }, 'GATEWAY_ADMIN_READONLY_KEY must differ from GATEWAY_ADMIN_KEY'],
+  ])('%j is a config error: %s (the value is never printed)', (env, message) => {
+    const r = load(env)
+    expect(r.ok).toBe(false)
+    const errors = r.ok ? '' : r.errors.join('\n')
+    expect(errors).toContain(message)
+    for (const v of Object.values(env)) expect(errors).not.toContain(v)
+  })
+
+  test('a change needs a restart (SIGHUP re-reads the same environment anyway)', () => {
+    const a = load({ GATEWAY_ADMIN_KEY: W })
+    const b = load({ GATEWAY_ADMIN_KEY: R })
+    if (!a.ok || !b.ok) throw new Error('config')
+    expect(planReload(a.config, b.config).needsRestart).toEqual(['adminKey'])
+  })
+})

@@ -5,6 +5,9 @@ import { GatewayError, statusFor, type ErrorCode } from '../../../src/errors.ts'
 test.each([
   ['invalid_request_error', 400, 'invalid_request_error'],
   ['invalid_api_key', 401, 'authentication_error'],
+  ['invalid_admin_key', 401, 'authentication_error'],
+  ['admin_read_only', 403, 'permission_error'],
+  ['conflict', 409, 'invalid_request_error'],
   ['budget_exceeded', 402, 'insufficient_quota'],
   ['tenant_disabled', 403, 'permission_error'],
   ['model_not_allowed', 403, 'permission_error'],
