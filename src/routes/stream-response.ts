@@ -8,6 +8,14 @@
  * reservation, which bounds its output, and the request deadline) so the provider's own usage report decides
  * the charge. Aborting instead would leave the gateway blind to tokens the provider generated and bills
  * (a reasoning model thinks before it writes), so it could only charge the worst case.
+ *
+ * A client that stops reading holds back the upstream instead of filling the gateway's memory: the body is a
+ * pull stream with room for one chunk, `pull` (the only reader of the upstream) runs only when that room is
+ * free, Bun.serve stops taking chunks while the client's socket is full, and fetch stops reading the upstream
+ * socket once its own body buffer is full. What the gateway holds per stalled stream is then about one
+ * upstream read (fetch's buffer and the events parsed from it) and one item's frames; the rest of the reply
+ * waits in the kernel's socket buffers and at the upstream. Keep-alive comments are written only into an
+ * empty queue, so they cannot pile up either.
  */
 import { MAX_REQUEST_MS } from '../budget/service.ts'
 import { closeReservation, type RequestEnding } from '../budget/settlement.ts'
@@ -20,6 +28,8 @@ import type { AppDeps, RequestContext } from './context.ts'
 /** Default for providers without `idle_timeout_ms`: long enough for reasoning models that think silently. */
 export const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 300_000
 const HEARTBEAT_MS = 15_000
+/** Chunks the body queues before it stops pulling from the upstream: one (the default, made explicit). */
+const QUEUED_CHUNKS = 1
 
 /** What the gateway has seen of a reply: settlement reads it whatever way the request ends. */
 export interface ReplyMeter {
@@ -184,8 +194,10 @@ export async function streamResponse<T>(
       }
       if (gatewayEnd) onGatewayEnd()
       // A comment line every 15 s keeps proxies and idle-socket timers from cutting a silent stream (a model
-      // that reasons before writing); SSE clients ignore comments.
+      // that reasons before writing); SSE clients ignore comments. Only into an empty queue: bytes already
+      // waiting keep the connection busy, and a client that stopped reading must not collect comments.
       heartbeat = setInterval(() => {
+        if ((controller.desiredSize ?? 0) < QUEUED_CHUNKS) return
         try {
           controller.enqueue(encodeSse(SSE_HEARTBEAT_FRAME))
         } catch {
@@ -200,6 +212,6 @@ export async function streamResponse<T>(
       // A pull in progress carries on as the drain; otherwise start one.
       if (!reading && !finished) return read(null)
     },
-  })
+  }, new CountQueuingStrategy({ highWaterMark: QUEUED_CHUNKS }))
   return new Response(body, { status: 200, headers: SSE_HEADERS })
 }

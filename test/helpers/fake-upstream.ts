@@ -25,6 +25,8 @@ export type FakeReply =
     }
   /** Never send response headers (until the client gives up). */
   | { kind: 'hang' }
+  /** A body the test builds itself, e.g. a pull stream that counts what the gateway read. */
+  | { kind: 'stream'; body: ReadableStream<Uint8Array>; status?: number; contentType?: string }
 
 export interface RecordedRequest {
   method: string
@@ -127,6 +129,8 @@ async function respond(reply: FakeReply): Promise<Response> {
   switch (reply.kind) {
     case 'hang':
       return new Promise<Response>(() => {})
+    case 'stream':
+      return new Response(reply.body, { status: reply.status ?? 200, headers: { 'content-type': reply.contentType ?? 'text/event-stream' } })
     case 'json':
       if (reply.delayMs) await Bun.sleep(reply.delayMs)
       return new Response(JSON.stringify(reply.body), {
