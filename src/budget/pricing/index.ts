@@ -14,7 +14,7 @@ import { BILLING } from '../../wire/openai.ts'
 import { type CostTerm, FIXED_RESERVATION_MICROS, termsCostMicros } from '../money.ts'
 import type { Policy } from '../../tenants/types.ts'
 import { estimateRequestTokens } from './prompt.ts'
-import { type CacheWrite, cacheWriteOf, LIST_PRICE_TIERS, webSearchCallsOf } from './request.ts'
+import { type CacheWrite, cacheWriteOf, LIST_PRICE_TIERS, webSearchCallsOf, providerToolsOf } from './request.ts'
 
 export interface PricePlan {
   /** Upper bound of the prompt tokens (text bytes, images by formula, tool allowance). */
@@ -61,10 +61,14 @@ export function planRequest(model: ModelConfig, req: ChatRequest, policy: Policy
       return refuse(`Search results add input tokens that model \`${model.name}\` has no bound for (${where}.web_search_input_tokens_per_call), so a strict budget cannot admit web search.`, search.param ?? 'tools')
     }
   }
+  const providerTools = providerToolsOf(req)
+  if (policy === 'strict' && providerTools.unbounded !== null) {
+    return refuse(`\`${providerTools.unbounded}\` is billed outside token usage or adds input nothing in the request bounds (code execution, web fetch, MCP servers), so a strict budget cannot admit it; ask for policy "fixed" to use it.`, providerTools.unbounded === 'mcp_servers' ? 'mcp_servers' : 'tools')
+  }
   return {
     ok: true,
     plan: {
-      promptTokens: prompt.tokens + search.calls * (model.webSearchInputTokensPerCall ?? 0),
+      promptTokens: prompt.tokens + providerTools.promptTokens + search.calls * (model.webSearchInputTokensPerCall ?? 0),
       maxOutputTokens: req.max_completion_tokens ?? req.max_tokens ?? model.maxOutputTokens,
       tiers,
       cacheWrite: cacheWriteOf(req),

@@ -76,3 +76,35 @@ export function webSearchCallsOf(req: ChatRequest, callsPerRequest: number | und
   }
   return { calls: openai + server, unbounded, param }
 }
+
+/**
+ * Tools the provider defines and runs or prompts for itself (Anthropic's `type: "bash_20250124"` and the like),
+ * other than web search (priced above). https://docs.anthropic.com/en/docs/agents-and-tools/tool-use/overview
+ * #pricing: each adds a hidden system prompt of its own (computer use 735 tokens + 466-499 for the tool-use
+ * prompt, text editor 700, bash 245), so each gets PROVIDER_TOOL_PROMPT_TOKENS. Client-run tools cost tokens
+ * only; server-run ones other than web search are billed outside token usage (code execution by container
+ * time) or add input no field bounds (web fetch, MCP servers), so a strict budget refuses them.
+ */
+export const PROVIDER_TOOL_PROMPT_TOKENS = 1_500
+const CLIENT_RUN_TOOL_PREFIXES = ['bash_', 'text_editor_', 'computer_', 'memory_']
+const PLAIN_TOOL_TYPES = new Set(['function', 'custom'])
+
+export interface ProviderTools {
+  /** Hidden prompt tokens the provider-defined tools add. */
+  promptTokens: number
+  /** The first tool (or field) no strict bound covers, if any. */
+  unbounded: string | null
+}
+
+export function providerToolsOf(req: ChatRequest): ProviderTools {
+  let promptTokens = 0
+  let unbounded: string | null = null
+  for (const t of Array.isArray(req.tools) ? (req.tools as unknown[]) : []) {
+    const type = t && typeof t === 'object' ? (t as { type?: unknown }).type : undefined
+    if (typeof type !== 'string' || PLAIN_TOOL_TYPES.has(type) || isWebSearchServerTool(t)) continue
+    promptTokens += PROVIDER_TOOL_PROMPT_TOKENS
+    if (!CLIENT_RUN_TOOL_PREFIXES.some((p) => type.startsWith(p))) unbounded ??= type
+  }
+  if (req.mcp_servers !== undefined && req.mcp_servers !== null) unbounded ??= 'mcp_servers'
+  return { promptTokens, unbounded }
+}

@@ -43,10 +43,25 @@ describe('planRequest refuses what a budget cannot charge', () => {
     ['… without max_uses under fixed', M['claude-haiku-4-5'], { tools: [webSearch] }, 'fixed', null],
     ['Anthropic web search, no bound on the result tokens it adds, strict', M['claude-haiku-4-5'], { tools: [{ ...webSearch, max_uses: 3 }] }, 'strict', 'tools'],
     ['… with a configured result-token bound', { ...M['claude-haiku-4-5'], webSearchInputTokensPerCall: 10_000 }, { tools: [{ ...webSearch, max_uses: 3 }] }, 'strict', null],
+    // https://docs.anthropic.com/en/docs/agents-and-tools/tool-use/overview#pricing: server tools other than web search.
+    ['Anthropic code execution (billed by container time), strict', M['claude-haiku-4-5'], { tools: [{ type: 'code_execution_20250825', name: 'code_execution' }] }, 'strict', 'tools'],
+    ['… under fixed', M['claude-haiku-4-5'], { tools: [{ type: 'code_execution_20250825', name: 'code_execution' }] }, 'fixed', null],
+    ['Anthropic web fetch (fetched pages are input nothing bounds), strict', M['claude-haiku-4-5'], { tools: [{ type: 'web_fetch_20250910', name: 'web_fetch' }] }, 'strict', 'tools'],
+    ['an unknown future provider tool, strict', M['claude-haiku-4-5'], { tools: [{ type: 'teleport_20300101', name: 't' }] }, 'strict', 'tools'],
+    ['MCP servers (remote tool results), strict', M['claude-haiku-4-5'], { mcp_servers: [{ type: 'url', url: 'https://x', name: 'x' }] }, 'strict', 'mcp_servers'],
+    ['client-run provider tools (bash, text editor, computer): tokens only', M['claude-haiku-4-5'], { tools: [{ type: 'bash_20250124', name: 'bash' }, { type: 'text_editor_20250728', name: 'str_replace_based_edit_tool' }] }, 'strict', null],
   ] as const)('%s', (_name, model, extra, policy, param) => {
     const r = planRequest(model, req(extra as Record<string, unknown>), policy)
     if (param === null) expect(r.ok).toBe(true)
     else expect(r).toMatchObject({ ok: false, param })
+  })
+
+  test('each provider-defined tool adds its hidden prompt to the bound', () => {
+    const tools = [{ type: 'bash_20250124', name: 'bash' }, { type: 'computer_20250124', name: 'computer', display_width_px: 1024, display_height_px: 768 }]
+    const withTools = plan(M['claude-haiku-4-5'], req({ tools }))
+    const plainTool = plan(M['claude-haiku-4-5'], req({ tools: [{ name: 'f', input_schema: {} }] }))
+    // Over a plain tool: both tools' JSON bytes, and 1,500 hidden tokens each (computer use: 735 + 499 documented).
+    expect(withTools.promptTokens - plainTool.promptTokens).toBeGreaterThanOrEqual(2 * 1_500)
   })
 
   test('a refused tier is named, with the config key to set', () => {
