@@ -159,6 +159,18 @@ export function parseSse(bytes: Uint8Array | string): SseEvent[] {
 }
 
 /**
+ * Far above any real event (a chunk is a few hundred bytes; a whole tool call's arguments a few MB at most):
+ * an upstream that never ends its line or event must not grow the gateway's memory without bound.
+ */
+export const MAX_EVENT_CHARS = 16 * 1024 * 1024
+
+function pendingChars(s: SseParserState): number {
+  let n = s.line.length
+  for (const d of s.data) n += d.length
+  return n
+}
+
+/**
  * Reads a response body as SSE events. Stopping early (break/return from the consumer) cancels the body so
  * the upstream connection is released. An abort of `signal` cancels the read and rethrows the abort reason,
  * so a truncated stream is never mistaken for a clean end.
@@ -178,6 +190,7 @@ export async function* readSseEvents(body: ReadableStream<Uint8Array>, signal?: 
       signal?.throwIfAborted()
       if (done) break
       for (const event of parser.feed(value)) yield event
+      if (pendingChars(parser.state) > MAX_EVENT_CHARS) throw new Error(`SSE event larger than ${MAX_EVENT_CHARS} characters`)
     }
     for (const event of parser.end()) yield event
     finished = true

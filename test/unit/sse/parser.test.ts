@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { parseSse, readSseEvents, SseParser, type SseEvent } from '../../../src/sse/parser.ts'
+import { MAX_EVENT_CHARS, parseSse, readSseEvents, SseParser, type SseEvent } from '../../../src/sse/parser.ts'
 
 const enc = new TextEncoder()
 
@@ -143,5 +143,23 @@ describe('readSseEvents', () => {
     })
     for await (const _ of readSseEvents(body)) break
     expect(cancelled).toBe(true)
+  })
+})
+
+describe('readSseEvents: an event that never ends', () => {
+  test('an endless line is an error once it passes MAX_EVENT_CHARS, not unbounded memory', async () => {
+    const chunk = new TextEncoder().encode('data: ' + 'x'.repeat(1024 * 1024))
+    let sent = 0
+    const body = new ReadableStream<Uint8Array>({
+      pull(c) {
+        sent += chunk.length
+        c.enqueue(chunk)
+      },
+    })
+    const err = await (async () => {
+      for await (const _ of readSseEvents(body)) { /* never an event */ }
+    })().then(() => null, (e: unknown) => e as Error)
+    expect(String(err)).toContain('SSE event larger than')
+    expect(sent).toBeLessThan(MAX_EVENT_CHARS + 4 * chunk.length)
   })
 })
