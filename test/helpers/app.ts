@@ -3,6 +3,7 @@
  * for tests that call app.handle(new Request(...)) with no network.
  */
 import { createApp, type AppOptions } from '../../src/app.ts'
+import { createRedisLedger } from '../../src/budget/redis-ledger.ts'
 import { createMemoryLedger } from '../../src/budget/memory-ledger.ts'
 import { periodKeyStartMs } from '../../src/budget/money.ts'
 import { BudgetService } from '../../src/budget/service.ts'
@@ -44,6 +45,8 @@ export interface TestGateway {
 export async function buildTestGateway(opts: {
   store?: Store
   ledger?: BudgetLedger
+  /** Use a Redis ledger (the production Lua scripts) on this server instead of the in-process one. */
+  redisUrl?: string
   config?: GatewayConfig
   adapters?: Partial<Record<ProviderKind, ProviderAdapter>>
   ready?: () => Promise<string | null>
@@ -54,10 +57,10 @@ export async function buildTestGateway(opts: {
 } = {}): Promise<TestGateway> {
   const store = opts.store ?? createSqliteStore(':memory:')
   await store.migrate()
-  const ledger = opts.ledger ?? createMemoryLedger({
-    rebuild: (t, pk, exclude) => store.sumUsageSince(t, periodKeyStartMs(pk), exclude),
-    sink: (records) => store.insertUsage(records),
-  })
+  const rebuild = (t: string, pk: string, exclude: string[]) => store.sumUsageSince(t, periodKeyStartMs(pk), exclude)
+  const ledger = opts.ledger ?? (opts.redisUrl
+    ? await createRedisLedger({ url: opts.redisUrl, rebuild, durable: store })
+    : createMemoryLedger({ rebuild, sink: (records) => store.insertUsage(records) }))
   const logs: string[] = []
   const log = createLogger((l) => logs.push(l))
   const metrics = createMetrics()

@@ -1,12 +1,24 @@
-/** The shared admission path: what is refused before any money or upstream work, and how. */
-import { expect, test } from 'bun:test'
-import { buildTestGateway, chat } from '../../helpers/app.ts'
+/** The shared admission path: what is refused before any money or upstream work, and how (Redis ledger). */
+import { afterAll, beforeAll, expect, test } from 'bun:test'
+import { buildTestGateway, chat, type TestGateway } from '../../helpers/app.ts'
+import { startRedis, type TestRedis } from '../../helpers/redis.ts'
+
+let redis: TestRedis
+const gateways: TestGateway[] = []
+beforeAll(async () => {
+  redis = await startRedis()
+})
+afterAll(async () => {
+  for (const g of gateways) await g.ledger.close()
+  await redis.stop()
+})
 
 async function setup(budgetUsdMicros: number | null = 1_000_000) {
-  const gw = await buildTestGateway()
-  const key = await gw.addTenant({ id: 't', budgetUsdMicros, policy: 'strict' })
+  const gw = await buildTestGateway({ redisUrl: redis.url })
+  gateways.push(gw)
+  const key = await gw.addTenant({ id: `t-${gateways.length}`, budgetUsdMicros, policy: 'strict' })
   await gw.warm()
-  return { gw, key }
+  return { gw, key, tenant: `t-${gateways.length}` }
 }
 
 test('a bad key is refused from the headers alone: 401 even when the body is not JSON, and the body is never read', async () => {
@@ -30,13 +42,13 @@ test('a bad key is refused from the headers alone: 401 even when the body is not
 })
 
 test('an output cap above the model\'s max is a 400 naming the cap, not a 402', async () => {
-  const { gw, key } = await setup()
+  const { gw, key, tenant } = await setup()
   const r = await gw.request('/v1/chat/completions', { key, body: chat('hi', { max_tokens: 10_000_000 }) })
   expect(r.status).toBe(400)
   const err = ((await r.json()) as any).error
   expect(err.param).toBe('max_completion_tokens')
   expect(err.message).toMatch(/above the \d+ output tokens the model `mock-echo` allows/)
-  expect((await gw.ledger.snapshot('t', 'total')).reservedMicros).toBe(0)
+  expect((await gw.ledger.snapshot(tenant, 'total')).reservedMicros).toBe(0)
 })
 
 test('a 402 says what the request needed, what is left, and to lower max_tokens', async () => {

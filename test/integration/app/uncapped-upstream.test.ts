@@ -1,19 +1,22 @@
 /**
  * Issue: a compatible server (Ollama, older vLLM) that reads only `max_tokens` generated 16k tokens on a
  * 16-token cap. The gateway now sends the cap in both fields to such servers, and charges what the server
- * reports when it overruns anyway: settlement follows the reported usage, never the reservation.
+ * reports when it overruns anyway: settlement follows the reported usage, never the reservation (Redis ledger).
  */
 import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { loadConfig } from '../../../src/config/index.ts'
 import { buildTestGateway, type TestGateway } from '../../helpers/app.ts'
 import { type FakeUpstream, openaiCompletion, startFakeUpstream } from '../../helpers/fake-upstream.ts'
+import { startRedis, type TestRedis } from '../../helpers/redis.ts'
 
 let up: FakeUpstream
 let gw: TestGateway
 let key: string
+let redis: TestRedis
 
 beforeAll(async () => {
   up = await startFakeUpstream()
+  redis = await startRedis()
   const toml = `
 [providers.local]
 kind = "openai"
@@ -27,12 +30,16 @@ max_output_tokens = 4096
 `
   const r = loadConfig(['--config', 'x.toml'], {}, () => toml)
   if (!r.ok) throw new Error(r.errors.join('\n'))
-  gw = await buildTestGateway({ config: r.config })
+  gw = await buildTestGateway({ config: r.config, redisUrl: redis.url })
   key = await gw.addTenant({ id: 'ol', budgetUsdMicros: 10_000_000, policy: 'strict' })
   await gw.warm()
 })
 
-afterAll(() => up.stop())
+afterAll(async () => {
+  await up.stop()
+  await gw.ledger.close()
+  await redis.stop()
+})
 
 test('the cap reaches a compatible server as max_tokens too', async () => {
   up.program({ kind: 'json', body: openaiCompletion({ text: 'ok', promptTokens: 5, completionTokens: 16 }) })

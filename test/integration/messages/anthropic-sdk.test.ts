@@ -15,7 +15,7 @@ let env: ProxyEnv
 let client: Anthropic
 
 beforeAll(async () => {
-  env = await startProxyEnv({ audit: false, tenant: { budgetUsdMicros: 50_000_000 } })
+  env = await startProxyEnv({ audit: false, tenant: { budgetUsdMicros: 50_000_000 }, redis: true })
   client = new Anthropic({ baseURL: env.http.url, apiKey: env.key, maxRetries: 0 })
 })
 

@@ -2,7 +2,7 @@
  * A client that goes away: the gateway reads the upstream reply to its end (within the reservation and the
  * request deadline) and charges exactly what the provider's usage report says, so a model that spent tokens
  * the client never saw (reasoning, text still in flight) is never charged less than the provider bills.
- * Over real HTTP with each upstream wire format, streamed and not.
+ * Over real HTTP with each upstream wire format, streamed and not, on the Redis ledger.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { costMicros } from '../../../src/budget/money.ts'
@@ -13,7 +13,7 @@ let env: ProxyEnv
 
 beforeAll(async () => {
   // No tap: the gateway's own Response goes to the socket, so cancel timing is the gateway's alone.
-  env = await startProxyEnv({ audit: false, tenant: { budgetUsdMicros: 50_000_000 } })
+  env = await startProxyEnv({ audit: false, tenant: { budgetUsdMicros: 50_000_000 }, redis: true })
 })
 
 afterAll(async () => {

@@ -5,7 +5,11 @@
  */
 import { createParser } from 'eventsource-parser'
 import { loadConfig, type GatewayConfig } from '../../../src/config/index.ts'
+import { periodKeyStartMs } from '../../../src/budget/money.ts'
+import { createRedisLedger } from '../../../src/budget/redis-ledger.ts'
+import { createSqliteStore } from '../../../src/store/sqlite.ts'
 import { buildTestGateway, type TestGateway } from '../../helpers/app.ts'
+import { startRedis } from '../../helpers/redis.ts'
 import { startFakeUpstream, type FakeUpstream } from '../../helpers/fake-upstream.ts'
 
 /** Provider secrets the gateway holds; they must never reach a client. */
@@ -210,9 +214,15 @@ export interface ProxyEnv {
   stop: () => Promise<void>
 }
 
-export async function startProxyEnv(opts: { audit?: boolean; tenant?: { budgetUsdMicros?: number | null } } = {}): Promise<ProxyEnv> {
+export async function startProxyEnv(opts: { audit?: boolean; tenant?: { budgetUsdMicros?: number | null }; redis?: boolean } = {}): Promise<ProxyEnv> {
   const up = await startFakeUpstream()
-  const gw = await buildTestGateway({ config: proxyConfig(up.url) })
+  // `redis`: the budget ledger is a real (throwaway) Redis running the production Lua scripts.
+  const redis = opts.redis ? await startRedis() : null
+  const store = createSqliteStore(':memory:')
+  const ledger = redis
+    ? await createRedisLedger({ url: redis.url, rebuild: (t, pk, exclude) => store.sumUsageSince(t, periodKeyStartMs(pk), exclude), durable: store })
+    : undefined
+  const gw = await buildTestGateway({ config: proxyConfig(up.url), store, ledger })
   const key = await gw.addTenant({ id: 't1', ...opts.tenant })
   await gw.warm()
   const http = serve(gw, { audit: opts.audit })
@@ -221,6 +231,8 @@ export async function startProxyEnv(opts: { audit?: boolean; tenant?: { budgetUs
     async stop() {
       await http.stop()
       await up.stop()
+      await ledger?.close()
+      await redis?.stop()
     },
   }
 }
