@@ -2,7 +2,7 @@
 /** Entry point: parse config once, then run the subcommand. Exit 2 on bad input or an unreachable store. */
 import { runAdmin, UsageError } from './cli/admin.ts'
 import { openAdminSession, StoreOpenError } from './cli/session.ts'
-import { HELP_TEXT } from './config/argv.ts'
+import { HELP_TEXT, startsServer } from './config/argv.ts'
 import { loadConfig, type GatewayConfig } from './config/index.ts'
 import { createLogger, type Logger } from './log.ts'
 import { BootError, startGateway, type RunningGateway } from './runtime.ts'
@@ -108,8 +108,7 @@ function ensureFetchConcurrency(): void {
 }
 
 async function main() {
-  const command = process.argv.slice(2).find((a) => !a.startsWith('-'))
-  if (command === undefined || command === 'serve' || command === 'demo') ensureFetchConcurrency()
+  if (startsServer(process.argv.slice(2))) ensureFetchConcurrency()
   const result = loadConfig(process.argv.slice(2), process.env)
   if (!result.ok) fail(`invalid configuration:\n  - ${result.errors.join('\n  - ')}\nRun "gateway --help" for usage.`)
   const config = result.config

@@ -123,6 +123,11 @@ export async function openStores(config: GatewayConfig, log: LogFn, opts: { ship
   return { store, ledger, flush: () => started.flush(), stopShipper: () => started.stop() }
 }
 
+/** Bun's limit on concurrent outgoing fetches, fixed at process start (main.ts raises it for servers). */
+function fetchCap(): number {
+  return Number(process.env.BUN_CONFIG_MAX_HTTP_REQUESTS) || 256
+}
+
 export async function startGateway(config: GatewayConfig, opts: StartOptions): Promise<RunningGateway> {
   const bootStartedAt = opts.bootStartedAt ?? performance.now()
   const { log } = opts
@@ -217,7 +222,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions): P
     metrics.warmTenants.set({}, cache.size)
     log({
       msg: 'ready', url, ...(metricsUrl ? { metrics_url: metricsUrl } : {}), ...(adminUrl ? { admin_url: adminUrl } : {}), store: store.kind, ledger: ledger.kind, tenants: w.tenants, failed: w.failed,
-      warm_limit: config.warmLimit, warmup_ms: Math.round(w.durationMs), boot_to_ready_ms: Math.round(performance.now() - bootStartedAt),
+      warm_limit: config.warmLimit, fetch_cap: fetchCap(), warmup_ms: Math.round(w.durationMs), boot_to_ready_ms: Math.round(performance.now() - bootStartedAt),
     })
   })
 

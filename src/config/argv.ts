@@ -79,6 +79,16 @@ export function parseArgv(argv: string[]): ParsedArgs {
   return { command: cmd, positionals, flags, errors }
 }
 
+/**
+ * Whether these arguments start a server (serve or demo, in any spelling: flags only, flags before the
+ * command, `--flag=value`). Decided by parseArgv itself so the re-exec in main.ts can never disagree with
+ * the command that then runs.
+ */
+export function startsServer(argv: string[]): boolean {
+  const { command } = parseArgv(argv)
+  return command === 'serve' || command === 'demo'
+}
+
 export const HELP_TEXT = `gateway — LLM API gateway with atomic per-tenant budgets
 
 Usage:

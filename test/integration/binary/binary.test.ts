@@ -58,7 +58,8 @@ max_output_tokens = 200
   expect((await runGateway(['tenant', 'create', 'acme', '--budget-usd', '10', '--period', 'day'], opts)).code).toBe(0)
   const k = await runGateway(['key', 'create', 'acme'], opts)
   key = /store it now\): (\S+)/.exec(k.stdout)![1]!
-  gw = await spawnGateway(['serve', '--config', join(dir, 'gateway.toml'), '--warm-limit', '4'], opts)
+  // Flag-first, no `serve`: the spelling ops use (`./gateway --warm-limit 50`) must get the raised fetch cap too.
+  gw = await spawnGateway(['--warm-limit', '4', '--config', join(dir, 'gateway.toml')], opts)
   await gw.waitReady()
 }, 120_000)
 
@@ -93,9 +94,11 @@ test('admin commands from the binary: words, the store line, embedded migrations
   expect(usage.by).toBe('day')
 })
 
-test('the server re-executed itself (same pid) with Bun\'s outgoing fetch cap lifted', async () => {
+test('started flag-first, the server re-executed itself (same pid) with Bun\'s outgoing fetch cap lifted', async () => {
   const environ = await Bun.file(`/proc/${gw.proc.pid}/environ`).text()
   expect(environ.split('\0')).toContain('BUN_CONFIG_MAX_HTTP_REQUESTS=65535')
+  const ready = gw.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).find((l) => l.msg === 'ready')
+  expect(ready).toMatchObject({ fetch_cap: 65535 })
 })
 
 test('boot logged ready with the warm-up and three [COLD-START] lines follow the first requests', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { parseArgv } from '../../../src/config/argv.ts'
+import { parseArgv, startsServer } from '../../../src/config/argv.ts'
 import { loadConfig, parseListenAddress } from '../../../src/config/index.ts'
 import { planReload } from '../../../src/config/reload.ts'
 
@@ -33,6 +33,27 @@ describe('parseArgv', () => {
     [['key', 'create', 't', '--budget-usd', '1'], 'unknown flag --budget-usd for "key"'],
   ])('%j is refused', (argv, message) => {
     expect(parseArgv(argv).errors.join('\n')).toContain(message)
+  })
+})
+
+describe('startsServer: every spelling of serve gets the raised fetch cap, nothing else does', () => {
+  test.each([
+    [[], true],
+    [['--warm-limit', '50'], true],
+    [['--warm-limit=50'], true],
+    [['--port', '1', 'serve'], true],
+    [['--port=1', 'serve', '--host', '127.0.0.1'], true],
+    [['serve', '--warm-limit', '50'], true],
+    [['--config', 'g.toml', 'demo'], true],
+    [['demo'], true],
+    [['migrate'], false],
+    [['--data-dir', 'd', 'migrate'], false],
+    [['tenant', 'show', 'serve'], false],
+    [['key', 'create', 'demo'], false],
+    [['--help'], false],
+    [['serve', '--version'], false],
+  ] as const)('%j → %p', (argv, expected) => {
+    expect(startsServer([...argv])).toBe(expected)
   })
 })
 
