@@ -222,7 +222,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions): P
     metrics.warmTenants.set({}, cache.size)
     log({
       msg: 'ready', url, ...(metricsUrl ? { metrics_url: metricsUrl } : {}), ...(adminUrl ? { admin_url: adminUrl } : {}), store: store.kind, ledger: ledger.kind, tenants: w.tenants, failed: w.failed,
-      warm_limit: config.warmLimit, fetch_cap: fetchCap(), warmup_ms: Math.round(w.durationMs), boot_to_ready_ms: Math.round(performance.now() - bootStartedAt),
+      warm_limit: config.warmLimit, fetch_cap: fetchCap(), warmup_ms: Math.round(w.durationMs), ...(w.loadMs !== undefined ? { warmup_load_ms: Math.round(w.loadMs) } : {}), boot_to_ready_ms: Math.round(performance.now() - bootStartedAt),
     })
   })
 

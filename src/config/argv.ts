@@ -118,7 +118,7 @@ Usage:
 Options:
   --port N          listen port (env GATEWAY_PORT, default 8080)
   --host H          listen address (env GATEWAY_HOST, default 0.0.0.0)
-  --warm-limit N    tenant loads in flight during warm-up (env GATEWAY_WARM_LIMIT, default 50)
+  --warm-limit N    tenants primed at once during warm-up (env GATEWAY_WARM_LIMIT, default 50)
   --config PATH     TOML config file (env GATEWAY_CONFIG); its models are the ones --models accepts
   --data-dir PATH   embedded store directory (env GATEWAY_DATA_DIR, default ./gateway-data)
   --json            read commands and key create/rotate: print JSON on stdout (money in integer micro-USD)

@@ -1,5 +1,6 @@
 /** Store on PostgreSQL via postgres.js. Config changes reach every gateway through LISTEN/NOTIFY. */
 import postgres from 'postgres'
+import { bundlesOf } from './bundles.ts'
 import { postgresMigrations } from './migrations/index.ts'
 import { postgresAdminOps } from './postgres-admin.ts'
 import { keyColumns, tenantColumns, toKey, toTenant, type KeyRow, type Sql, type TenantRow } from './postgres-rows.ts'
@@ -141,6 +142,14 @@ export async function createPostgresStore(url: string, opts: PostgresStoreOption
       if (!t) return null
       const bundle: TenantBundle = { tenant: toTenant(t), keys: keys.map(toKey) }
       return bundle
+    },
+
+    async loadAllTenants() {
+      const [tenants, keys] = await Promise.all([
+        q(sql<TenantRow[]>`select ${tenantCols} from tenants where id in (select tenant_id from api_keys)`),
+        q(sql<KeyRow[]>`select ${keyCols} from api_keys order by tenant_id, created_at, id`),
+      ])
+      return bundlesOf(tenants.map(toTenant), keys.map(toKey))
     },
 
     async findKeyByHash(hash) {

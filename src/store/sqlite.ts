@@ -12,6 +12,7 @@
 import { Database, type SQLQueryBindings } from 'bun:sqlite'
 import { mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
+import { bundlesOf } from './bundles.ts'
 import { sqliteMigrations } from './migrations/index.ts'
 import { sqliteAdminOps } from './sqlite-admin.ts'
 import { KEY_COLS, TENANT_COLS, toKey, toTenant, type KeyRow, type TenantRow } from './sqlite-rows.ts'
@@ -189,6 +190,14 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
       if (!t) return null
       const keys = all<KeyRow>(`select ${KEY_COLS} from api_keys where tenant_id = ? order by created_at, id`, id)
       return { tenant: toTenant(t), keys: keys.map(toKey) }
+    },
+
+    async loadAllTenants() {
+      // One read transaction: tenants and keys from the same snapshot.
+      return db.transaction(() => bundlesOf(
+        all<TenantRow>(`select ${TENANT_COLS} from tenants where id in (select tenant_id from api_keys)`).map(toTenant),
+        all<KeyRow>(`select ${KEY_COLS} from api_keys order by tenant_id, created_at, id`).map(toKey),
+      ))()
     },
 
     async findKeyByHash(hash) {

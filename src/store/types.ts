@@ -61,6 +61,8 @@ export interface Store {
   /** `SELECT DISTINCT tenant_id FROM api_keys` */
   listTenantIdsWithKeys(): Promise<string[]>
   loadTenant(id: string): Promise<TenantBundle | null>
+  /** Every tenant that has keys, with its keys (ordered as loadTenant orders them): the boot warm-up, in 2 queries. */
+  loadAllTenants?(): Promise<TenantBundle[]>
   findKeyByHash(hash: string): Promise<ApiKeyRecord | null>
   createTenant(t: NewTenant): Promise<void>
   updateTenant(id: string, patch: TenantPatch): Promise<Tenant | null>

@@ -212,6 +212,21 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       expect(new Set(ids).size).toBe(ids.length)
     })
 
+    test('loadAllTenants: every tenant with keys, each as loadTenant loads it; no keyless tenant', async () => {
+      await store.createTenant(tenant('bulk-a', { allowedModels: ['x'] }))
+      await store.createTenant(tenant('bulk-keyless'))
+      for (let i = 0; i < 2; i++) {
+        const k = generateApiKey()
+        await store.createKey({ id: k.id, tenantId: 'bulk-a', keyHash: k.hash, prefix: k.prefix, name: `n${i}` })
+      }
+      const all = await store.loadAllTenants!()
+      expect(all.map((b) => b.tenant.id).sort()).toEqual((await store.listTenantIdsWithKeys()).sort())
+      for (const id of ['bulk-a', 'many', 'keyed']) {
+        expect(all.find((b) => b.tenant.id === id)).toEqual((await store.loadTenant(id))!)
+      }
+      expect(all.some((b) => b.tenant.id === 'bulk-keyless')).toBe(false)
+    })
+
     test('insertUsage is idempotent per request id; sumUsageSince and countUsage', async () => {
       const t0 = Date.parse('2026-11-24T10:00:00Z')
       await store.insertUsage([])

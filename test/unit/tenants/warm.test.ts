@@ -91,3 +91,61 @@ test('regression: a first-use load superseded by a change-triggered one still fi
   await onChange
   expect((await firstUse)?.key.id).toBe('k')
 })
+
+const bundleOf = (id: string, keyHash = `h-${id}`, revokedAt: number | null = null): TenantBundle => ({
+  tenant: { id, budgetUsdMicros: null, budgetPeriod: 'total', policy: 'strict', allowedModels: null, failOpen: false, disabled: false },
+  keys: [{ id: `k-${id}`, tenantId: id, keyHash, prefix: 'gw_', name: null, createdAt: 0, expiresAt: null, revokedAt }],
+})
+
+test('with a bulk load: one call loads every tenant, and at most `limit` primes run at once', async () => {
+  const ids = Array.from({ length: 120 }, (_, i) => `t${i}`)
+  let bulkCalls = 0
+  let perTenant = 0
+  const store = {
+    async loadAllTenants() {
+      bulkCalls++
+      return ids.map((id) => bundleOf(id))
+    },
+    async loadTenant() {
+      perTenant++
+      return null
+    },
+  } as unknown as Store
+  let inFlight = 0
+  let max = 0
+  const cache = new TenantCache(store)
+  const r = await warmTenants(store, cache, 7, async () => {
+    max = Math.max(max, ++inFlight)
+    await Bun.sleep(1)
+    inFlight--
+  })
+  expect(r).toMatchObject({ tenants: 120, failed: 0 })
+  expect([bulkCalls, perTenant, max, cache.size]).toEqual([1, 0, 7, 120])
+  expect((await cache.lookup('h-t5'))?.tenant.id).toBe('t5')
+})
+
+test('a tenant reloaded while the bulk load runs keeps what its own load found (a key revoked meanwhile)', async () => {
+  let answerBulk!: (b: TenantBundle[]) => void
+  const store = {
+    loadAllTenants: () => new Promise<TenantBundle[]>((r) => (answerBulk = r)),
+    loadTenant: async (id: string) => bundleOf(id, `h-${id}`, 123),
+  } as unknown as Store
+  const cache = new TenantCache(store)
+  const warm = warmTenants(store, cache, 4)
+  await Bun.sleep(1)
+  await cache.onChange({ kind: 'key', tenantId: 'a', keyHash: 'h-a' }) // the revocation's event, during the bulk query
+  answerBulk([bundleOf('a'), bundleOf('b')]) // read before the revocation
+  await warm
+  expect((await cache.lookup('h-a'))?.key.revokedAt).toBe(123)
+  expect((await cache.lookup('h-b'))?.key.revokedAt).toBeNull()
+})
+
+test('a failed bulk load falls back to loading tenants one by one', async () => {
+  const { store } = slowStore(['a', 'b', 'c'], new Set(['b']))
+  ;(store as unknown as { loadAllTenants: () => Promise<never> }).loadAllTenants = async () => {
+    throw new Error('statement timeout')
+  }
+  const cache = new TenantCache(store)
+  expect(await warmTenants(store, cache, 2)).toMatchObject({ tenants: 2, failed: 1 })
+  expect(cache.tenant('a')).toBeDefined()
+})
