@@ -1,6 +1,7 @@
 /** Writes bench/results.json (everything measured) and bench/RESULTS.md (tables + the exact command). */
 import type { BudgetRaceResult } from './budget-race.ts'
 import type { ColdStartResult } from './cold-start.ts'
+import type { CpuResult } from './cpu.ts'
 import { ROOT } from './lib/procs.ts'
 import type { OverheadResult } from './overhead.ts'
 import type { StreamsResult } from './streams.ts'
@@ -10,7 +11,9 @@ export interface BenchResults {
   startedAt: string
   quick: boolean
   machine: Record<string, unknown>
-  scenarios: { overhead?: OverheadResult; 'cold-start'?: ColdStartResult; streams?: StreamsResult; 'budget-race'?: BudgetRaceResult }
+  scenarios: { overhead?: OverheadResult; 'cold-start'?: ColdStartResult; streams?: StreamsResult; 'budget-race'?: BudgetRaceResult; cpu?: CpuResult }
+  /** Per scenario: the run that measured it (an `--only` run keeps the other scenarios of the previous results). */
+  measuredBy?: Record<string, { command: string; startedAt: string; loadAvgBefore: unknown; loadAvgAfter: unknown }>
   skipped: Record<string, string>
   totalMs: number
   build?: { binary: string; via: string; buildShError?: string }
@@ -62,6 +65,34 @@ function overheadMd(o: OverheadResult): string {
   return out.join('\n')
 }
 
+function cpuMd(c: CpuResult): string {
+  const targets = ['direct', 'bare', 'gateway-redis', 'gateway-memory', 'portkey'] as const
+  const out: string[] = ['## 5. CPU-bound (wrk, upstream answering in 0 ms)', '',
+    `wrk (one thread, ${c.durationS} s per cell after a 1 s warm-up) against: (a) direct to the fake upstream, (b) the bare \`Bun.serve\` fetch-proxy, ` +
+    '(c) our gateway with strict budgets in Redis, (c\') our gateway with the in-process ledger — both on the embedded store (bun:sqlite) — and ' +
+    `(d) Portkey ${'version' in c.portkey ? c.portkey.version : `— **unavailable**: ${c.portkey.unavailable}`} under Bun. ` +
+    `The upstream answers at once (SSE: ${c.chunks} chunks back to back), so req/s is bounded by the proxies' own CPU. Latency = request start → whole ` +
+    'response read. CPU/1k = CPU time (user + system, /proc) of the serving process (the upstream for direct) per 1,000 requests: cost per request, ' +
+    'independent of how the cores were shared.', '']
+  for (const mode of ['json', 'stream'] as const) {
+    out.push(`### ${mode === 'json' ? 'JSON' : `SSE (${c.chunks} chunks)`}`, '')
+    out.push(table(['conc.', 'target', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'CPU ms / 1k req', 'non-2xx', 'socket errors'],
+      c.cells.filter((x) => x.mode === mode).map((x) => [x.concurrency, x.target, f(x.wrk?.rps, 0), f(x.wrk?.p50Ms, 3), f(x.wrk?.p99Ms, 3), f(x.wrk?.maxMs, 1),
+        f(x.cpuMsPer1k, 1), x.wrk?.non2xx ?? '–', x.wrk?.socketErrors ?? '–'])), '')
+  }
+  out.push('### Ratios (req/s)', '', table(['mode', 'conc.', 'direct / bare (≥ 2× = wrk not the bottleneck)', 'gw Redis / bare', 'gw in-process / bare', 'Portkey / bare', 'gw Redis / Portkey', 'gw in-process / Portkey'],
+    c.ratios.map((r) => [r.mode, r.concurrency, x(r.directOverBare), x(r.redisOverBare), x(r.memoryOverBare), x(r.portkeyOverBare), x(r.redisOverPortkey), x(r.memoryOverPortkey)])), '')
+  out.push('### Added latency at c=1 (target − direct, ms)', '', table(['mode', ...targets.slice(1).map((t) => `${t} p50 / p99`)],
+    ['json', 'stream'].map((m) => [m, ...targets.slice(1).map((t) => {
+      const a = c.addedAtC1.find((y) => y.mode === m && y.target === t)
+      return a ? `${f(a.addedP50Ms, 3)} / ${f(a.addedP99Ms, 3)}` : '–'
+    })])), '')
+  out.push(c.loadGenSuspect.length
+    ? `**Load generator check failed** (direct < 2× bare) at: ${c.loadGenSuspect.join('; ')} — there the upstream or wrk may limit the bare proxy's figure.`
+    : 'Load generator check: direct ≥ 2× bare at every level.', '')
+  return out.join('\n')
+}
+
 function coldMd(c: ColdStartResult): string {
   return ['## 2. Cold start', '',
     `The compiled binary, Postgres holding ${c.tenants.toLocaleString('en')} tenants and ${c.keys.toLocaleString('en')} keys (seeded by SQL in ${c.seedMs} ms), ` +
@@ -104,6 +135,25 @@ function raceMd(b: BudgetRaceResult): string {
     '', 'With `strict`, fewer than K can be admitted: the reservation is the worst case (the gateway\'s prompt estimate + max_tokens), which is above the actual cost.', ''].join('\n')
 }
 
+export const NOTES_MARKER = '<!-- notes: written by hand, kept by bench/run.ts -->'
+
+/**
+ * With `--only`, the scenarios this run did not measure are taken from the previous results.json, each
+ * still attributed to the run that measured it.
+ */
+export async function mergePrevious(r: BenchResults): Promise<void> {
+  const stamp = { command: r.command, startedAt: r.startedAt, loadAvgBefore: r.machine.loadAvgBefore, loadAvgAfter: r.machine.loadAvgAfter }
+  const prev = (await Bun.file(`${ROOT}bench/results.json`).json().catch(() => null)) as BenchResults | null
+  r.measuredBy ??= {}
+  for (const name of Object.keys(r.scenarios)) r.measuredBy[name] = stamp
+  if (!prev) return
+  for (const [name, value] of Object.entries(prev.scenarios ?? {})) {
+    if (name in r.scenarios || name in r.skipped) continue
+    ;(r.scenarios as Record<string, unknown>)[name] = value
+    r.measuredBy[name] = prev.measuredBy?.[name] ?? { command: prev.command, startedAt: prev.startedAt, loadAvgBefore: prev.machine?.loadAvgBefore, loadAvgAfter: prev.machine?.loadAvgAfter }
+  }
+}
+
 export async function writeReport(r: BenchResults): Promise<string[]> {
   const m = r.machine
   const md: string[] = ['# Benchmark results', '',
@@ -121,10 +171,19 @@ export async function writeReport(r: BenchResults): Promise<string[]> {
   if (r.scenarios['cold-start']) md.push(coldMd(r.scenarios['cold-start']))
   if (r.scenarios.streams) md.push(streamsMd(r.scenarios.streams))
   if (r.scenarios['budget-race']) md.push(raceMd(r.scenarios['budget-race']))
+  if (r.scenarios.cpu) md.push(cpuMd(r.scenarios.cpu))
+  const older = Object.entries(r.measuredBy ?? {}).filter(([, m]) => m.startedAt !== r.startedAt)
+  if (older.length) {
+    md.push('## Sections from earlier runs', '', ...older.map(([k, m]) => `- **${k}**: \`${m.command}\` on ${m.startedAt} (load average ${m.loadAvgBefore} before, ${m.loadAvgAfter} after)`), '')
+  }
   if (Object.keys(r.skipped).length) {
     md.push('## Not measured', '', ...Object.entries(r.skipped).map(([k, v]) => `- **${k}**: ${v.split('\n')[0]}`), '')
   }
   const files = [`${ROOT}bench/results.json`, `${ROOT}bench/RESULTS.md`]
+  // Notes written by hand (profiles, analysis) live below the marker and survive every rerun.
+  const previous = await Bun.file(files[1]!).text().catch(() => '')
+  const notes = previous.indexOf(NOTES_MARKER)
+  if (notes !== -1) md.push(previous.slice(notes))
   await Bun.write(files[0]!, JSON.stringify(r, null, 2) + '\n')
   await Bun.write(files[1]!, md.join('\n'))
   return files.map((p) => p.replace(ROOT, ''))

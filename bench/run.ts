@@ -5,7 +5,10 @@
  * starts and stops its own servers) and writes bench/RESULTS.md and bench/results.json.
  *
  *   --quick            fewer requests/streams/rounds (a smoke run, ~2 min)
- *   --only a,b         scenarios to run: overhead, cold-start, streams, budget-race
+ *   --only a,b         scenarios to run: overhead, cold-start, streams, budget-race, cpu (the others keep
+ *                      their figures from the previous results.json, marked with the run that measured them)
+ *
+ * `cpu` drives the servers with wrk (`apt-get install -y wrk`); without it that scenario fails with that message.
  *   --skip-build       reuse an existing dist/gateway
  *
  * Everything it starts is stopped at the end, on failure and on SIGINT/SIGTERM too.
@@ -16,14 +19,16 @@ import { startPostgres, type PgInstance } from '../test/helpers/postgres.ts'
 import { startRedis, type TestRedis } from '../test/helpers/redis.ts'
 import { budgetRace } from './budget-race.ts'
 import { coldStart } from './cold-start.ts'
+import { cpu } from './cpu.ts'
 import type { BenchCtx } from './lib/context.ts'
 import { BINARY, dbMigrate, TMP, useGatewayBinary } from './lib/gateway.ts'
 import { ROOT, stopAll } from './lib/procs.ts'
 import { overhead } from './overhead.ts'
-import { writeReport, type BenchResults } from './report.ts'
+import { mergePrevious, writeReport, type BenchResults } from './report.ts'
 import { streams } from './streams.ts'
+import { findWrk } from './wrk.ts'
 
-const SCENARIOS = { overhead, 'cold-start': coldStart, streams, 'budget-race': budgetRace } as const
+const SCENARIOS = { overhead, 'cold-start': coldStart, streams, 'budget-race': budgetRace, cpu } as const
 type Name = keyof typeof SCENARIOS
 /** Past this, remaining scenarios are skipped so the whole command stays under 10 minutes. */
 const TOTAL_BUDGET_MS = 9 * 60_000
@@ -34,6 +39,14 @@ const { values } = parseArgs({
 const only = (values.only?.split(',').map((s) => s.trim()) ?? Object.keys(SCENARIOS)) as Name[]
 for (const n of only) if (!(n in SCENARIOS)) throw new Error(`unknown scenario "${n}" (one of ${Object.keys(SCENARIOS).join(', ')})`)
 const command = ['bun bench/run.ts', ...(values.quick ? ['--quick'] : []), ...(values.only ? [`--only ${values.only}`] : []), ...(values['skip-build'] ? ['--skip-build'] : [])].join(' ')
+
+if (only.includes('cpu')) {
+  const wrk = findWrk()
+  if ('missing' in wrk) {
+    console.error(`bench: scenario "cpu" needs wrk. ${wrk.missing}`)
+    process.exit(2)
+  }
+}
 
 const t0 = performance.now()
 const log = (line: string) => console.log(`[bench ${((performance.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${line}`)
@@ -84,6 +97,7 @@ try {
   await cleanup()
   results.totalMs = Math.round(performance.now() - t0)
   results.machine.loadAvgAfter = loadAvg()
+  await mergePrevious(results)
   const files = await writeReport(results)
   log(`wrote ${files.join(', ')} (total ${(results.totalMs / 1000).toFixed(1)} s)`)
 }

@@ -48,12 +48,31 @@ export function dbMigrate(databaseUrl: string, redisUrl: string): void {
   if (r.exitCode !== 0) throw new Error(`gateway migrate failed (${r.exitCode}): ${r.stderr.toString()}${r.stdout.toString()}`)
 }
 
-function gatewayEnv(databaseUrl: string, redisUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+/** `null` store URLs leave the variable unset: the embedded store (bun:sqlite) / the in-process ledger. */
+export function gatewayEnv(databaseUrl: string | null, redisUrl: string | null, extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {}
   for (const [k, v] of Object.entries(process.env)) {
     if (v !== undefined && !/^(DATABASE_URL|REDIS_URL|GATEWAY_|OPENAI_|ANTHROPIC_|BUN_CONFIG_)/.test(k)) env[k] = v
   }
-  return { ...env, DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, UP_KEY: UPSTREAM_KEY, ...extra }
+  if (databaseUrl) env.DATABASE_URL = databaseUrl
+  if (redisUrl) env.REDIS_URL = redisUrl
+  return { ...env, UP_KEY: UPSTREAM_KEY, ...extra }
+}
+
+/**
+ * One tenant (strict, $1e9 budget) and one key in an embedded store under `dataDir`, through the binary's
+ * own admin commands; returns the key.
+ */
+export function seedEmbedded(dataDir: string, tenant: string): string {
+  const run = (args: string[]) => {
+    const r = Bun.spawnSync([binary, ...args, '--data-dir', dataDir], { cwd: ROOT, env: gatewayEnv(null, null), stdout: 'pipe', stderr: 'pipe' })
+    if (r.exitCode !== 0) throw new Error(`gateway ${args.join(' ')} failed (${r.exitCode}): ${r.stderr.toString()}`)
+    return r.stdout.toString()
+  }
+  run(['tenant', 'create', tenant, '--budget-usd', '1000000000', '--period', 'total', '--policy', 'strict'])
+  const m = /(gw_\S+)/.exec(run(['key', 'create', tenant]))
+  if (!m) throw new Error('gateway key create printed no key')
+  return m[1]!
 }
 
 export interface SeedOptions {
@@ -102,13 +121,25 @@ export interface GatewayHandle {
 }
 
 export async function startOurGateway(o: {
-  name: string; databaseUrl: string; redisUrl: string; config: string; warmLimit?: number; env?: Record<string, string>
+  name: string; databaseUrl: string | null; redisUrl: string | null; config: string; warmLimit?: number; env?: Record<string, string>
+  /** Embedded store directory (with `databaseUrl: null`). */
+  dataDir?: string
+  /**
+   * Run from source under `bun --cpu-prof-md`, writing the profile into this directory at exit. The fetch cap
+   * is set from outside so main.ts does not re-execute (the re-exec would drop bun's own flags).
+   */
+  profileDir?: string
 }): Promise<GatewayHandle> {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const t0 = performance.now()
-  const child = spawnChild(o.name, [binary, 'serve', '--port', String(port), '--host', '127.0.0.1',
-    '--warm-limit', String(o.warmLimit ?? 50), '--config', o.config], { env: gatewayEnv(o.databaseUrl, o.redisUrl, o.env) })
+  const exe = o.profileDir
+    ? [process.execPath, '--cpu-prof-md', `--cpu-prof-dir=${o.profileDir}`, `${ROOT}src/main.ts`]
+    : [binary]
+  const env = { ...(o.profileDir ? { BUN_CONFIG_MAX_HTTP_REQUESTS: '65535' } : {}), ...o.env }
+  const child = spawnChild(o.name, [...exe, 'serve', '--port', String(port), '--host', '127.0.0.1',
+    '--warm-limit', String(o.warmLimit ?? 50), '--config', o.config, ...(o.dataDir ? ['--data-dir', o.dataDir] : [])],
+  { env: gatewayEnv(o.databaseUrl, o.redisUrl, env) })
   for (;;) {
     if (child.proc.exitCode !== null) throw new Error(`${o.name} exited ${child.proc.exitCode}:\n${child.output().slice(-3000)}`)
     if (performance.now() - t0 > 60_000) throw new Error(`${o.name} not ready within 60 s:\n${child.output().slice(-3000)}`)

@@ -5,9 +5,9 @@ import { BUN, ROOT, spawnChild, waitHttp, type Child } from './procs.ts'
 
 export interface Server { url: string; child: Child; pid: number }
 
-export async function startUpstream(o: { latencyMs: number; chunks: number; intervalMs: number }): Promise<Server> {
+export async function startUpstream(o: { latencyMs: number; chunks: number; intervalMs: number; fast?: boolean }): Promise<Server> {
   const child = spawnChild(`upstream(${o.latencyMs}ms,${o.chunks}x${o.intervalMs}ms)`, [BUN, `${ROOT}bench/upstream.ts`,
-    '--latency-ms', String(o.latencyMs), '--chunks', String(o.chunks), '--interval-ms', String(o.intervalMs)])
+    '--latency-ms', String(o.latencyMs), '--chunks', String(o.chunks), '--interval-ms', String(o.intervalMs), ...(o.fast ? ['--fast'] : [])])
   const line = await child.waitForLine(/^LISTENING /, 15_000)
   return { url: line.slice('LISTENING '.length).trim(), child, pid: child.proc.pid }
 }

@@ -1,0 +1,168 @@
+/**
+ * Scenario `cpu` — what each proxy costs in CPU. The upstream answers at once (0 ms, SSE = 20 chunks back
+ * to back), so req/s measures the proxies' own work. wrk drives (a) direct, (b) the bare `Bun.serve`
+ * fetch-proxy, (c) our gateway, strict budgets in Redis, (c') our gateway with the in-process ledger,
+ * (d) Portkey, at c = 1, 32, 256, JSON and SSE, interleaved per level; both gateways use the embedded store
+ * (bun:sqlite). The load generator must not be the bottleneck: direct ≥ 2× bare is checked and reported.
+ * CPU time of each proxy process during its run (from /proc) gives its cost per request independently of
+ * how the 2 cores were shared.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { chatBody, jsonHeaders, type BenchCtx } from './lib/context.ts'
+import { seedEmbedded, startOurGateway, TMP, UPSTREAM_KEY, writeConfig, type GatewayHandle } from './lib/gateway.ts'
+import { portkeyHeaders, startBareProxy, startPortkey, startUpstream, type Server } from './lib/servers.ts'
+import { round } from './lib/stats.ts'
+import { findWrk, runWrk, type WrkResult } from './wrk.ts'
+
+export const CPU_TARGETS = ['direct', 'bare', 'gateway-redis', 'gateway-memory', 'portkey'] as const
+export type CpuTarget = (typeof CPU_TARGETS)[number]
+
+export interface CpuCell {
+  mode: 'json' | 'stream'
+  concurrency: number
+  target: CpuTarget
+  wrk: WrkResult | null
+  /** CPU time (user + system) of the process serving the target (the upstream for direct) per 1,000 requests, ms. */
+  cpuMsPer1k: number | null
+  error?: string
+}
+
+export interface CpuRatio {
+  mode: string
+  concurrency: number
+  directOverBare: number | null
+  redisOverBare: number | null
+  memoryOverBare: number | null
+  portkeyOverBare: number | null
+  redisOverPortkey: number | null
+  memoryOverPortkey: number | null
+}
+
+export interface CpuResult {
+  durationS: number
+  chunks: number
+  portkey: { version: string } | { unavailable: string }
+  cells: CpuCell[]
+  ratios: CpuRatio[]
+  /** c=1: p50/p99 of each target minus direct's, ms. */
+  addedAtC1: Array<{ mode: string; target: CpuTarget; addedP50Ms: number | null; addedP99Ms: number | null }>
+  /** Levels where direct < 2× bare: there, the load generator or the upstream may be what limits. */
+  loadGenSuspect: string[]
+}
+
+const TICK_MS = 10 // Linux USER_HZ = 100
+
+/** utime + stime of a process in ms, from /proc/PID/stat (fields 14 and 15, after the parenthesised name). */
+function cpuMs(pid: number): number {
+  try {
+    const stat = require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8') as string
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(f[11]) + Number(f[12])) * TICK_MS
+  } catch {
+    return NaN
+  }
+}
+
+const div = (a: number | null | undefined, b: number | null | undefined) => (a == null || b == null || b <= 0 ? null : round(a / b, 2))
+
+export async function cpu(ctx: BenchCtx): Promise<CpuResult> {
+  const wrk = findWrk()
+  if ('missing' in wrk) throw new Error(wrk.missing)
+  const durationS = ctx.quick ? 2 : 4
+  const chunks = 20
+  const up = await startUpstream({ latencyMs: 0, chunks, intervalMs: 0, fast: true })
+  const config = writeConfig('cpu', up.url)
+  const dirs: string[] = []
+  const servers: Array<Server | GatewayHandle> = []
+  try {
+    const bare = await startBareProxy(up.url)
+    servers.push(bare)
+    const gateway = async (name: string, redisUrl: string | null) => {
+      const dir = mkdtempSync(`${TMP}/cpu-${name}-`)
+      dirs.push(dir)
+      const key = seedEmbedded(dir, 'cpu')
+      const gw = await startOurGateway({ name, databaseUrl: null, redisUrl, config, dataDir: dir })
+      servers.push(gw)
+      return { gw, key }
+    }
+    const redisGw = await gateway('gateway-redis', ctx.redisUrl)
+    const memGw = await gateway('gateway-memory', null)
+    const peer = await startPortkey()
+    if ('unavailable' in peer) ctx.log(`  portkey unavailable: ${peer.unavailable}`)
+    else servers.push(peer)
+
+    const path = '/v1/chat/completions'
+    const target = (t: CpuTarget): { url: string; headers: Record<string, string>; pid: number } | null => {
+      switch (t) {
+        case 'direct': return { url: up.url + path, headers: jsonHeaders(UPSTREAM_KEY), pid: up.pid }
+        case 'bare': return { url: bare.url + path, headers: jsonHeaders(UPSTREAM_KEY), pid: bare.pid }
+        case 'gateway-redis': return { url: redisGw.gw.url + path, headers: jsonHeaders(redisGw.key), pid: redisGw.gw.pid }
+        case 'gateway-memory': return { url: memGw.gw.url + path, headers: jsonHeaders(memGw.key), pid: memGw.gw.pid }
+        case 'portkey': return 'unavailable' in peer ? null : { url: peer.url + path, headers: jsonHeaders(UPSTREAM_KEY, portkeyHeaders(up.url)), pid: peer.pid }
+      }
+    }
+
+    const cells: CpuCell[] = []
+    for (const mode of ['json', 'stream'] as const) {
+      const body = chatBody({ stream: mode === 'stream' })
+      // One request per target first: a proxy answering errors fast must not pass for a fast proxy.
+      for (const t of CPU_TARGETS) {
+        const tg = target(t)
+        if (tg) await checkReply(tg.url, tg.headers, body, mode, chunks, t)
+      }
+      for (const c of [1, 32, 256]) {
+        for (const t of CPU_TARGETS) {
+          const tg = target(t)
+          if (!tg) {
+            cells.push({ mode, concurrency: c, target: t, wrk: null, cpuMsPer1k: null })
+            continue
+          }
+          const spec = { url: tg.url, headers: tg.headers, body, connections: c }
+          await runWrk(wrk.path, { ...spec, durationS: 1 }) // warm-up: JIT, connection pools
+          const cpu0 = cpuMs(tg.pid)
+          const r = await runWrk(wrk.path, { ...spec, durationS })
+          const cpuUsed = cpuMs(tg.pid) - cpu0
+          const cell: CpuCell = { mode, concurrency: c, target: t, wrk: r, cpuMsPer1k: r.requests ? round((cpuUsed / r.requests) * 1000, 1) : null }
+          cells.push(cell)
+          ctx.log(`  cpu ${mode.padEnd(6)} c=${String(c).padEnd(3)} ${t.padEnd(14)} rps=${r.rps} p50=${r.p50Ms} p99=${r.p99Ms} ms` +
+            ` cpu/1k=${cell.cpuMsPer1k} ms${r.non2xx || r.socketErrors ? ` non2xx=${r.non2xx} socket=${r.socketErrors}` : ''}`)
+        }
+      }
+    }
+
+    const ratios: CpuRatio[] = []
+    const addedAtC1: CpuResult['addedAtC1'] = []
+    const loadGenSuspect: string[] = []
+    for (const mode of ['json', 'stream'] as const) {
+      for (const c of [1, 32, 256]) {
+        const rps = (t: CpuTarget) => cells.find((x) => x.mode === mode && x.concurrency === c && x.target === t)?.wrk?.rps ?? null
+        const r: CpuRatio = {
+          mode, concurrency: c, directOverBare: div(rps('direct'), rps('bare')),
+          redisOverBare: div(rps('gateway-redis'), rps('bare')), memoryOverBare: div(rps('gateway-memory'), rps('bare')),
+          portkeyOverBare: div(rps('portkey'), rps('bare')),
+          redisOverPortkey: div(rps('gateway-redis'), rps('portkey')), memoryOverPortkey: div(rps('gateway-memory'), rps('portkey')),
+        }
+        ratios.push(r)
+        if (r.directOverBare !== null && r.directOverBare < 2) loadGenSuspect.push(`${mode} c=${c}: direct/bare ${r.directOverBare}×`)
+      }
+      const d = cells.find((x) => x.mode === mode && x.concurrency === 1 && x.target === 'direct')?.wrk
+      for (const t of CPU_TARGETS.filter((t) => t !== 'direct')) {
+        const w = cells.find((x) => x.mode === mode && x.concurrency === 1 && x.target === t)?.wrk
+        addedAtC1.push({ mode, target: t, addedP50Ms: w && d ? round(w.p50Ms - d.p50Ms, 3) : null, addedP99Ms: w && d ? round(w.p99Ms - d.p99Ms, 3) : null })
+      }
+    }
+    return { durationS, chunks, portkey: 'unavailable' in peer ? peer : { version: peer.version }, cells, ratios, addedAtC1, loadGenSuspect }
+  } finally {
+    for (const s of servers.reverse()) await ('stop' in s ? s.stop() : s.child.stop()).catch(() => {})
+    await up.child.stop()
+    for (const d of dirs) rmSync(d, { recursive: true, force: true })
+  }
+}
+
+async function checkReply(url: string, headers: Record<string, string>, body: string, mode: 'json' | 'stream', chunks: number, t: string): Promise<void> {
+  const r = await fetch(url, { method: 'POST', headers, body })
+  const text = await r.text()
+  const events = text.split('\n').filter((l) => l.startsWith('data: {') && !l.startsWith('data: {"error"')).length
+  const ok = r.status === 200 && (mode === 'json' ? text.includes('"choices"') : events >= chunks && text.includes('data: [DONE]'))
+  if (!ok) throw new Error(`${t} (${mode}) answered ${r.status} with an unexpected body: ${text.slice(0, 300)}`)
+}
