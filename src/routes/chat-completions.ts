@@ -7,15 +7,14 @@ import { errorBody } from '../http/errors.ts'
 import { SSE_DONE_FRAME, sseDataFrame } from '../http/sse.ts'
 import { validateChatRequest } from '../http/validate.ts'
 import { adapterFor } from '../providers/registry.ts'
-import type { ChatChunk, ChatCompletion, ChatRequest } from '../wire/openai.ts'
+import type { ChatChunk, ChatRequest } from '../wire/openai.ts'
 import { admit, type RequestProtocol } from './admission.ts'
 import { completeResponse } from './complete-response.ts'
 import type { AppDeps, RequestContext } from './context.ts'
+import { chunkBytes, completionBytes } from './reply-bytes.ts'
 import { type ReplyMeter, type StreamProtocol, streamResponse } from './stream-response.ts'
 
 export { DEFAULT_STREAM_IDLE_TIMEOUT_MS } from './stream-response.ts'
-
-const utf8Bytes = (s: string | null | undefined) => (s ? Buffer.byteLength(s, 'utf8') : 0)
 
 export const chatProtocol: RequestProtocol<ChatRequest> = {
   validate: validateChatRequest,
@@ -27,25 +26,6 @@ export const chatProtocol: RequestProtocol<ChatRequest> = {
     req.max_completion_tokens = max
   },
   capParam: 'max_completion_tokens',
-}
-
-function chunkBytes(c: ChatChunk): number {
-  let n = 0
-  for (const ch of c.choices) {
-    n += utf8Bytes(ch.delta.content) + utf8Bytes(ch.delta.refusal)
-    for (const t of ch.delta.tool_calls ?? []) n += utf8Bytes(t.function?.arguments) + utf8Bytes(t.function?.name)
-  }
-  return n
-}
-
-function completionBytes(c: ChatCompletion): number {
-  let n = 0
-  for (const ch of c.choices ?? []) {
-    const m = ch.message ?? {}
-    n += utf8Bytes(m.content) + utf8Bytes(m.refusal)
-    for (const t of m.tool_calls ?? []) n += utf8Bytes(t.function?.arguments) + utf8Bytes(t.function?.name)
-  }
-  return n
 }
 
 function chatStream(clientWantsUsage: boolean): StreamProtocol<ChatChunk> {

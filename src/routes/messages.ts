@@ -20,10 +20,10 @@ import type { NativeMessages, RawMessagesEvent } from '../providers/types.ts'
 import type { ChatChunk, ChatRequest } from '../wire/openai.ts'
 import { type Admission, admit, type RequestProtocol } from './admission.ts'
 import { completeResponse } from './complete-response.ts'
+import { chunkBytes, completionBytes, utf8Bytes } from './reply-bytes.ts'
 import type { AppDeps, RequestContext } from './context.ts'
 import { type StreamProtocol, streamResponse } from './stream-response.ts'
 
-const utf8Bytes = (s: unknown) => (typeof s === 'string' ? Buffer.byteLength(s, 'utf8') : 0)
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 const bad = (message: string, param: string) => new GatewayError('invalid_request_error', message, { param })
 
@@ -139,10 +139,7 @@ async function translated(ctx: RequestContext, deps: AppDeps, adm: Admission<Mes
     const state = createMessagesStreamState(req.model, opts)
     const protocol: StreamProtocol<ChatChunk> = {
       frames(chunk, meter) {
-        for (const c of chunk.choices) {
-          meter.completionBytes += utf8Bytes(c.delta.content) + utf8Bytes(c.delta.refusal)
-          for (const t of c.delta.tool_calls ?? []) meter.completionBytes += utf8Bytes(t.function?.arguments) + utf8Bytes(t.function?.name)
-        }
+        meter.completionBytes += chunkBytes(chunk)
         if (chunk.usage) meter.usage = chunk.usage
         return eventFrames(chatChunkToMessageEvents(state, chunk))
       },
@@ -153,8 +150,7 @@ async function translated(ctx: RequestContext, deps: AppDeps, adm: Admission<Mes
   }
   return completeResponse(ctx, deps, adm, (signal) => adapter.complete({ ...chatReq, stream: false }, route, signal), (completion, meter) => {
     meter.usage = completion.usage ?? null
-    const msg = chatCompletionToMessage(completion, req.model, opts)
-    meter.completionBytes = contentBytes(msg.content)
-    return Response.json(msg)
+    meter.completionBytes = completionBytes(completion)
+    return Response.json(chatCompletionToMessage(completion, req.model, opts))
   })
 }
