@@ -16,9 +16,47 @@ export interface Logger extends LogFn {
   setLevel(level: LogLevel): void
   /** Whether a line of this level would be written: lets hot paths skip building it. */
   enabled(level: LogLevel): boolean
+  /** Writes out lines still batched (before other output to the same stream, and at exit). */
+  flush(): void
 }
 
-export function createLogger(write: (line: string) => void = (l) => process.stdout.write(l + '\n'), level: LogLevel = 'debug'): Logger {
+/**
+ * Lines joined and written once per event-loop turn (or at 64 KiB): one write(2) per access-log line cost the
+ * gateway ~13% of its CPU at c=32 (bun --cpu-prof-md). A line is never held past the current turn.
+ */
+export function batchedLines(write: (chunk: string) => void, maxBytes = 64 * 1024): { line: (l: string) => void; flush: () => void } {
+  let buf = ''
+  let scheduled = false
+  const flush = () => {
+    scheduled = false
+    if (buf === '') return
+    const chunk = buf
+    buf = ''
+    write(chunk)
+  }
+  return {
+    line(l) {
+      buf += l + '\n'
+      if (buf.length >= maxBytes) flush()
+      else if (!scheduled) {
+        scheduled = true
+        setImmediate(flush)
+      }
+    },
+    flush,
+  }
+}
+
+/** stdout, batched; whatever is left is written when the process exits. */
+function stdoutLines(): { line: (l: string) => void; flush: () => void } {
+  const b = batchedLines((chunk) => void process.stdout.write(chunk))
+  process.on('exit', b.flush)
+  return b
+}
+
+export function createLogger(write?: (line: string) => void, level: LogLevel = 'debug'): Logger {
+  const sink = write ? { line: write, flush: () => {} } : stdoutLines()
+  write = sink.line
   let min = RANK[level]!
   const log = ((fields: Record<string, unknown>) => {
     // An unknown level string still logs (as itself): a typo must never hide a line.
@@ -30,6 +68,7 @@ export function createLogger(write: (line: string) => void = (l) => process.stdo
     min = RANK[l]!
   }
   log.enabled = (l) => RANK[l]! >= min
+  log.flush = sink.flush
   return log
 }
 

@@ -48,6 +48,7 @@ async function serve(config: GatewayConfig, log: Logger, demo: boolean) {
   if (demo) {
     const key = await ensureDemoTenant(gw.store)
     await gw.cache.reload('demo')
+    log.flush()
     process.stdout.write(
       `\nDemo gateway on ${gw.url} (tenant "demo", $1.00/day, model mock-echo). Try:\n\n` +
       `curl -s ${gw.url}/v1/chat/completions -H 'Authorization: Bearer ${key}' -H 'content-type: application/json' ` +

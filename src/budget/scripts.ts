@@ -125,7 +125,7 @@ export async function preloadScripts(client: RedisClient): Promise<void> {
   await Promise.all(nodes.flatMap(n => Object.values(SCRIPTS).map(s => n.script('LOAD', s.lua))))
 }
 
-/** Stream entry layout of a usage record (after the leading `period`, `cost` fields written by settle.lua). */
+/** Fields of a usage record in a stream entry written before the `rec` layout (still read: see fieldsToRecord). */
 const RECORD_FIELDS = ['requestId', 'tenantId', 'keyId', 'model', 'provider', 'promptTokens', 'completionTokens',
   'costUsdMicros', 'status', 'startedAt', 'durationMs'] as const satisfies readonly (keyof UsageRecord)[]
 const NUMERIC = new Set<string>(['promptTokens', 'completionTokens', 'costUsdMicros', 'startedAt', 'durationMs'])
@@ -133,24 +133,44 @@ const NUMERIC = new Set<string>(['promptTokens', 'completionTokens', 'costUsdMic
 /** Optional fields: written only when set, read when present (entries written by older gateways lack them). */
 const OPTIONAL_FIELDS = ['clientRequestId'] as const satisfies readonly (keyof UsageRecord)[]
 
+/**
+ * A usage record's fields in its stream entry (after the leading `period`, `cost` written by settle.lua):
+ * `requestId` (read alone by the recovery) and `rec`, the whole record as JSON. One field instead of one per
+ * column: every settle sends them and every shipper pass parses them, and each bulk string costs the Redis
+ * client on both sides (the field-per-column layout was ~3× the arguments and reply strings).
+ */
 export function recordToFields(r: UsageRecord): string[] {
-  const out: string[] = []
-  for (const f of RECORD_FIELDS) out.push(f, String(r[f]))
-  for (const f of OPTIONAL_FIELDS) if (r[f] != null) out.push(f, String(r[f]))
-  return out
+  const rec: Record<string, string | number> = {}
+  for (const f of RECORD_FIELDS) rec[f] = r[f]
+  for (const f of OPTIONAL_FIELDS) if (r[f] != null) rec[f] = r[f]!
+  return ['requestId', r.requestId, 'rec', JSON.stringify(rec)]
 }
 
-/** Parses a stream entry's flat field list; null if it is not a usage record (never throw on foreign data). */
+/**
+ * Parses a stream entry's flat field list, in either layout (`rec` JSON, or one field per column as older
+ * gateways wrote); null if it is not a usage record (never throw on foreign data).
+ */
 export function fieldsToRecord(fields: string[]): { periodKey: string; record: UsageRecord } | null {
   const m: Record<string, string> = {}
   for (let i = 0; i + 1 < fields.length; i += 2) m[fields[i]] = fields[i + 1]
+  if (m.period === undefined) return null
+  let source: Record<string, unknown> = m
+  if (m.rec !== undefined) {
+    try {
+      source = JSON.parse(m.rec) as Record<string, unknown>
+    } catch {
+      return null
+    }
+    if (source === null || typeof source !== 'object') return null
+  }
   const rec: Record<string, string | number> = {}
   for (const f of RECORD_FIELDS) {
-    const v = m[f]
-    if (v === undefined) return null
-    rec[f] = NUMERIC.has(f) ? Number(v) : v
+    const v = source[f]
+    if (typeof v !== 'string' && typeof v !== 'number') return null
+    const value = NUMERIC.has(f) ? Number(v) : String(v)
+    if (typeof value === 'number' && !Number.isFinite(value)) return null
+    rec[f] = value
   }
-  for (const f of OPTIONAL_FIELDS) if (m[f] !== undefined) rec[f] = m[f]
-  if (m.period === undefined) return null
+  for (const f of OPTIONAL_FIELDS) if (typeof source[f] === 'string') rec[f] = source[f] as string
   return { periodKey: m.period, record: rec as unknown as UsageRecord }
 }

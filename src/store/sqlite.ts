@@ -15,6 +15,8 @@ import { dirname, resolve } from 'node:path'
 import { bundlesOf } from './bundles.ts'
 import { sqliteMigrations } from './migrations/index.ts'
 import { sqliteAdminOps } from './sqlite-admin.ts'
+import { configureConnection, insertUsageBatch } from './sqlite-usage.ts'
+import { startUsageWriter } from './usage-writer.ts'
 import { KEY_COLS, TENANT_COLS, toKey, toTenant, type KeyRow, type TenantRow } from './sqlite-rows.ts'
 import { DuplicateError, type ChangeEvent, type Store } from './types.ts'
 
@@ -42,12 +44,9 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
   const inMemory = path === ':memory:'
   if (!inMemory) mkdirSync(dirname(resolve(path)), { recursive: true })
   const db = new Database(path, { create: true })
-  // WAL lets readers (another CLI process, a second gateway on the same disk) run beside the writer;
-  // busy_timeout makes a concurrent writer wait instead of failing with SQLITE_BUSY.
-  db.exec('pragma journal_mode = WAL')
-  db.exec('pragma synchronous = NORMAL')
-  db.exec('pragma busy_timeout = 5000')
-  db.exec('pragma foreign_keys = ON')
+  configureConnection(db)
+  // Files: usage rows are written by a thread of their own (usage-writer.ts), started on the first insert.
+  const usageWriter = inMemory ? null : startUsageWriter(resolve(path))
 
   const channelKey = inMemory ? `:memory:${crypto.randomUUID()}` : resolve(path)
   /** This instance's subscriptions: the wrapped listener → its onResubscribed. */
@@ -84,6 +83,15 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
   let snapshot: ConfigSnapshot | null = null
 
   const dataVersion = (): number => db.query<{ data_version: number }, []>('pragma data_version').get()!.data_version
+  /** Moves on every tenant or key change (migration 004's triggers); null before that migration. */
+  const configVersion = (): number | null => {
+    try {
+      return db.query<{ version: number }, []>('select version from config_version').get()?.version ?? null
+    } catch {
+      return null
+    }
+  }
+  let seenConfig: number | null = null
 
   const scan = (): ConfigSnapshot => db.transaction(() => {
     const tenants = new Map<string, string>()
@@ -123,10 +131,17 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
       return // busy or closing: try again on the next tick
     }
     if (version === seenVersion) return
+    // Usage rows committed by the writer thread move data_version too; only a config change warrants a scan.
+    const config = configVersion()
+    if (config !== null && config === seenConfig && snapshot) {
+      seenVersion = version
+      return
+    }
     const next = tryScan()
     if (!next) return // keep seenVersion: the next tick scans again
     const before = snapshot
     seenVersion = version
+    seenConfig = config
     snapshot = next
     // Delivered like the in-process events: asynchronously, and a throwing listener cannot stop the poll.
     const subs = [...mine]
@@ -147,6 +162,7 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
   const startPolling = (): void => {
     if (inMemory || poll) return
     seenVersion = dataVersion()
+    seenConfig = configVersion()
     snapshot = tryScan()
     poll = setInterval(checkForeignChanges, pollMs)
     poll.unref() // never keeps a process alive
@@ -269,16 +285,9 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
 
     async insertUsage(records) {
       if (records.length === 0) return
-      // One transaction: a batch lands whole or not at all; request_id makes a replay a no-op.
-      db.transaction(() => {
-        for (const r of records) {
-          run(`insert into usage_records (request_id, tenant_id, key_id, model, provider, prompt_tokens,
-              completion_tokens, cost_usd_micros, status, started_at, duration_ms, client_request_id)
-            values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (request_id) do nothing`,
-          r.requestId, r.tenantId, r.keyId, r.model, r.provider, r.promptTokens, r.completionTokens,
-          r.costUsdMicros, r.status, r.startedAt, r.durationMs, r.clientRequestId ?? null)
-        }
-      })()
+      queries += records.length
+      if (usageWriter) await usageWriter.insert(records)
+      else insertUsageBatch(db, records)
     },
 
     async sumUsageSince(tenantId, sinceMs, excludeRequestIds = []) {
@@ -328,6 +337,7 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
 
     async close() {
       stopPolling()
+      await usageWriter?.close()
       const set = channels.get(channelKey)
       for (const l of mine.keys()) set?.delete(l)
       if (set && set.size === 0) channels.delete(channelKey)

@@ -104,6 +104,8 @@ test('started flag-first, the server re-executed itself (same pid) with Bun\'s o
 test('boot logged ready with the warm-up and three [COLD-START] lines follow the first requests', async () => {
   const client = new OpenAI({ apiKey: key, baseURL: `${gw.url}/v1`, maxRetries: 0 })
   for (let i = 0; i < 3; i++) await client.chat.completions.create({ model: 'mock-echo', messages: [{ role: 'user', content: 'x' }] })
+  // Log lines are written after the reply, batched per event-loop turn.
+  await gw.waitForOutput(/"msg":"\[COLD-START\]","n":3/)
   const lines = gw.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))
   expect(lines.find((l) => l.msg === 'ready')).toMatchObject({ store: 'postgres', ledger: 'redis', tenants: 1 })
   const cold = lines.filter((l) => l.msg === '[COLD-START]')
@@ -192,4 +194,7 @@ test('the embedded default works from the binary: demo prints a curl line that w
   } finally {
     expect(await demo.stop('SIGTERM')).toBe(0)
   }
+  // The usage row was written by the usage writer thread, a second entrypoint of the executable (build.sh).
+  const usage = await runGateway(['usage', 'demo', '--json'], { binary, cwd: dir, env: { GATEWAY_DATA_DIR: join(dir, 'data') } })
+  expect(JSON.parse(usage.stdout).total).toMatchObject({ requests: 1, prompt_tokens: 3 })
 })

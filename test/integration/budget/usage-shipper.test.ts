@@ -225,6 +225,21 @@ test('malformed stream entries are acked away instead of blocking the stream', a
   expect(await admin.xlen(tenantKeys(t).ledger)).toBe(0)
 })
 
+test('entries an older gateway wrote (one field per column) ship beside the JSON ones', async () => {
+  const t = uid('old')
+  const oldId = uid('req')
+  const old = usage(t, oldId, 9)
+  await admin.xadd(tenantKeys(t).ledger, '*', 'period', 'total', 'cost', '9',
+    ...Object.entries(old).flatMap(([k, v]) => [k, String(v)]))
+  const ids = await settleMany([t], 2)
+  const shipper = createUsageShipper({ source: ledger, discover: false, store, group: uid('g') })
+  await shipper.addTenant(t)
+  await shipper.flush()
+  expect(rowsOf([oldId, ...ids])).toBe(3)
+  expect(store.rows.get(oldId)).toEqual(old)
+  expect(await admin.xlen(tenantKeys(t).ledger)).toBe(0)
+})
+
 test('default discovery: tenants come from gw:ledger:tenants, filled by settle (own Redis: it ships everything)', async () => {
   const own = await startRedis({ own: true })
   const l = await createRedisLedger({ url: own.url, rebuild: async () => 0, commandTimeoutMs: 2000 })

@@ -1,5 +1,5 @@
-import { expect, test } from 'bun:test'
-import { createLogger } from '../../../src/log.ts'
+import { describe, expect, test } from 'bun:test'
+import { batchedLines, createLogger } from '../../../src/log.ts'
 
 const capture = (level?: Parameters<typeof createLogger>[1]) => {
   const lines: Array<Record<string, unknown>> = []
@@ -34,4 +34,41 @@ test('setLevel changes the threshold of a running logger; an unknown level is ne
   log({ msg: 'kept' })
   log({ level: 'fatal-typo', msg: 'odd' })
   expect(lines.map((l) => l.msg)).toEqual(['kept', 'odd'])
+})
+
+describe('batchedLines', () => {
+  test('lines of one turn go out in one write, at the next turn, in order', async () => {
+    const writes: string[] = []
+    const b = batchedLines((chunk) => void writes.push(chunk))
+    b.line('a')
+    b.line('b')
+    expect(writes).toEqual([])
+    await new Promise((r) => setImmediate(r))
+    expect(writes).toEqual(['a\nb\n'])
+    b.line('c')
+    await new Promise((r) => setImmediate(r))
+    expect(writes).toEqual(['a\nb\n', 'c\n'])
+  })
+
+  test('a full buffer is written at once; flush() writes the rest now; an empty flush writes nothing', () => {
+    const writes: string[] = []
+    const b = batchedLines((chunk) => void writes.push(chunk), 10)
+    b.line('12345')
+    b.line('67890') // 12 bytes with the newlines: over the limit
+    expect(writes).toEqual(['12345\n67890\n'])
+    b.line('x')
+    b.flush()
+    b.flush()
+    expect(writes).toEqual(['12345\n67890\n', 'x\n'])
+  })
+})
+
+test('the gateway\'s stdout logger writes its last lines when the process exits', () => {
+  const script = `import { createLogger } from '${new URL('../../../src/log.ts', import.meta.url).pathname}'
+const log = createLogger()
+for (let i = 0; i < 3; i++) log({ msg: 'line', i })
+process.exit(0)`
+  const r = Bun.spawnSync([process.execPath, '-e', script], { stdout: 'pipe', stderr: 'pipe' })
+  const lines = r.stdout.toString().trim().split('\n').map((l) => JSON.parse(l))
+  expect(lines.map((l) => l.i)).toEqual([0, 1, 2])
 })
