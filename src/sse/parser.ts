@@ -171,11 +171,13 @@ function pendingChars(s: SseParserState): number {
 }
 
 /**
- * Reads a response body as SSE events. Stopping early (break/return from the consumer) cancels the body so
- * the upstream connection is released. An abort of `signal` cancels the read and rethrows the abort reason,
- * so a truncated stream is never mistaken for a clean end.
+ * Reads a response body as SSE events, in batches: all the events completed by one read of the body (never an
+ * empty batch). A consumer handles a batch in one go (one write to its client for a burst of events rather than
+ * one per event). Stopping early (break/return from the consumer) cancels the body so the upstream connection is
+ * released. An abort of `signal` cancels the read and rethrows the abort reason, so a truncated stream is never
+ * mistaken for a clean end.
  */
-export async function* readSseEvents(body: ReadableStream<Uint8Array>, signal?: AbortSignal): AsyncGenerator<SseEvent> {
+export async function* readSseEventBatches(body: ReadableStream<Uint8Array>, signal?: AbortSignal): AsyncGenerator<SseEvent[]> {
   const reader = body.getReader()
   const parser = new SseParser()
   const onAbort = (): void => {
@@ -189,14 +191,21 @@ export async function* readSseEvents(body: ReadableStream<Uint8Array>, signal?: 
       const { done, value } = await reader.read()
       signal?.throwIfAborted()
       if (done) break
-      for (const event of parser.feed(value)) yield event
+      const events = parser.feed(value)
+      if (events.length > 0) yield events
       if (pendingChars(parser.state) > MAX_EVENT_CHARS) throw new Error(`SSE event larger than ${MAX_EVENT_CHARS} characters`)
     }
-    for (const event of parser.end()) yield event
+    const last = parser.end()
+    if (last.length > 0) yield last
     finished = true
   } finally {
     signal?.removeEventListener('abort', onAbort)
     if (!finished) reader.cancel().catch(() => {})
     reader.releaseLock()
   }
+}
+
+/** readSseEventBatches, one event at a time. */
+export async function* readSseEvents(body: ReadableStream<Uint8Array>, signal?: AbortSignal): AsyncGenerator<SseEvent> {
+  for await (const batch of readSseEventBatches(body, signal)) yield* batch
 }

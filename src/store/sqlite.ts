@@ -204,7 +204,8 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
     async loadTenant(id) {
       const t = all<TenantRow>(`select ${TENANT_COLS} from tenants where id = ?`, id)[0]
       if (!t) return null
-      const keys = all<KeyRow>(`select ${KEY_COLS} from api_keys where tenant_id = ? order by created_at, id`, id)
+      // rowid breaks ties in insertion order: created_at is in milliseconds, two keys can share one.
+      const keys = all<KeyRow>(`select ${KEY_COLS} from api_keys where tenant_id = ? order by created_at, rowid`, id)
       return { tenant: toTenant(t), keys: keys.map(toKey) }
     },
 
@@ -212,7 +213,7 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
       // One read transaction: tenants and keys from the same snapshot.
       return db.transaction(() => bundlesOf(
         all<TenantRow>(`select ${TENANT_COLS} from tenants where id in (select tenant_id from api_keys)`).map(toTenant),
-        all<KeyRow>(`select ${KEY_COLS} from api_keys order by tenant_id, created_at, id`).map(toKey),
+        all<KeyRow>(`select ${KEY_COLS} from api_keys order by tenant_id, created_at, rowid`).map(toKey),
       ))()
     },
 

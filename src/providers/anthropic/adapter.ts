@@ -3,7 +3,8 @@
  * or the event stream back. Translation lives in request.ts / response.ts / stream.ts; this file is I/O glue.
  */
 import { GatewayError } from '../../errors.ts'
-import { readSseEvents } from '../../sse/parser.ts'
+import { readSseEventBatches } from '../../sse/parser.ts'
+import { flattenBatches } from '../batches.ts'
 import type { ModelRoute, ProviderAdapter } from '../types.ts'
 import type { ProviderConfig } from '../../config/types.ts'
 import type { ChatChunk, ChatCompletion, ChatRequest } from '../../wire/openai.ts'
@@ -42,20 +43,31 @@ export function createAnthropicAdapter(opts: { now?: () => number } = {}): Provi
       const body = { ...toAnthropicRequest(req, model.upstreamModel, model.maxOutputTokens), stream: true }
       const res = await upstreamFetch(provider, PATH, { body, headers: anthropicHeaders(provider.apiKey), signal })
       if (!res.body) throw new GatewayError('upstream_error', `upstream ${provider.name} sent no stream body`)
-      return anthropicChunks(res.body, provider, req.model, now, signal)
+      return flattenBatches(anthropicChunkBatches(res.body, provider, req.model, now, signal))
     },
   }
 }
 
 export const anthropicAdapter: ProviderAdapter = createAnthropicAdapter()
 
-async function* anthropicChunks(
+/** Chat chunks, a batch per read of the upstream body; a batch cut by an error is yielded up to that point. */
+async function* anthropicChunkBatches(
   body: ReadableStream<Uint8Array>, provider: ProviderConfig, requestedModel: string, now: () => number, signal: AbortSignal,
-): AsyncGenerator<ChatChunk> {
+): AsyncGenerator<ChatChunk[]> {
   const state = createAnthropicStreamState({ requestedModel, now, secret: provider.apiKey })
   try {
-    for await (const sse of readSseEvents(body, signal)) {
-      yield* anthropicEventToChunks(state, parseEvent(sse.event, sse.data, provider))
+    for await (const events of readSseEventBatches(body, signal)) {
+      const out: ChatChunk[] = []
+      for (const sse of events) {
+        try {
+          out.push(...anthropicEventToChunks(state, parseEvent(sse.event, sse.data, provider)))
+        } catch (err) {
+          if (out.length > 0) yield out // what came before the error reaches the client first
+          throw err
+        }
+        if (state.stopped) break
+      }
+      if (out.length > 0) yield out
       if (state.stopped) return
     }
   } catch (err) {

@@ -4,7 +4,8 @@
  * Anthropic wrote it (events re-emitted by the route through the one SSE writer). Only usage is read here.
  */
 import { GatewayError } from '../../errors.ts'
-import { readSseEvents } from '../../sse/parser.ts'
+import { readSseEventBatches } from '../../sse/parser.ts'
+import { flattenBatches } from '../batches.ts'
 import type { ProviderConfig } from '../../config/types.ts'
 import type { NativeMessages, RawMessagesEvent } from '../types.ts'
 import { parseJsonBody, sanitizeUpstreamMessage, streamReadError, upstreamFetch } from '../upstream.ts'
@@ -42,17 +43,35 @@ async function anthropicMessage(provider: ProviderConfig, res: Response, signal:
  */
 /** Exposed for fixture replay: the reply body → its events, as stream() yields them. */
 export async function* anthropicEvents(res: Response, provider: ProviderConfig, signal: AbortSignal): AsyncGenerator<RawMessagesEvent> {
+  yield* flattenBatches(anthropicEventBatches(res, provider, signal))
+}
+
+/** The events, a batch per read of the upstream body; a batch cut by an error event is yielded up to it. */
+async function* anthropicEventBatches(res: Response, provider: ProviderConfig, signal: AbortSignal): AsyncGenerator<RawMessagesEvent[]> {
   const type = res.headers.get('content-type') ?? ''
   if (!res.body || !type.toLowerCase().includes('text/event-stream')) {
     await res.body?.cancel().catch(() => {})
     throw new GatewayError('upstream_error', `upstream ${provider.name} answered a stream request without an event stream (${type || 'no content-type'})`)
   }
   try {
-    for await (const sse of readSseEvents(res.body, signal)) {
-      const event = parseEvent(sse.event, sse.data, provider)
-      if (event.type === 'error') throw upstreamStreamError(event, provider)
-      yield { event, json: sse.data }
-      if (event.type === 'message_stop') return
+    for await (const events of readSseEventBatches(res.body, signal)) {
+      const out: RawMessagesEvent[] = []
+      for (const sse of events) {
+        let event: RawMessagesEvent['event']
+        try {
+          event = parseEvent(sse.event, sse.data, provider)
+          if (event.type === 'error') throw upstreamStreamError(event, provider)
+        } catch (err) {
+          if (out.length > 0) yield out
+          throw err
+        }
+        out.push({ event, json: sse.data })
+        if (event.type === 'message_stop') {
+          yield out
+          return
+        }
+      }
+      if (out.length > 0) yield out
     }
   } catch (err) {
     throw streamReadError(err, provider, signal)
@@ -75,7 +94,7 @@ export const anthropicMessages: NativeMessages = {
     return anthropicMessage(route.provider, await postToAnthropic(route.provider, '/v1/messages', body, client, signal), signal)
   },
   async stream(route, body, client, signal) {
-    return anthropicEvents(await postToAnthropic(route.provider, '/v1/messages', body, client, signal), route.provider, signal)
+    return flattenBatches(anthropicEventBatches(await postToAnthropic(route.provider, '/v1/messages', body, client, signal), route.provider, signal))
   },
   async countTokens(route, body, client, signal) {
     const res = await postToAnthropic(route.provider, '/v1/messages/count_tokens', body, client, signal)

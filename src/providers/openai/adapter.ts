@@ -3,7 +3,8 @@
  * already in the gateway's wire format; only the model name is set back to the one the client asked for.
  */
 import { GatewayError } from '../../errors.ts'
-import { readSseEvents } from '../../sse/parser.ts'
+import { readSseEventBatches } from '../../sse/parser.ts'
+import { flattenBatches } from '../batches.ts'
 import { type ModelRoute, type ProviderAdapter } from '../types.ts'
 import { type ProviderConfig } from '../../config/types.ts'
 import { BILLING, type ChatChunk, type ChatCompletion, type ChatRequest, type Usage } from '../../wire/openai.ts'
@@ -43,7 +44,7 @@ export const openaiAdapter: ProviderAdapter = {
       await res.body?.cancel().catch(() => {})
       throw new GatewayError('upstream_error', `upstream ${provider.name} answered a stream request without an event stream (${type || 'no content-type'})`)
     }
-    return openAIChunks(res.body, provider, req.model, signal)
+    return flattenBatches(openAIChunkBatches(res.body, provider, req.model, signal))
   },
 }
 
@@ -71,21 +72,35 @@ export function openAIEventToChunk(data: string, provider: ProviderConfig, reque
   return chunk
 }
 
-async function* openAIChunks(
+/** Chunks, a batch per read of the upstream body; a batch cut by an error or [DONE] is yielded up to that point. */
+async function* openAIChunkBatches(
   body: ReadableStream<Uint8Array>, provider: ProviderConfig, requestedModel: string, signal: AbortSignal,
-): AsyncGenerator<ChatChunk> {
+): AsyncGenerator<ChatChunk[]> {
   let finished = false
   let tier: unknown
   try {
-    for await (const event of readSseEvents(body, signal)) {
-      // Event names are not checked: OpenAI sends none, and compatible servers that name an error event
-      // still put `{"error":...}` in its data, which the step below turns into a GatewayError.
-      const chunk = openAIEventToChunk(event.data, provider, requestedModel)
-      if (chunk === 'done') return
-      if (chunk.choices.some((c) => c.finish_reason)) finished = true
-      tier = chunk.service_tier ?? tier
-      withServedTier(chunk.usage, tier)
-      yield chunk
+    for await (const events of readSseEventBatches(body, signal)) {
+      const out: ChatChunk[] = []
+      for (const event of events) {
+        // Event names are not checked: OpenAI sends none, and compatible servers that name an error event
+        // still put `{"error":...}` in its data, which the step below turns into a GatewayError.
+        let chunk: ChatChunk | 'done'
+        try {
+          chunk = openAIEventToChunk(event.data, provider, requestedModel)
+        } catch (err) {
+          if (out.length > 0) yield out // what came before the error reaches the client first
+          throw err
+        }
+        if (chunk === 'done') {
+          if (out.length > 0) yield out
+          return
+        }
+        if (chunk.choices.some((c) => c.finish_reason)) finished = true
+        tier = chunk.service_tier ?? tier
+        withServedTier(chunk.usage, tier)
+        out.push(chunk)
+      }
+      if (out.length > 0) yield out
     }
   } catch (err) {
     throw streamReadError(err, provider, signal)

@@ -49,3 +49,12 @@ test('a stream that keeps flowing is not cut, however long it lasts in total', a
   const text = await res.text()
   expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true)
 })
+
+test('a client that stops reading for longer than the idle timeout is not cut: only a waiting read is timed', async () => {
+  up.program({ kind: 'sse', chunks: openaiTextStream({ parts: ['a', 'b', 'c'] }).split('\n\n').filter(Boolean).map((e) => `${e}\n\n`), chunkDelayMs: 20 })
+  const res = await gw.request('/v1/chat/completions', { key, body: { model: 'm', messages: [{ role: 'user', content: 'hi' }], stream: true } })
+  await Bun.sleep(600) // three idle periods without reading a byte
+  const text = await res.text()
+  expect(text).not.toContain('upstream_timeout')
+  expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true)
+})

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { periodKey, periodKeyStartMs } from '../../../src/budget/money.ts'
 import { createRedisLedger, type RedisLedger } from '../../../src/budget/redis-ledger.ts'
+import { fieldsToRecord } from '../../../src/budget/scripts.ts'
 import { createSqliteStore } from '../../../src/store/sqlite.ts'
 import { buildTestGateway, testConfig, type TestGateway } from '../../helpers/app.ts'
 import { startRedis, type TestRedis } from '../../helpers/redis.ts'
@@ -107,9 +108,9 @@ describe('budgets', () => {
       const entries = (await r.xrange(`gw:{t:${t}}:ledger`, '-', '+')) as [string, string[]][]
       expect(entries.length).toBeGreaterThan(0)
       for (const [, fields] of entries) {
-        const m = Object.fromEntries(Array.from({ length: fields.length / 2 }, (_, i) => [fields[2 * i], fields[2 * i + 1]]))
-        expect(m.tenantId).toBe(t)
-        expect(m.tenantId).not.toBe(other)
+        const record = fieldsToRecord(fields)!.record
+        expect(record.tenantId).toBe(t)
+        expect(record.tenantId).not.toBe(other)
       }
     }
   })

@@ -9,7 +9,7 @@ import { usage } from './ledger-contract.ts'
 const entry = (fields: string[]) => ['period', 'total', 'cost', '5', ...fields]
 
 /** The layout gateways wrote before `rec`: one field per column. */
-const columns = (r: Record<string, unknown>) => Object.entries(r).flatMap(([k, v]) => [k, String(v)])
+const columns = (r: object) => Object.entries(r).flatMap(([k, v]) => [k, String(v)])
 
 test('a record with a client request id round-trips', () => {
   const r = { ...usage('t', 'r1', 5, 1000), clientRequestId: 'req_abc' }

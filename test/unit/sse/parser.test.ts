@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { MAX_EVENT_CHARS, parseSse, readSseEvents, SseParser, type SseEvent } from '../../../src/sse/parser.ts'
+import { MAX_EVENT_CHARS, parseSse, readSseEventBatches, readSseEvents, SseParser, type SseEvent } from '../../../src/sse/parser.ts'
 
 const enc = new TextEncoder()
 
@@ -143,6 +143,20 @@ describe('readSseEvents', () => {
     })
     for await (const _ of readSseEvents(body)) break
     expect(cancelled).toBe(true)
+  })
+})
+
+describe('readSseEventBatches', () => {
+  test('one batch per read that completed events; a read that completed none yields nothing', async () => {
+    const got: SseEvent[][] = []
+    for await (const b of readSseEventBatches(bodyOf(['data: 1\n\ndata: 2\n\ndata: 3\n\nda', 'ta: 4\n', '\n']))) got.push(b)
+    expect(got).toEqual([[msg('1'), msg('2'), msg('3')], [msg('4')]])
+  })
+
+  test('a read error after a batch: the batch first, then the error', async () => {
+    const it = readSseEventBatches(bodyOf(['data: 1\n\ndata: 2\n\n'], { error: new Error('reset') }))
+    expect((await it.next()).value).toEqual([msg('1'), msg('2')])
+    await expect(it.next()).rejects.toThrow('reset')
   })
 })
 
