@@ -112,7 +112,7 @@ function streamsMd(s: StreamsResult): string {
     `${s.streams.toLocaleString('en')} concurrent SSE streams of ${s.chunksPerStream} chunks (upstream: ${s.upstream.latencyMs} ms to the first byte, ` +
     `${s.upstream.intervalMs} ms between chunks, so a stream lasts ≥ ${(s.upstream.latencyMs + s.upstream.chunks * s.upstream.intervalMs) / 1000} s). ` +
     'RSS of the proxy process sampled every 100 ms (before the load → peak). chunks/s = `data:` events received by the client per second of the run. ' +
-    'Bun\'s `fetch` allows 256 concurrent requests per process unless `BUN_CONFIG_MAX_HTTP_REQUESTS` is set at process start; the bare proxy runs with that default, the gateway raises it itself (it re-executes once with 65535), and the last row sets it from outside instead.', '',
+    'Bun\'s `fetch` allows 256 concurrent requests per process unless `BUN_CONFIG_MAX_HTTP_REQUESTS` is set at process start; the first bare proxy runs with that default, the second with it lifted (what Bun itself holds for 1,000 proxied streams: the floor under the gateway\'s RSS), the gateway raises it itself (it re-executes once with 65535), and the last row sets it from outside instead.', '',
     table(['target', 'ok/sent', 'chunks/s', 'TTFT p50 ms', 'TTFT p99 ms', 'TTFT added p50', 'TTFT added p99', 'stream p50 ms', 'stream p99 ms', 'RSS MiB before → peak', 'errors'],
       s.runs.map((r) => [r.target, `${r.load.ok}/${r.load.sent}`, r.load.chunksPerSec, f(r.load.ttfb.p50), f(r.load.ttfb.p99), f(r.ttftAddedP50Ms), f(r.ttftAddedP99Ms),
         f(r.load.total.p50), f(r.load.total.p99), r.rssPeakMiB !== null ? `${f(r.rssBeforeMiB, 0)} → ${f(r.rssPeakMiB, 0)}` : '–', r.load.errors])), ''].join('\n')

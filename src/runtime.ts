@@ -17,6 +17,7 @@ import type { BudgetLedger } from './budget/types.ts'
 import { createUsageShipper, type UsageShipper } from './budget/usage-shipper.ts'
 import type { GatewayConfig } from './config/index.ts'
 import { planReload, type ReloadPlan } from './config/reload.ts'
+import { startGcPacer } from './gc-pacer.ts'
 import { startLoopLagMonitor } from './http/loop-lag.ts'
 import { startMetricsServer } from './http/metrics-server.ts'
 import { createMetrics, type Metrics, observeSettled } from './http/metrics.ts'
@@ -199,6 +200,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions): P
   const metricsUrl = metricsServer && config.metricsListen ? hostUrl(config.metricsListen.host, metricsServer.port) : null
   const adminUrl = adminKeys ? `${metricsUrl ?? url}${ADMIN_PREFIX}` : null
   const stopLoopLag = startLoopLagMonitor((ms) => metrics.loopLagMs.observe({}, ms))
+  const gcPacer = startGcPacer()
 
   const readyProviders = (providers: GatewayConfig['providers']) => {
     for (const p of Object.values(providers)) {
@@ -241,6 +243,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions): P
       await drain.done
       await metricsServer?.stop(true)
       stopLoopLag()
+      gcPacer.stop()
       await unlisten().catch(() => {})
       await flush().catch((e) => log({ level: 'error', msg: 'ledger flush failed at shutdown', error: String(e) }))
       await stopShipper().catch(() => {})

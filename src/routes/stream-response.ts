@@ -132,24 +132,19 @@ export async function streamResponse<T>(
   // An upstream that goes silent after its headers would hold the client (and the reservation) forever. It is
   // timed only while a read waits on it (a client that stops reading is not the upstream's silence), with one
   // timer per stream re-armed (refresh) by each read: a timer and a race per item cost ~5% of a streaming
-  // gateway's CPU. On expiry the waiting read fails at once, whether or not the upstream iterator heeds the abort.
+  // gateway's CPU. On expiry the gateway ends the request (closing the client's stream, settling, aborting the
+  // upstream read), whether or not the upstream iterator heeds the abort.
   const idleMs = route.provider.idleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS
-  let failRead: ((err: GatewayError) => void) | null = null
+  let waiting = false
   const idle = setTimeout(() => {
-    if (!failRead) return // no read waiting: the next one re-arms the timer
-    failRead(endByGateway(new GatewayError('upstream_timeout', `upstream ${route.provider.name} sent nothing for ${idleMs} ms`)))
+    if (!waiting) return // no read waiting: the next one re-arms the timer
+    endByGateway(new GatewayError('upstream_timeout', `upstream ${route.provider.name} sent nothing for ${idleMs} ms`))
   }, idleMs)
-  const nextItem = (): Promise<IteratorResult<T>> => new Promise<IteratorResult<T>>((resolve, reject) => {
-    failRead = reject
+  const nextItem = (): Promise<IteratorResult<T>> => {
+    waiting = true
     idle.refresh()
-    it.next().then((r) => {
-      failRead = null
-      resolve(r)
-    }, (e) => {
-      failRead = null
-      reject(e)
-    })
-  })
+    return it.next()
+  }
 
   let controllerRef: ReadableStreamDefaultController<Uint8Array> | null = null
   const closeWithError = (err: GatewayError) => {
@@ -170,6 +165,7 @@ export async function streamResponse<T>(
     try {
       for (;;) {
         const { done, value } = await nextItem()
+        waiting = false
         if (finished) return
         if (done) {
           if (!cancelled && controller) {
@@ -188,6 +184,7 @@ export async function streamResponse<T>(
         }
       }
     } catch (e) {
+      waiting = false
       if (finished) return
       const f = failure(e)
       if (cancelled) return await finish({ ...f, status: f.status === 'shutdown' ? 'shutdown' : 'client_disconnect' })
