@@ -3,15 +3,18 @@
  * drives it with wrk, stops it (the profile is written at exit) and prints the top self-time functions.
  *
  *   bun bench/profile.ts [--ledger redis|memory] [--mode json|stream] [-c 32] [-d 5] [--top 10] [--out DIR]
+ *   bun bench/profile.ts --save-all FILE     every case of the `profile` scenario, as JSON
  *
- * Redis is a throwaway instance; the store is the embedded one, as in the `cpu` scenario.
+ * Redis is a throwaway instance; the store is the embedded one, as in the `cpu` scenario. The same runs are the
+ * `profile` scenario of bench/run.ts, reported beside bench/profiles-before.json (the tree before the issue-10 work).
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { startRedis } from '../test/helpers/redis.ts'
 import { chatBody, jsonHeaders } from './lib/context.ts'
+import type { BenchCtx } from './lib/context.ts'
 import { seedEmbedded, startOurGateway, TMP, writeConfig } from './lib/gateway.ts'
-import { stopAll } from './lib/procs.ts'
+import { ROOT, stopAll } from './lib/procs.ts'
 import { startUpstream } from './lib/servers.ts'
 import { findWrk, runWrk } from './wrk.ts'
 
@@ -37,40 +40,111 @@ export function topSelf(markdown: string, n: number): ProfileRow[] {
   return rows
 }
 
+export interface ProfileCase { ledger: 'redis' | 'memory'; mode: 'json' | 'stream' }
+
+export interface ProfileRun extends ProfileCase {
+  concurrency: number
+  durationS: number
+  rps: number
+  p50Ms: number
+  p99Ms: number
+  top: ProfileRow[]
+}
+
+export interface ProfilesResult {
+  /** The commit whose src/ was profiled (git rev-parse HEAD, plus "+changes" if the tree was dirty). */
+  commit: string
+  runs: ProfileRun[]
+}
+
+/** The cases the bench profiles: both ledgers on JSON, and streams. */
+export const PROFILE_CASES: readonly ProfileCase[] = [
+  { ledger: 'redis', mode: 'json' }, { ledger: 'memory', mode: 'json' }, { ledger: 'memory', mode: 'stream' },
+]
+
+/** A location relative to the repository (node_modules may be a link to another checkout's). */
+const repoPath = (where: string): string => where.replace(ROOT, '').replace(/^\/.*?\/(node_modules|src)\//, '$1/')
+
+function commitOf(): string {
+  const rev = Bun.spawnSync(['git', 'rev-parse', '--short', 'HEAD'], { cwd: ROOT }).stdout.toString().trim() || 'unknown'
+  const dirty = Bun.spawnSync(['git', 'status', '--porcelain', '--', 'src'], { cwd: ROOT }).stdout.toString().trim() !== ''
+  return dirty ? `${rev}+changes` : rev
+}
+
+/**
+ * One profiled run: the gateway from source under `bun --cpu-prof-md` (embedded store; strict budgets in the
+ * given Redis, or the in-process ledger), 1 s of warm-up then `durationS` of wrk at `connections`, then the
+ * top self-time functions of the profile written at exit.
+ */
+export async function profileOnce(c: ProfileCase, o: { redisUrl: string | null; connections?: number; durationS?: number; top?: number; out?: string }): Promise<ProfileRun> {
+  const wrk = findWrk()
+  if ('missing' in wrk) throw new Error(wrk.missing)
+  mkdirSync(TMP, { recursive: true })
+  const out = o.out ?? mkdtempSync(`${TMP}/profile-`)
+  mkdirSync(out, { recursive: true })
+  const dataDir = mkdtempSync(`${TMP}/profile-data-`)
+  const connections = o.connections ?? 32
+  const durationS = o.durationS ?? 5
+  try {
+    const up = await startUpstream({ latencyMs: 0, chunks: 20, intervalMs: 0, fast: true })
+    try {
+      const config = writeConfig('profile', up.url)
+      const key = seedEmbedded(dataDir, 'prof')
+      const gw = await startOurGateway({ name: `gateway (profiled, ${c.ledger}, ${c.mode})`, databaseUrl: null, redisUrl: c.ledger === 'redis' ? o.redisUrl : null, config, dataDir, profileDir: out })
+      const spec = { url: `${gw.url}/v1/chat/completions`, headers: jsonHeaders(key), body: chatBody({ stream: c.mode === 'stream' }), connections }
+      await runWrk(wrk.path, { ...spec, durationS: 1 })
+      const r = await runWrk(wrk.path, { ...spec, durationS })
+      await gw.stop()
+      const file = readdirSync(out).filter((f) => f.endsWith('.md')).sort().pop()
+      if (!file) throw new Error(`no profile written in ${out}:\n${gw.child.output().slice(-2000)}`)
+      const top = topSelf(readFileSync(`${out}/${file}`, 'utf8'), o.top ?? 10).map((row) => ({ ...row, where: repoPath(row.where) }))
+      return { ...c, concurrency: connections, durationS, rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, top }
+    } finally {
+      await up.child.stop()
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true })
+    if (!o.out) rmSync(out, { recursive: true, force: true })
+  }
+}
+
+/** Scenario `profile`: every case of PROFILE_CASES, one after another. */
+export async function profiles(ctx: BenchCtx): Promise<ProfilesResult> {
+  const runs: ProfileRun[] = []
+  for (const c of PROFILE_CASES) {
+    const r = await profileOnce(c, { redisUrl: ctx.redisUrl, durationS: ctx.quick ? 2 : 5 })
+    ctx.log(`  profile ${c.ledger} ${c.mode}: ${r.rps} req/s under the profiler; top: ${r.top.slice(0, 3).map((t) => `${t.name} ${t.selfPct}%`).join(', ')}`)
+    runs.push(r)
+  }
+  return { commit: commitOf(), runs }
+}
+
 if (import.meta.main) {
   const { values } = parseArgs({
     options: {
       ledger: { type: 'string', default: 'redis' }, mode: { type: 'string', default: 'json' },
       c: { type: 'string', default: '32' }, d: { type: 'string', default: '5' }, top: { type: 'string', default: '10' },
       out: { type: 'string' },
+      /** Profile every case of PROFILE_CASES and write them as JSON (how bench/profiles-before.json was made). */
+      'save-all': { type: 'string' },
     },
   })
-  const wrk = findWrk()
-  if ('missing' in wrk) throw new Error(wrk.missing)
-  mkdirSync(TMP, { recursive: true })
-  const out = values.out ?? mkdtempSync(`${TMP}/profile-`)
-  mkdirSync(out, { recursive: true })
-  const redis = values.ledger === 'redis' ? await startRedis({ own: true }) : null
-  const dataDir = mkdtempSync(`${TMP}/profile-data-`)
+  const redis = values.ledger === 'redis' || values['save-all'] ? await startRedis({ own: true }) : null
   try {
-    const up = await startUpstream({ latencyMs: 0, chunks: 20, intervalMs: 0, fast: true })
-    const config = writeConfig('profile', up.url)
-    const key = seedEmbedded(dataDir, 'prof')
-    const gw = await startOurGateway({ name: 'gateway', databaseUrl: null, redisUrl: redis?.url ?? null, config, dataDir, profileDir: out })
-    const spec = { url: `${gw.url}/v1/chat/completions`, headers: jsonHeaders(key), body: chatBody({ stream: values.mode === 'stream' }), connections: Number(values.c) }
-    await runWrk(wrk.path, { ...spec, durationS: 1 })
-    const r = await runWrk(wrk.path, { ...spec, durationS: Number(values.d) })
-    await gw.stop()
-    const file = readdirSync(out).filter((f) => f.endsWith('.md')).sort().pop()
-    if (!file) throw new Error(`no profile written in ${out}:\n${gw.child.output().slice(-2000)}`)
-    console.log(`${values.ledger} ${values.mode} c=${values.c}: ${r.rps} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, non-2xx ${r.non2xx}; profile ${out}/${file}`)
-    console.log('| self % | self ms | function | location |\n| --- | --- | --- | --- |')
-    for (const row of topSelf(readFileSync(`${out}/${file}`, 'utf8'), Number(values.top))) {
-      console.log(`| ${row.selfPct} | ${row.selfMs} | ${row.name} | ${row.where} |`)
+    if (values['save-all']) {
+      const runs: ProfileRun[] = []
+      for (const c of PROFILE_CASES) runs.push(await profileOnce(c, { redisUrl: redis!.url, durationS: Number(values.d) }))
+      await Bun.write(values['save-all'], JSON.stringify({ commit: commitOf(), runs } satisfies ProfilesResult, null, 2) + '\n')
+      console.log(`wrote ${values['save-all']}`)
+    } else {
+      const r = await profileOnce({ ledger: values.ledger as ProfileCase['ledger'], mode: values.mode as ProfileCase['mode'] },
+        { redisUrl: redis?.url ?? null, connections: Number(values.c), durationS: Number(values.d), top: Number(values.top), out: values.out })
+      console.log(`${r.ledger} ${r.mode} c=${r.concurrency}: ${r.rps} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms (under the profiler)`)
+      console.log('| self % | self ms | function | location |\n| --- | --- | --- | --- |')
+      for (const row of r.top) console.log(`| ${row.selfPct} | ${row.selfMs} | ${row.name} | ${row.where} |`)
     }
   } finally {
     await stopAll()
     await redis?.stop()
-    rmSync(dataDir, { recursive: true, force: true })
   }
 }

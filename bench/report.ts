@@ -4,6 +4,7 @@ import type { ColdStartResult } from './cold-start.ts'
 import type { CpuResult } from './cpu.ts'
 import { ROOT } from './lib/procs.ts'
 import type { OverheadResult } from './overhead.ts'
+import type { ProfileRun, ProfilesResult } from './profile.ts'
 import type { StreamsResult } from './streams.ts'
 
 export interface BenchResults {
@@ -11,7 +12,7 @@ export interface BenchResults {
   startedAt: string
   quick: boolean
   machine: Record<string, unknown>
-  scenarios: { overhead?: OverheadResult; 'cold-start'?: ColdStartResult; streams?: StreamsResult; 'budget-race'?: BudgetRaceResult; cpu?: CpuResult }
+  scenarios: { overhead?: OverheadResult; 'cold-start'?: ColdStartResult; streams?: StreamsResult; 'budget-race'?: BudgetRaceResult; cpu?: CpuResult; profile?: ProfilesResult }
   /** Per scenario: the run that measured it (an `--only` run keeps the other scenarios of the previous results). */
   measuredBy?: Record<string, { command: string; startedAt: string; loadAvgBefore: unknown; loadAvgAfter: unknown }>
   skipped: Record<string, string>
@@ -135,6 +136,27 @@ function raceMd(b: BudgetRaceResult): string {
     '', 'With `strict`, fewer than K can be admitted: the reservation is the worst case (the gateway\'s prompt estimate + max_tokens), which is above the actual cost.', ''].join('\n')
 }
 
+function profilesMd(after: ProfilesResult, before: ProfilesResult | null): string {
+  const out: string[] = ['## 6. Where the CPU goes (profiles)', '',
+    'The gateway run from source under `bun --cpu-prof-md` (embedded store; strict budgets in Redis, or the in-process ledger), ' +
+    'behind the 0 ms upstream, with wrk at c=32 for 5 s after 1 s of warm-up (`bun bench/profile.ts`). Top 10 functions by self time; ' +
+    '`[native code]` is Bun itself: `(anonymous)` at the root is the event loop\'s own work (HTTP parsing and writing, sockets, GC), ' +
+    '`fetch` the upstream call. req/s under the profiler are slower than without it and come from separate runs: compare the shares, not the rates. ' +
+    (before ? `"Before" is commit ${before.commit} (bench/profiles-before.json, recorded with the same code), "after" is ${after.commit}.` : ''), '']
+  const key = (r: ProfileRun) => `${r.ledger} ${r.mode}`
+  for (const a of after.runs) {
+    const b = before?.runs.find((x) => key(x) === key(a))
+    out.push(`### ${a.mode === 'json' ? 'JSON' : 'SSE (20 chunks)'}, ${a.ledger === 'redis' ? 'strict budgets in Redis' : 'in-process ledger'}`, '')
+    const cell = (r: ProfileRun | undefined, i: number) => {
+      const t = r?.top[i]
+      return t ? `${t.selfPct}% \`${t.name}\` ${t.where === '[native code]' ? '(native)' : t.where}` : '–'
+    }
+    out.push(table(['#', b ? `before (${b.rps} req/s profiled)` : 'before', `after (${a.rps} req/s profiled)`],
+      Array.from({ length: Math.max(a.top.length, b?.top.length ?? 0) }, (_, i) => [i + 1, cell(b, i), cell(a, i)])), '')
+  }
+  return out.join('\n')
+}
+
 export const NOTES_MARKER = '<!-- notes: written by hand, kept by bench/run.ts -->'
 
 /**
@@ -172,6 +194,7 @@ export async function writeReport(r: BenchResults): Promise<string[]> {
   if (r.scenarios.streams) md.push(streamsMd(r.scenarios.streams))
   if (r.scenarios['budget-race']) md.push(raceMd(r.scenarios['budget-race']))
   if (r.scenarios.cpu) md.push(cpuMd(r.scenarios.cpu))
+  if (r.scenarios.profile) md.push(profilesMd(r.scenarios.profile, await Bun.file(`${ROOT}bench/profiles-before.json`).json().catch(() => null)))
   const older = Object.entries(r.measuredBy ?? {}).filter(([, m]) => m.startedAt !== r.startedAt)
   if (older.length) {
     md.push('## Sections from earlier runs', '', ...older.map(([k, m]) => `- **${k}**: \`${m.command}\` on ${m.startedAt} (load average ${m.loadAvgBefore} before, ${m.loadAvgAfter} after)`), '')

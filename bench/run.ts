@@ -5,10 +5,10 @@
  * starts and stops its own servers) and writes bench/RESULTS.md and bench/results.json.
  *
  *   --quick            fewer requests/streams/rounds (a smoke run, ~2 min)
- *   --only a,b         scenarios to run: overhead, cold-start, streams, budget-race, cpu (the others keep
+ *   --only a,b         scenarios to run: overhead, cold-start, streams, budget-race, cpu, profile (the others keep
  *                      their figures from the previous results.json, marked with the run that measured them)
  *
- * `cpu` drives the servers with wrk (`apt-get install -y wrk`); without it that scenario fails with that message.
+ * `cpu` and `profile` drive the servers with wrk (`apt-get install -y wrk`); without it they fail with that message.
  *   --skip-build       reuse an existing dist/gateway
  *
  * Everything it starts is stopped at the end, on failure and on SIGINT/SIGTERM too.
@@ -24,11 +24,12 @@ import type { BenchCtx } from './lib/context.ts'
 import { BINARY, dbMigrate, TMP, useGatewayBinary } from './lib/gateway.ts'
 import { ROOT, stopAll } from './lib/procs.ts'
 import { overhead } from './overhead.ts'
+import { profiles } from './profile.ts'
 import { mergePrevious, writeReport, type BenchResults } from './report.ts'
 import { streams } from './streams.ts'
 import { findWrk } from './wrk.ts'
 
-const SCENARIOS = { overhead, 'cold-start': coldStart, streams, 'budget-race': budgetRace, cpu } as const
+const SCENARIOS = { overhead, 'cold-start': coldStart, streams, 'budget-race': budgetRace, cpu, profile: profiles } as const
 type Name = keyof typeof SCENARIOS
 /** Past this, remaining scenarios are skipped so the whole command stays under 10 minutes. */
 const TOTAL_BUDGET_MS = 9 * 60_000
@@ -40,10 +41,10 @@ const only = (values.only?.split(',').map((s) => s.trim()) ?? Object.keys(SCENAR
 for (const n of only) if (!(n in SCENARIOS)) throw new Error(`unknown scenario "${n}" (one of ${Object.keys(SCENARIOS).join(', ')})`)
 const command = ['bun bench/run.ts', ...(values.quick ? ['--quick'] : []), ...(values.only ? [`--only ${values.only}`] : []), ...(values['skip-build'] ? ['--skip-build'] : [])].join(' ')
 
-if (only.includes('cpu')) {
+if (only.includes('cpu') || only.includes('profile')) {
   const wrk = findWrk()
   if ('missing' in wrk) {
-    console.error(`bench: scenario "cpu" needs wrk. ${wrk.missing}`)
+    console.error(`bench: scenarios "cpu" and "profile" need wrk. ${wrk.missing}`)
     process.exit(2)
   }
 }
@@ -119,7 +120,7 @@ function build(): void {
   log(`./build.sh FAILED (${why}); falling back to --format=esm into bench/.tmp/gateway`)
   const out = `${TMP}/gateway`
   const f = Bun.spawnSync([`${ROOT}node_modules/.bin/bun`, 'build', '--compile', '--minify', '--bytecode', '--format=esm', '--sourcemap=none',
-    'src/main.ts', '--outfile', out], { cwd: ROOT, stdout: 'pipe', stderr: 'pipe' })
+    'src/main.ts', 'src/store/usage-writer-worker.ts', '--outfile', out], { cwd: ROOT, stdout: 'pipe', stderr: 'pipe' })
   if (f.exitCode !== 0) throw new Error(`./build.sh failed (${why}) and so did the fallback build:\n${f.stderr.toString()}`)
   useGatewayBinary(out)
   results.build = { binary: 'bench/.tmp/gateway', via: 'fallback: bun build --compile --minify --bytecode --format=esm', buildShError: why }

@@ -1,0 +1,76 @@
+/**
+ * Two builds of the gateway side by side in one run: which one serves more, on the same machine at the same
+ * time. Each build gets its own embedded store; both run behind the same 0 ms upstream; wrk drives them in
+ * interleaved rounds (A, B, A, B, …) so drifting machine load hits both alike.
+ *
+ *   bun bench/ab.ts --a OLD_BINARY [--b dist/gateway] [--rounds 3] [-d 4] [-c 32]
+ *
+ * Reports req/s and CPU ms per 1,000 requests of each (median over rounds), for JSON and SSE, with strict
+ * budgets in a throwaway Redis and with the in-process ledger.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { startRedis } from '../test/helpers/redis.ts'
+import { chatBody, jsonHeaders } from './lib/context.ts'
+import { BINARY, seedEmbedded, startOurGateway, TMP, useGatewayBinary, writeConfig, type GatewayHandle } from './lib/gateway.ts'
+import { stopAll } from './lib/procs.ts'
+import { startUpstream } from './lib/servers.ts'
+import { median } from './lib/stats.ts'
+import { findWrk, runWrk } from './wrk.ts'
+
+const { values } = parseArgs({
+  options: {
+    a: { type: 'string' }, b: { type: 'string', default: BINARY },
+    rounds: { type: 'string', default: '3' }, d: { type: 'string', default: '4' }, c: { type: 'string', default: '32' },
+  },
+})
+if (!values.a) throw new Error('usage: bun bench/ab.ts --a OLD_BINARY [--b dist/gateway] [--rounds 3] [-d 4] [-c 32]')
+const wrk = findWrk()
+if ('missing' in wrk) throw new Error(wrk.missing)
+
+const cpuMs = (pid: number): number => {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const x = f.slice(f.lastIndexOf(')') + 2).split(' ')
+  return (Number(x[11]) + Number(x[12])) * 10
+}
+
+const redis = await startRedis({ own: true })
+const dirs: string[] = []
+try {
+  const up = await startUpstream({ latencyMs: 0, chunks: 20, intervalMs: 0, fast: true })
+  const config = writeConfig('ab', up.url)
+  const gateways: Array<{ label: string; ledger: string; gw: GatewayHandle; key: string }> = []
+  for (const [label, binary] of [['A', values.a], ['B', values.b!]] as const) {
+    useGatewayBinary(binary)
+    for (const ledger of ['redis', 'memory']) {
+      const dir = mkdtempSync(`${TMP}/ab-`)
+      dirs.push(dir)
+      const key = seedEmbedded(dir, 'ab')
+      const gw = await startOurGateway({ name: `${label} ${ledger}`, databaseUrl: null, redisUrl: ledger === 'redis' ? redis.url : null, config, dataDir: dir })
+      gateways.push({ label, ledger, gw, key })
+    }
+  }
+  console.log(`A = ${values.a}\nB = ${values.b}`)
+  for (const mode of ['json', 'stream'] as const) {
+    for (const ledger of ['redis', 'memory']) {
+      const rows: Record<string, { rps: number[]; cpu: number[] }> = { A: { rps: [], cpu: [] }, B: { rps: [], cpu: [] } }
+      for (let round = 0; round < Number(values.rounds); round++) {
+        for (const g of gateways.filter((x) => x.ledger === ledger)) {
+          const spec = { url: `${g.gw.url}/v1/chat/completions`, headers: jsonHeaders(g.key), body: chatBody({ stream: mode === 'stream' }), connections: Number(values.c) }
+          await runWrk(wrk.path, { ...spec, durationS: 1 })
+          const c0 = cpuMs(g.gw.pid)
+          const r = await runWrk(wrk.path, { ...spec, durationS: Number(values.d) })
+          rows[g.label]!.rps.push(r.rps)
+          rows[g.label]!.cpu.push(((cpuMs(g.gw.pid) - c0) / r.requests) * 1000)
+        }
+      }
+      const a = { rps: median(rows.A!.rps), cpu: median(rows.A!.cpu) }
+      const b = { rps: median(rows.B!.rps), cpu: median(rows.B!.cpu) }
+      console.log(`${mode.padEnd(6)} ${ledger.padEnd(6)} c=${values.c}: A ${a.rps} req/s ${a.cpu.toFixed(1)} CPU ms/1k | B ${b.rps} req/s ${b.cpu.toFixed(1)} CPU ms/1k | B/A req/s ${(b.rps / a.rps).toFixed(2)}×, CPU ${(b.cpu / a.cpu).toFixed(2)}× (rounds: A ${rows.A!.rps.join('/')}, B ${rows.B!.rps.join('/')})`)
+    }
+  }
+} finally {
+  await stopAll()
+  await redis.stop()
+  for (const d of dirs) rmSync(d, { recursive: true, force: true })
+}
