@@ -183,7 +183,7 @@ export interface Outcome {
   status: number
   /** Usage the gateway reported (JSON body or the stream's usage chunk). */
   usage: { prompt_tokens: number; completion_tokens: number } | null
-  error: { code?: string; type?: string } | null
+  error: { code?: string; type?: string; message?: string } | null
   shouldRetry: string | null
   /** A stream that ended with an error event. */
   streamError: boolean
