@@ -8,12 +8,12 @@
  * Reports req/s and CPU ms per 1,000 requests of each (median over rounds), for JSON and SSE, with strict
  * budgets in a throwaway Redis and with the in-process ledger.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { startRedis } from '../test/helpers/redis.ts'
 import { chatBody, jsonHeaders } from './lib/context.ts'
 import { BINARY, seedEmbedded, startOurGateway, TMP, useGatewayBinary, writeConfig, type GatewayHandle } from './lib/gateway.ts'
-import { stopAll } from './lib/procs.ts'
+import { cpuTimeMs, stopAll } from './lib/procs.ts'
 import { startUpstream } from './lib/servers.ts'
 import { median } from './lib/stats.ts'
 import { findWrk, runWrk } from './wrk.ts'
@@ -28,11 +28,7 @@ if (!values.a) throw new Error('usage: bun bench/ab.ts --a OLD_BINARY [--b dist/
 const wrk = findWrk()
 if ('missing' in wrk) throw new Error(wrk.missing)
 
-const cpuMs = (pid: number): number => {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const x = f.slice(f.lastIndexOf(')') + 2).split(' ')
-  return (Number(x[11]) + Number(x[12])) * 10
-}
+const cpuMs = cpuTimeMs
 
 const redis = await startRedis({ own: true })
 const dirs: string[] = []

@@ -7,6 +7,7 @@ import postgres from 'postgres'
 import { dbMigrate, logLines, seedTenants, startOurGateway, writeConfig } from './lib/gateway.ts'
 import { chatBody, jsonHeaders, type BenchCtx } from './lib/context.ts'
 import { startUpstream } from './lib/servers.ts'
+import { cpuTimeMs } from './lib/procs.ts'
 import { median, round } from './lib/stats.ts'
 
 export interface ColdRun {
@@ -16,6 +17,8 @@ export interface ColdRun {
   /** Of warmupMs, the bulk load of tenants and keys (the rest primes budget counters and runs the request path once). */
   warmupLoadMs?: number | null
   tenantsWarmed: number | null
+  /** CPU time of the gateway process from spawn to the first /readyz 200 (all threads). */
+  bootCpuMs?: number | null
   first3Ms: number[]
   first3Stages: Array<{ n: number; total_ms: number; stages_ms: Record<string, number> }>
   steadyMedianMs: number
@@ -64,6 +67,7 @@ export async function coldStart(ctx: BenchCtx): Promise<ColdStartResult> {
   const out: ColdRun[] = []
   for (let r = 0; r < runs; r++) {
     const gw = await startOurGateway({ name: `gateway(cold ${r + 1})`, databaseUrl: dbUrl, redisUrl: ctx.redisUrl, config, warmLimit })
+    const bootCpuMs = cpuTimeMs(gw.pid)
     try {
       // Tenants spread over the id range, a different set per run. The first 3 requests go to 3 tenants; the
       // steady state cycles over the same 3 (process warm, tenants touched); then first touches of new tenants
@@ -90,11 +94,11 @@ export async function coldStart(ctx: BenchCtx): Promise<ColdStartResult> {
       const steadyMedian = median(steady)
       const run: ColdRun = {
         spawnToReadyMs: round(gw.readyMs, 1), bootToReadyMs: ready?.boot_to_ready_ms ?? null, warmupMs: ready?.warmup_ms ?? null, warmupLoadMs: ready?.warmup_load_ms ?? null,
-        tenantsWarmed: ready?.tenants ?? null, first3Ms: first3.map((x) => round(x, 2)), first3Stages: cold,
+        tenantsWarmed: ready?.tenants ?? null, bootCpuMs: Number.isFinite(bootCpuMs) ? bootCpuMs : null, first3Ms: first3.map((x) => round(x, 2)), first3Stages: cold,
         steadyMedianMs: round(steadyMedian, 3), steadyN, newTenantMedianMs: round(median(newTenant), 3), firstOverSteady: round(first3[0]! / steadyMedian, 2), slowestFirstStage: slowest,
       }
       out.push(run)
-      ctx.log(`  run ${r + 1}: spawn→ready ${run.spawnToReadyMs} ms (boot_to_ready ${run.bootToReadyMs}, warm-up ${run.warmupMs} ms of which loading ${run.warmupLoadMs ?? '?'} ms, ${run.tenantsWarmed} tenants);` +
+      ctx.log(`  run ${r + 1}: spawn→ready ${run.spawnToReadyMs} ms (boot_to_ready ${run.bootToReadyMs}, warm-up ${run.warmupMs} ms of which loading ${run.warmupLoadMs ?? '?'} ms, ${run.tenantsWarmed} tenants, CPU ${run.bootCpuMs ?? '?'} ms);` +
         ` first 3: ${run.first3Ms.join(' / ')} ms vs steady median ${run.steadyMedianMs} ms (first touch of a tenant: ${run.newTenantMedianMs} ms); slowest first-request stage besides upstream: ${slowest}`)
     } finally {
       await gw.stop()

@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { chatBody, jsonHeaders, type BenchCtx } from './lib/context.ts'
 import { seedEmbedded, startOurGateway, TMP, UPSTREAM_KEY, writeConfig, type GatewayHandle } from './lib/gateway.ts'
 import { portkeyHeaders, startBareProxy, startPortkey, startUpstream, type Server } from './lib/servers.ts'
+import { cpuTimeMs } from './lib/procs.ts'
 import { round } from './lib/stats.ts'
 import { findWrk, runWrk, type WrkResult } from './wrk.ts'
 
@@ -50,18 +51,7 @@ export interface CpuResult {
   loadGenSuspect: string[]
 }
 
-const TICK_MS = 10 // Linux USER_HZ = 100
-
-/** utime + stime of a process in ms, from /proc/PID/stat (fields 14 and 15, after the parenthesised name). */
-function cpuMs(pid: number): number {
-  try {
-    const stat = require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8') as string
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(f[11]) + Number(f[12])) * TICK_MS
-  } catch {
-    return NaN
-  }
-}
+const cpuMs = cpuTimeMs
 
 const div = (a: number | null | undefined, b: number | null | undefined) => (a == null || b == null || b <= 0 ? null : round(a / b, 2))
 

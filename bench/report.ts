@@ -100,8 +100,8 @@ function coldMd(c: ColdStartResult): string {
     `\`--warm-limit ${c.warmLimit}\`. Spawn → first \`/readyz\` 200 polled every 5 ms; \`boot_to_ready_ms\` and warm-up from the gateway's \`ready\` log line. ` +
     'The first 3 requests (3 tenants, non-streaming, 10 ms upstream) vs the median of the next requests to the same 3 tenants on the same connection ' +
     '(steady state), and the median of 20 more requests each to a tenant untouched since boot (in the warmed cache; its Redis period counter is created on first use).', '',
-    table(['run', 'spawn→ready ms', 'boot_to_ready ms', 'warm-up ms (of which loading tenants+keys)', 'tenants warmed', 'req 1 ms', 'req 2 ms', 'req 3 ms', 'steady median ms (n)', 'first touch of a tenant, median ms', 'req 1 / steady', 'slowest stage of req 1 (besides upstream)'],
-      c.runs.map((r, i) => [i + 1, f(r.spawnToReadyMs, 1), f(r.bootToReadyMs, 0), `${f(r.warmupMs, 0)}${r.warmupLoadMs != null ? ` (${f(r.warmupLoadMs, 0)})` : ''}`, r.tenantsWarmed ?? '–', ...r.first3Ms.map((v) => f(v)),
+    table(['run', 'spawn→ready ms', 'gateway CPU until ready ms', 'boot_to_ready ms', 'warm-up ms (of which loading tenants+keys)', 'tenants warmed', 'req 1 ms', 'req 2 ms', 'req 3 ms', 'steady median ms (n)', 'first touch of a tenant, median ms', 'req 1 / steady', 'slowest stage of req 1 (besides upstream)'],
+      c.runs.map((r, i) => [i + 1, f(r.spawnToReadyMs, 1), f(r.bootCpuMs, 0), f(r.bootToReadyMs, 0), `${f(r.warmupMs, 0)}${r.warmupLoadMs != null ? ` (${f(r.warmupLoadMs, 0)})` : ''}`, r.tenantsWarmed ?? '–', ...r.first3Ms.map((v) => f(v)),
         `${f(r.steadyMedianMs)} (${r.steadyN})`, f(r.newTenantMedianMs), x(r.firstOverSteady), r.slowestFirstStage ?? '–'])), '',
     'Stages of the first 3 requests (`[COLD-START]` log lines, ms):', '',
     table(['run', 'n', 'total', 'stages'], c.runs.flatMap((r, i) => r.first3Stages.map((s) => [i + 1, s.n, f(s.total_ms, 3),
