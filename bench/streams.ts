@@ -81,6 +81,10 @@ export async function streams(ctx: BenchCtx): Promise<StreamsResult> {
   const bareUncapped = await startBareProxy(up.url, { BUN_CONFIG_MAX_HTTP_REQUESTS: '65535' })
   await run('bare proxy (fetch cap 65535)', bareUncapped.url, UPSTREAM_KEY, bareUncapped.pid)
   await bareUncapped.child.stop()
+  // …and reading the reply in JavaScript, as any proxy that must see the bytes does (the gateway parses them too).
+  const barePiped = await startBareProxy(up.url, { BUN_CONFIG_MAX_HTTP_REQUESTS: '65535' }, { jsPipe: true })
+  await run('bare proxy, body read in JS (cap 65535)', barePiped.url, UPSTREAM_KEY, barePiped.pid)
+  await barePiped.child.stop()
   for (const variant of [
     { target: 'gateway as shipped (raises its own fetch cap to 65535)', env: {} as Record<string, string> },
     { target: 'gateway (fetch cap 4096 set by the caller)', env: { BUN_CONFIG_MAX_HTTP_REQUESTS: '4096' } },

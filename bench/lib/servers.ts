@@ -12,8 +12,8 @@ export async function startUpstream(o: { latencyMs: number; chunks: number; inte
   return { url: line.slice('LISTENING '.length).trim(), child, pid: child.proc.pid }
 }
 
-export async function startBareProxy(upstreamUrl: string, env: Record<string, string> = {}): Promise<Server> {
-  const child = spawnChild('bare-proxy', [BUN, `${ROOT}bench/bare-proxy.ts`, '--upstream', upstreamUrl],
+export async function startBareProxy(upstreamUrl: string, env: Record<string, string> = {}, opts: { jsPipe?: boolean } = {}): Promise<Server> {
+  const child = spawnChild('bare-proxy', [BUN, `${ROOT}bench/bare-proxy.ts`, '--upstream', upstreamUrl, ...(opts.jsPipe ? ['--js-pipe'] : [])],
     { env: { ...(process.env as Record<string, string>), ...env } })
   const line = await child.waitForLine(/^LISTENING /, 15_000)
   return { url: line.slice('LISTENING '.length).trim(), child, pid: child.proc.pid }
