@@ -105,14 +105,29 @@ async function recoverPeriod(d: RecoveryDeps, tenantId: string, periodKey: strin
 async function acquireLease(d: RecoveryDeps, tenantId: string, token: string, periodKey?: string): Promise<{ epoch: string | null; peek?: Peek }> {
   const k = tenantKeys(tenantId)
   const deadline = performance.now() + d.leaseWaitMs
-  for (;;) {
-    const [taken, epoch, exists, page] = await Promise.all([
+  for (let attempt = 0; ; attempt++) {
+    // Only the first try reads ahead: while the lease is busy, retries send the SET alone.
+    const peekAt = attempt === 0 ? periodKey : undefined
+    const [taken, epoch, exists, page] = await Promise.allSettled([
       d.client.set(k.shipLease, token, 'PX', d.leaseMs, 'NX'),
       d.client.get(k.epoch),
-      periodKey === undefined ? null : d.client.exists(k.spent(periodKey)),
-      periodKey === undefined ? null : d.client.xrange(k.ledger, '-', '+', 'COUNT', STREAM_PAGE) as Promise<StreamPage>,
+      peekAt === undefined ? null : d.client.exists(k.spent(peekAt)),
+      peekAt === undefined ? null : d.client.xrange(k.ledger, '-', '+', 'COUNT', STREAM_PAGE) as Promise<StreamPage>,
     ])
-    if (taken === 'OK') return { epoch, ...(periodKey === undefined ? {} : { peek: { spentExists: exists === 1, firstPage: page! } }) }
+    if (taken.status === 'rejected') throw taken.reason
+    if (taken.value === 'OK') {
+      const failed = [epoch, exists, page].find((r) => r.status === 'rejected')
+      if (failed) {
+        // The lease is ours but a read failed: give it back now (the caller's finally is not reached yet).
+        await d.scripts.releaseLease([k.shipLease], [token]).catch(() => {})
+        throw (failed as PromiseRejectedResult).reason
+      }
+      const value = <T>(r: PromiseSettledResult<T>) => (r as PromiseFulfilledResult<T>).value
+      return {
+        epoch: value(epoch),
+        ...(peekAt === undefined ? {} : { peek: { spentExists: value(exists) === 1, firstPage: value(page)! } }),
+      }
+    }
     // A shipper holds it for one batch (read, insert, ack): usually milliseconds.
     if (performance.now() > deadline) throw new Error(`ledger busy: no shipping lease for ${k.shipLease} within ${d.leaseWaitMs} ms`)
     await Bun.sleep(5 + Math.random() * 10)

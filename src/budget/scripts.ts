@@ -125,7 +125,7 @@ export async function preloadScripts(client: RedisClient): Promise<void> {
   await Promise.all(nodes.flatMap(n => Object.values(SCRIPTS).map(s => n.script('LOAD', s.lua))))
 }
 
-/** Fields of a usage record in a stream entry written before the `rec` layout (still read: see fieldsToRecord). */
+/** Fields of a usage record in a stream entry, one per column (the layout every gateway writes). */
 const RECORD_FIELDS = ['requestId', 'tenantId', 'keyId', 'model', 'provider', 'promptTokens', 'completionTokens',
   'costUsdMicros', 'status', 'startedAt', 'durationMs'] as const satisfies readonly (keyof UsageRecord)[]
 const NUMERIC = new Set<string>(['promptTokens', 'completionTokens', 'costUsdMicros', 'startedAt', 'durationMs'])
@@ -134,12 +134,21 @@ const NUMERIC = new Set<string>(['promptTokens', 'completionTokens', 'costUsdMic
 const OPTIONAL_FIELDS = ['clientRequestId'] as const satisfies readonly (keyof UsageRecord)[]
 
 /**
- * A usage record's fields in its stream entry (after the leading `period`, `cost` written by settle.lua):
- * `requestId` (read alone by the recovery) and `rec`, the whole record as JSON. One field instead of one per
- * column: every settle sends them and every shipper pass parses them, and each bulk string costs the Redis
- * client on both sides (the field-per-column layout was ~3× the arguments and reply strings).
+ * A usage record's fields in its stream entry (after the leading `period`, `cost` written by settle.lua), one per
+ * column. A more compact layout (`requestId` plus the record as one JSON field `rec`: a third of the arguments per
+ * settle and of the strings per shipped record) is read already but not written: gateways before this one ack an
+ * entry they cannot parse as malformed, which deletes it, so a fleet mid-upgrade (or rolled back) would lose records.
+ * A later release can write `rec` once every gateway in service reads it.
  */
 export function recordToFields(r: UsageRecord): string[] {
+  const out: string[] = []
+  for (const f of RECORD_FIELDS) out.push(f, String(r[f]))
+  for (const f of OPTIONAL_FIELDS) if (r[f] != null) out.push(f, String(r[f]))
+  return out
+}
+
+/** The compact layout (see recordToFields): read by fieldsToRecord, written by nothing yet. */
+export function recordToJsonFields(r: UsageRecord): string[] {
   const rec: Record<string, string | number> = {}
   for (const f of RECORD_FIELDS) rec[f] = r[f]
   for (const f of OPTIONAL_FIELDS) if (r[f] != null) rec[f] = r[f]!
@@ -147,8 +156,8 @@ export function recordToFields(r: UsageRecord): string[] {
 }
 
 /**
- * Parses a stream entry's flat field list, in either layout (`rec` JSON, or one field per column as older
- * gateways wrote); null if it is not a usage record (never throw on foreign data).
+ * Parses a stream entry's flat field list, in either layout (one field per column, or `rec` JSON); null if it is
+ * not a usage record (never throw on foreign data).
  */
 export function fieldsToRecord(fields: string[]): { periodKey: string; record: UsageRecord } | null {
   const m: Record<string, string> = {}

@@ -89,7 +89,7 @@ class Histogram {
   private record(s: { counts: number[]; sum: number; count: number }, value: number): void {
     // Per bucket, not cumulative: one increment per observation; render() adds them up.
     let i = 0
-    while (i < this.buckets.length && value > this.buckets[i]!) i++
+    while (i < this.buckets.length && !(value <= this.buckets[i]!)) i++ // NaN: in no bucket
     if (i < this.buckets.length) s.counts[i]!++
     s.sum += value
     s.count++

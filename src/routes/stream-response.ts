@@ -177,11 +177,21 @@ export async function streamResponse<T>(
         meter.started = true
         const frames = protocol.frames(value, meter)
         // The rest of the upstream read this item came in: one enqueue (one write to the client) for all of it.
-        if (canTakeBuffered(it)) for (const more of it.takeBuffered()) frames.push(...protocol.frames(more, meter))
-        if (!cancelled && controller && frames.length > 0) {
-          controller.enqueue(encodeSse(frames.length === 1 ? frames[0]! : frames.join('')))
-          return
+        // Items already metered reach the client even if a later one of the batch fails.
+        let failed: { error: unknown } | null = null
+        if (canTakeBuffered(it)) {
+          for (const more of it.takeBuffered()) {
+            try {
+              frames.push(...protocol.frames(more, meter))
+            } catch (error) {
+              failed = { error }
+              break
+            }
+          }
         }
+        if (!cancelled && controller && frames.length > 0) controller.enqueue(encodeSse(frames.length === 1 ? frames[0]! : frames.join('')))
+        if (failed) throw failed.error
+        if (!cancelled && controller && frames.length > 0) return
       }
     } catch (e) {
       waiting = false

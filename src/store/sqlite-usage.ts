@@ -23,10 +23,11 @@ export function insertUsageBatch(db: Database, records: readonly UsageRecord[]):
 
 /** The connection settings every embedded-store connection uses (see sqlite.ts). */
 export function configureConnection(db: Database): void {
-  // WAL lets readers (another CLI process, a second gateway on the same disk, the usage writer thread) run
-  // beside the writer; busy_timeout makes a concurrent writer wait instead of failing with SQLITE_BUSY.
+  // busy_timeout first: it makes a concurrent writer wait instead of failing with SQLITE_BUSY, the journal_mode
+  // switch included. WAL lets readers (another CLI process, a second gateway on the same disk, the usage writer
+  // thread) run beside the writer.
+  db.exec('pragma busy_timeout = 5000')
   db.exec('pragma journal_mode = WAL')
   db.exec('pragma synchronous = NORMAL')
-  db.exec('pragma busy_timeout = 5000')
   db.exec('pragma foreign_keys = ON')
 }

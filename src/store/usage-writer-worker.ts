@@ -10,18 +10,33 @@ import type { WriterReply, WriterRequest } from './usage-writer.ts'
 
 declare const self: Worker
 
+let path: string | null = null
 let db: Database | null = null
+
+/** The connection, opened on first need: an open that failed (the file busy, say) is tried again by the next insert. */
+function connection(): Database {
+  if (db) return db
+  if (path === null) throw new Error('usage writer: no database path')
+  const opened = new Database(path)
+  try {
+    configureConnection(opened)
+  } catch (e) {
+    opened.close()
+    throw e
+  }
+  db = opened
+  return db
+}
 
 self.onmessage = (event: MessageEvent<WriterRequest>) => {
   const m = event.data
   let reply: WriterReply
   try {
     if (m.type === 'open') {
-      db = new Database(m.path)
-      configureConnection(db)
+      path = m.path
+      connection()
     } else if (m.type === 'insert') {
-      if (!db) throw new Error('usage writer: no database open')
-      insertUsageBatch(db, JSON.parse(m.json) as UsageRecord[])
+      insertUsageBatch(connection(), JSON.parse(m.json) as UsageRecord[])
     } else {
       db?.close()
       db = null

@@ -39,6 +39,7 @@ export function startUsageWriter(path: string): UsageWriter {
   const pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>()
   let queued: Waiting[] = []
   let inFlight = false
+  let closed = false
   const idle: Array<() => void> = []
 
   const failAll = (err: Error) => {
@@ -70,12 +71,23 @@ export function startUsageWriter(path: string): UsageWriter {
       w.terminate()
       failAll(new Error(`usage writer thread failed: ${event.message}`))
     }
+    // A thread that ends without an error event (it exited) answers nothing more: fail what waits on it.
+    w.addEventListener('close', () => {
+      if (worker === w) worker = null
+      failAll(new Error('usage writer thread ended'))
+    })
     // The open is answered like any request; an insert sent after it waits behind it in the thread's queue.
     send(w, { id: nextId++, type: 'open', path }).catch(() => {})
     return w
   }
 
-  const write = (records: UsageRecord[]) => send(ensure(), { id: nextId++, type: 'insert', json: JSON.stringify(records) })
+  const write = (records: UsageRecord[]): Promise<void> => {
+    try {
+      return send(ensure(), { id: nextId++, type: 'insert', json: JSON.stringify(records) })
+    } catch (e) {
+      return Promise.reject(e) // a thread that cannot start, or a record that cannot be serialised
+    }
+  }
 
   const pump = (): void => {
     if (inFlight) return
@@ -101,17 +113,20 @@ export function startUsageWriter(path: string): UsageWriter {
   return {
     insert(records) {
       if (records.length === 0) return Promise.resolve()
+      if (closed) return Promise.reject(new Error('usage writer closed'))
       return new Promise<void>((resolve, reject) => {
         queued.push({ records, resolve, reject })
         pump()
       })
     },
     async close() {
+      closed = true // inserts asked for from now on are refused: none can be posted behind the close
       if (inFlight || queued.length > 0) await new Promise<void>((resolve) => idle.push(resolve))
       const w = worker
       if (!w) return
       await send(w, { id: nextId++, type: 'close' }).catch(() => {})
       worker = null
+      failAll(new Error('usage writer closed'))
       w.terminate()
     },
   }

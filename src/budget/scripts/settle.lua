@@ -2,7 +2,7 @@
 -- KEYS[1] spent:<period>  KEYS[2] reserved:<period>  KEYS[3] resv  KEYS[4] resv:amt  KEYS[5] done (zset id→ms)  KEYS[6] ledger (stream)
 -- KEYS[7] epoch
 -- ARGV[1] requestId  ARGV[2] cost µUSD  ARGV[3] now ms  ARGV[4] done retention ms  ARGV[5] periodKey
--- ARGV[6] the caller's epoch ('' = any)  ARGV[7..] record field/value pairs ('requestId', id, 'rec', JSON: recordToFields)
+-- ARGV[6] the caller's epoch ('' = any)  ARGV[7..] record field/value pairs (recordToFields)
 -- Returns {1, epoch} settled | {0, epoch} already settled or released (no change) | {-1} the caller's epoch is gone
 -- (no change): it recovers, which re-registers this reservation, and settles again. epoch is '' if there is none.
 local id = ARGV[1]

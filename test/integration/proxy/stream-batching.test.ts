@@ -63,3 +63,26 @@ test('an error event inside a burst: the events before it, then one error event,
   expect(events.at(-1)).toContain('overloaded')
   expect(events).not.toContain('data: [DONE]')
 })
+
+test('an item of a batch that cannot be written: the items before it still reach the client, then one error event', async () => {
+  const { buildTestGateway: build, chat } = await import('../../helpers/app.ts')
+  const { mockAdapter } = await import('../../../src/providers/mock/adapter.ts')
+  const { flattenBatches } = await import('../../../src/providers/batches.ts')
+  const chunk = (content: string, extra: Record<string, unknown> = {}) => ({
+    id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'mock-echo',
+    choices: [{ index: 0, delta: { content }, finish_reason: null }], ...extra,
+  })
+  async function* batches() {
+    // One upstream read: two good chunks, then one no serializer can write (a BigInt never comes out of JSON.parse,
+    // so only a broken adapter could produce it).
+    yield [chunk('one'), chunk(' two'), chunk(' three', { weird: 1n })]
+  }
+  const gw2 = await build({ adapters: { mock: { ...mockAdapter, stream: async () => flattenBatches(batches()) as never } } })
+  const key2 = await gw2.addTenant({ id: 'broken-batch', budgetUsdMicros: 1_000_000 })
+  await gw2.warm()
+  const res = await gw2.request('/v1/chat/completions', { key: key2, body: chat('hi', { stream: true }) })
+  const events = (await res.text()).split('\n\n').filter(Boolean)
+  expect(events.slice(0, 2).map((e) => JSON.parse(e.slice(6)).choices[0].delta.content)).toEqual(['one', ' two'])
+  expect(events.at(-1)).toContain('"error"')
+  expect(events.length).toBe(3)
+})

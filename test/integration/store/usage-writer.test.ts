@@ -108,6 +108,17 @@ test('inserts asked for while a batch is in flight go as one; a bad record there
   }
 })
 
+test('an insert asked for once close() has begun is refused, never left waiting', async () => {
+  const file = tempFile()
+  const store = await migratedStore(file)
+  const sent = store.insertUsage([record(1)])
+  const closing = store.close()
+  await expect(store.insertUsage([record(2)])).rejects.toThrow(/closed/)
+  await closing
+  await sent
+  expect(committedRows(file).map((r) => r.request_id)).toEqual(['req_1'])
+})
+
 test('close() waits for the batches already sent', async () => {
   const file = tempFile()
   const store = await migratedStore(file)

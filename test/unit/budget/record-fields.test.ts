@@ -1,45 +1,39 @@
 /**
- * Usage records in the Redis ledger stream: `requestId` plus the record as one JSON field; the optional client
- * request id is written only when set; entries in the older one-field-per-column layout still parse.
+ * Usage records in the Redis ledger stream: written one field per column (what every gateway in service reads);
+ * the optional client request id is written only when set; the compact layout (`requestId` + JSON `rec`) is read.
  */
 import { expect, test } from 'bun:test'
-import { fieldsToRecord, recordToFields } from '../../../src/budget/scripts.ts'
+import { fieldsToRecord, recordToFields, recordToJsonFields } from '../../../src/budget/scripts.ts'
 import { usage } from './ledger-contract.ts'
 
 const entry = (fields: string[]) => ['period', 'total', 'cost', '5', ...fields]
 
-/** The layout gateways wrote before `rec`: one field per column. */
-const columns = (r: object) => Object.entries(r).flatMap(([k, v]) => [k, String(v)])
-
-test('a record with a client request id round-trips', () => {
+test.each([['per column', recordToFields], ['compact (rec)', recordToJsonFields]] as const)('%s: a record with a client request id round-trips', (_, write) => {
   const r = { ...usage('t', 'r1', 5, 1000), clientRequestId: 'req_abc' }
-  expect(fieldsToRecord(entry(recordToFields(r)))).toEqual({ periodKey: 'total', record: r })
+  expect(fieldsToRecord(entry(write(r)))).toEqual({ periodKey: 'total', record: r })
 })
 
-test('four fields: requestId first (the recovery reads it by name), then the record as JSON', () => {
+test('what gateways write: one field per column, requestId first, every field a gateway before this one requires', () => {
   const fields = recordToFields(usage('t', 'r9', 5, 1000))
-  expect(fields.length).toBe(4)
-  expect(fields.slice(0, 3)).toEqual(['requestId', 'r9', 'rec'])
-  expect(JSON.parse(fields[3]!)).toMatchObject({ requestId: 'r9', tenantId: 't', costUsdMicros: 5 })
+  expect(fields.slice(0, 2)).toEqual(['requestId', 'r9'])
+  const names = fields.filter((_, i) => i % 2 === 0)
+  expect(names).toEqual(['requestId', 'tenantId', 'keyId', 'model', 'provider', 'promptTokens', 'completionTokens',
+    'costUsdMicros', 'status', 'startedAt', 'durationMs'])
+  expect(names).not.toContain('rec')
 })
 
-test.each([undefined, null])('no client request id (%p): none written, none read back', (clientRequestId) => {
-  const r = { ...usage('t', 'r2', 5, 1000), clientRequestId }
-  const fields = recordToFields(r)
-  expect(fields.join(' ')).not.toContain('clientRequestId')
-  expect(fieldsToRecord(entry(fields))!.record).toEqual(usage('t', 'r2', 5, 1000))
-})
-
-test('an entry in the older per-column layout still parses, with or without the optional field', () => {
-  const r = usage('t', 'r3', 5, 1000)
-  expect(fieldsToRecord(entry(columns(r)))).toEqual({ periodKey: 'total', record: r })
-  const withId = { ...r, clientRequestId: 'req_x' }
-  expect(fieldsToRecord(entry(columns(withId)))!.record).toEqual(withId)
+test.each([['per column', recordToFields], ['compact (rec)', recordToJsonFields]] as const)('%s: no client request id: none written, none read back', (_, write) => {
+  for (const clientRequestId of [undefined, null]) {
+    const r = { ...usage('t', 'r2', 5, 1000), clientRequestId }
+    const fields = write(r)
+    expect(fields.join(' ')).not.toContain('clientRequestId')
+    expect(fieldsToRecord(entry(fields))!.record).toEqual(usage('t', 'r2', 5, 1000))
+  }
 })
 
 test.each([
-  ['a missing required column', entry(columns(usage('t', 'r4', 5, 1000)).slice(2))],
-  ['no period', columns(usage('t', 'r5', 5, 1000))],
+  ['a missing required column', entry(recordToFields(usage('t', 'r4', 5, 1000)).slice(2))],
+  ['no period', recordToFields(usage('t', 'r5', 5, 1000))],
   ['rec that is not JSON', entry(['requestId', 'r6', 'rec', '{nope'])],
   ['rec that is not an object', entry(['requestId', 'r7', 'rec', '42'])],
   ['rec missing a field', entry(['requestId', 'r8', 'rec', JSON.stringify({ requestId: 'r8' })])],

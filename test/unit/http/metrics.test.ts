@@ -42,3 +42,13 @@ test('a series handle counts into the same series as the labels it was made from
   m.stageMs.observe({ stage: 'auth' }, 7)
   expect(m.render()).toContain('gateway_stage_duration_ms_count{stage="auth"} 2')
 })
+
+test('a NaN observation is counted but falls in no bucket (as before buckets were counted once)', () => {
+  const m = createMetrics()
+  m.stageMs.observe({ stage: 'x' }, Number.NaN)
+  m.stageMs.observe({ stage: 'x' }, 1)
+  const text = m.render()
+  expect(text).toContain('gateway_stage_duration_ms_bucket{stage="x",le="0.05"} 0')
+  expect(text).toContain('gateway_stage_duration_ms_bucket{stage="x",le="1"} 1')
+  expect(text).toContain('gateway_stage_duration_ms_bucket{stage="x",le="+Inf"} 2')
+})
