@@ -3,8 +3,8 @@
  * or the event stream back. Translation lives in request.ts / response.ts / stream.ts; this file is I/O glue.
  */
 import { GatewayError } from '../../errors.ts'
-import { readSseEventBatches } from '../../sse/parser.ts'
-import { flattenBatches } from '../batches.ts'
+import { readSseEventBatches, type SseEvent } from '../../sse/parser.ts'
+import { flattenBatches, mapBatches } from '../batches.ts'
 import type { ModelRoute, ProviderAdapter } from '../types.ts'
 import type { ProviderConfig } from '../../config/types.ts'
 import type { ChatChunk, ChatCompletion, ChatRequest } from '../../wire/openai.ts'
@@ -50,26 +50,17 @@ export function createAnthropicAdapter(opts: { now?: () => number } = {}): Provi
 
 export const anthropicAdapter: ProviderAdapter = createAnthropicAdapter()
 
-/** Chat chunks, a batch per read of the upstream body; a batch cut by an error is yielded up to that point. */
+/** Chat chunks, a batch per read of the upstream body (see mapBatches). */
 async function* anthropicChunkBatches(
   body: ReadableStream<Uint8Array>, provider: ProviderConfig, requestedModel: string, now: () => number, signal: AbortSignal,
 ): AsyncGenerator<ChatChunk[]> {
   const state = createAnthropicStreamState({ requestedModel, now, secret: provider.apiKey })
   try {
-    for await (const events of readSseEventBatches(body, signal)) {
-      const out: ChatChunk[] = []
-      for (const sse of events) {
-        try {
-          out.push(...anthropicEventToChunks(state, parseEvent(sse.event, sse.data, provider)))
-        } catch (err) {
-          if (out.length > 0) yield out // what came before the error reaches the client first
-          throw err
-        }
-        if (state.stopped) break
-      }
-      if (out.length > 0) yield out
-      if (state.stopped) return
-    }
+    yield* mapBatches<SseEvent, ChatChunk>(readSseEventBatches(body, signal), (sse, out) => {
+      out.push(...anthropicEventToChunks(state, parseEvent(sse.event, sse.data, provider)))
+      return state.stopped
+    })
+    if (state.stopped) return
   } catch (err) {
     throw streamReadError(err, provider, signal)
   }

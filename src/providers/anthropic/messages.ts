@@ -4,8 +4,8 @@
  * Anthropic wrote it (events re-emitted by the route through the one SSE writer). Only usage is read here.
  */
 import { GatewayError } from '../../errors.ts'
-import { readSseEventBatches } from '../../sse/parser.ts'
-import { flattenBatches } from '../batches.ts'
+import { readSseEventBatches, type SseEvent } from '../../sse/parser.ts'
+import { flattenBatches, mapBatches } from '../batches.ts'
 import type { ProviderConfig } from '../../config/types.ts'
 import type { NativeMessages, RawMessagesEvent } from '../types.ts'
 import { parseJsonBody, sanitizeUpstreamMessage, streamReadError, upstreamFetch } from '../upstream.ts'
@@ -46,7 +46,7 @@ export async function* anthropicEvents(res: Response, provider: ProviderConfig, 
   yield* flattenBatches(anthropicEventBatches(res, provider, signal))
 }
 
-/** The events, a batch per read of the upstream body; a batch cut by an error event is yielded up to it. */
+/** The events, a batch per read of the upstream body (see mapBatches). */
 async function* anthropicEventBatches(res: Response, provider: ProviderConfig, signal: AbortSignal): AsyncGenerator<RawMessagesEvent[]> {
   const type = res.headers.get('content-type') ?? ''
   if (!res.body || !type.toLowerCase().includes('text/event-stream')) {
@@ -54,25 +54,14 @@ async function* anthropicEventBatches(res: Response, provider: ProviderConfig, s
     throw new GatewayError('upstream_error', `upstream ${provider.name} answered a stream request without an event stream (${type || 'no content-type'})`)
   }
   try {
-    for await (const events of readSseEventBatches(res.body, signal)) {
-      const out: RawMessagesEvent[] = []
-      for (const sse of events) {
-        let event: RawMessagesEvent['event']
-        try {
-          event = parseEvent(sse.event, sse.data, provider)
-          if (event.type === 'error') throw upstreamStreamError(event, provider)
-        } catch (err) {
-          if (out.length > 0) yield out
-          throw err
-        }
-        out.push({ event, json: sse.data })
-        if (event.type === 'message_stop') {
-          yield out
-          return
-        }
-      }
-      if (out.length > 0) yield out
-    }
+    let stopped = false
+    yield* mapBatches<SseEvent, RawMessagesEvent>(readSseEventBatches(res.body, signal), (sse, out) => {
+      const event = parseEvent(sse.event, sse.data, provider)
+      if (event.type === 'error') throw upstreamStreamError(event, provider)
+      out.push({ event, json: sse.data })
+      return (stopped = event.type === 'message_stop')
+    })
+    if (stopped) return
   } catch (err) {
     throw streamReadError(err, provider, signal)
   }

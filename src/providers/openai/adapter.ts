@@ -3,8 +3,8 @@
  * already in the gateway's wire format; only the model name is set back to the one the client asked for.
  */
 import { GatewayError } from '../../errors.ts'
-import { readSseEventBatches } from '../../sse/parser.ts'
-import { flattenBatches } from '../batches.ts'
+import { readSseEventBatches, type SseEvent } from '../../sse/parser.ts'
+import { flattenBatches, mapBatches } from '../batches.ts'
 import { type ModelRoute, type ProviderAdapter } from '../types.ts'
 import { type ProviderConfig } from '../../config/types.ts'
 import { BILLING, type ChatChunk, type ChatCompletion, type ChatRequest, type Usage } from '../../wire/openai.ts'
@@ -72,42 +72,31 @@ export function openAIEventToChunk(data: string, provider: ProviderConfig, reque
   return chunk
 }
 
-/** Chunks, a batch per read of the upstream body; a batch cut by an error or [DONE] is yielded up to that point. */
+/** Chunks, a batch per read of the upstream body (see mapBatches). */
 async function* openAIChunkBatches(
   body: ReadableStream<Uint8Array>, provider: ProviderConfig, requestedModel: string, signal: AbortSignal,
 ): AsyncGenerator<ChatChunk[]> {
   let finished = false
+  let done = false
   let tier: unknown
   try {
-    for await (const events of readSseEventBatches(body, signal)) {
-      const out: ChatChunk[] = []
-      for (const event of events) {
-        // Event names are not checked: OpenAI sends none, and compatible servers that name an error event
-        // still put `{"error":...}` in its data, which the step below turns into a GatewayError.
-        let chunk: ChatChunk | 'done'
-        try {
-          chunk = openAIEventToChunk(event.data, provider, requestedModel)
-        } catch (err) {
-          if (out.length > 0) yield out // what came before the error reaches the client first
-          throw err
-        }
-        if (chunk === 'done') {
-          if (out.length > 0) yield out
-          return
-        }
-        if (chunk.choices.some((c) => c.finish_reason)) finished = true
-        tier = chunk.service_tier ?? tier
-        withServedTier(chunk.usage, tier)
-        out.push(chunk)
-      }
-      if (out.length > 0) yield out
-    }
+    yield* mapBatches<SseEvent, ChatChunk>(readSseEventBatches(body, signal), (event, out) => {
+      // Event names are not checked: OpenAI sends none, and compatible servers that name an error event
+      // still put `{"error":...}` in its data, which the step below turns into a GatewayError.
+      const chunk = openAIEventToChunk(event.data, provider, requestedModel)
+      if (chunk === 'done') return (done = true)
+      if (chunk.choices.some((c) => c.finish_reason)) finished = true
+      tier = chunk.service_tier ?? tier
+      withServedTier(chunk.usage, tier)
+      out.push(chunk)
+      return false
+    })
   } catch (err) {
     throw streamReadError(err, provider, signal)
   }
   // Compatible servers may omit [DONE], but a stream that closed before any finish_reason was cut off:
   // passing it on as complete would hand the client a truncated answer as a whole one.
-  if (!finished) throw new GatewayError('upstream_error', `upstream ${provider.name} stream ended before completion`)
+  if (!done && !finished) throw new GatewayError('upstream_error', `upstream ${provider.name} stream ended before completion`)
 }
 
 /**
