@@ -56,13 +56,12 @@ function stdoutLines(): { line: (l: string) => void; flush: () => void } {
 
 export function createLogger(write?: (line: string) => void, level: LogLevel = 'debug'): Logger {
   const sink = write ? { line: write, flush: () => {} } : stdoutLines()
-  write = sink.line
   let min = RANK[level]!
   const log = ((fields: Record<string, unknown>) => {
     // An unknown level string still logs (as itself): a typo must never hide a line.
     const lvl = typeof fields.level === 'string' ? fields.level : 'info'
     if ((RANK[lvl] ?? RANK.error!) < min) return
-    write(JSON.stringify({ ts: new Date().toISOString(), level: lvl, ...fields }))
+    sink.line(JSON.stringify({ ts: new Date().toISOString(), level: lvl, ...fields }))
   }) as Logger
   log.setLevel = (l) => {
     min = RANK[l]!

@@ -42,7 +42,6 @@ export async function upstreamFetch(provider: ProviderConfig, path: string, init
   const onCallerAbort = () => controller.abort(init.signal.reason)
   if (init.signal.aborted) onCallerAbort()
   else init.signal.addEventListener('abort', onCallerAbort, { once: true })
-  const timeout = { get aborted() { return timedOut } }
   const url = joinUrl(provider.baseUrl, path)
   try {
     let res: Response
@@ -62,14 +61,14 @@ export async function upstreamFetch(provider: ProviderConfig, path: string, init
         timeout: false,
       })
     } catch (err) {
-      throw failure(err, provider, init.signal, timeout)
+      throw failure(err, provider, init.signal, timedOut)
     }
     if (res.status >= 200 && res.status < 300) return res
     let text: string
     try {
       text = await readBounded(res, MAX_ERROR_BODY_BYTES)
     } catch (err) {
-      throw failure(err, provider, init.signal, timeout)
+      throw failure(err, provider, init.signal, timedOut)
     }
     throw statusError(provider, res.status, text, res.headers.get('retry-after'))
   } catch (err) {
@@ -80,9 +79,9 @@ export async function upstreamFetch(provider: ProviderConfig, path: string, init
   }
 }
 
-function failure(err: unknown, provider: ProviderConfig, client: AbortSignal, timeout: { readonly aborted: boolean }): unknown {
+function failure(err: unknown, provider: ProviderConfig, client: AbortSignal, timedOut: boolean): unknown {
   if (client.aborted) return client.reason ?? err
-  if (timeout.aborted) {
+  if (timedOut) {
     return new GatewayError('upstream_timeout', `upstream ${provider.name} did not respond within ${provider.timeoutMs} ms`)
   }
   return networkError(provider, err)

@@ -189,9 +189,10 @@ export async function streamResponse<T>(
             }
           }
         }
-        if (!cancelled && controller && frames.length > 0) controller.enqueue(encodeSse(frames.length === 1 ? frames[0]! : frames.join('')))
+        const sent = !cancelled && controller !== null && frames.length > 0
+        if (sent) controller.enqueue(encodeSse(frames.length === 1 ? frames[0]! : frames.join('')))
         if (failed) throw failed.error
-        if (!cancelled && controller && frames.length > 0) return
+        if (sent) return
       }
     } catch (e) {
       waiting = false
