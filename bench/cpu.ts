@@ -2,7 +2,8 @@
  * Scenario `cpu` — what each proxy costs in CPU. The upstream answers at once (0 ms, SSE = 20 chunks back
  * to back), so req/s measures the proxies' own work. wrk drives (a) direct, (b) the bare `Bun.serve`
  * fetch-proxy, (c) our gateway, strict budgets in Redis, (c') our gateway with the in-process ledger,
- * (d) Portkey, at c = 1, 32, 256, JSON and SSE, interleaved per level; both gateways use the embedded store
+ * (d) Portkey, and three floors (floor-proxy.ts: the least any body-inspecting gateway does, in Bun.serve, in
+ * Elysia, and in Elysia with two Redis scripts per request), at c = 1, 32, 256, JSON and SSE, interleaved per level; both gateways use the embedded store
  * (bun:sqlite). The load generator must not be the bottleneck: direct ≥ 2× bare is checked and reported.
  * CPU time of each proxy process during its run (from /proc) gives its cost per request independently of
  * how the 2 cores were shared.
@@ -10,12 +11,12 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { chatBody, jsonHeaders, type BenchCtx } from './lib/context.ts'
 import { seedEmbedded, startOurGateway, TMP, UPSTREAM_KEY, writeConfig, type GatewayHandle } from './lib/gateway.ts'
-import { portkeyHeaders, startBareProxy, startPortkey, startUpstream, type Server } from './lib/servers.ts'
+import { portkeyHeaders, startBareProxy, startFloorProxy, startPortkey, startUpstream, type Server } from './lib/servers.ts'
 import { cpuTimeMs } from './lib/procs.ts'
 import { round } from './lib/stats.ts'
 import { findWrk, runWrk, type WrkResult } from './wrk.ts'
 
-export const CPU_TARGETS = ['direct', 'bare', 'gateway-redis', 'gateway-memory', 'portkey'] as const
+export const CPU_TARGETS = ['direct', 'bare', 'floor', 'floor-elysia', 'floor-elysia-redis', 'gateway-redis', 'gateway-memory', 'portkey'] as const
 export type CpuTarget = (typeof CPU_TARGETS)[number]
 
 export interface CpuCell {
@@ -35,6 +36,13 @@ export interface CpuRatio {
   redisOverBare: number | null
   memoryOverBare: number | null
   portkeyOverBare: number | null
+  /** The metering floor (floor-proxy.ts) over the bare proxy: what reading and parsing the bodies costs by itself. */
+  floorOverBare: number | null
+  /** The same floor served by Elysia over it served by Bun.serve: Elysia's share. */
+  elysiaOverFloor: number | null
+  /** Our gateway over the floor doing the same (in-process ledger vs the Elysia floor; Redis vs the Elysia floor with Redis). */
+  memoryOverFloor: number | null
+  redisOverFloor: number | null
   redisOverPortkey: number | null
   memoryOverPortkey: number | null
 }
@@ -67,6 +75,12 @@ export async function cpu(ctx: BenchCtx): Promise<CpuResult> {
   try {
     const bare = await startBareProxy(up.url)
     servers.push(bare)
+    const floors = {
+      floor: await startFloorProxy(up.url),
+      'floor-elysia': await startFloorProxy(up.url, { elysia: true }),
+      'floor-elysia-redis': await startFloorProxy(up.url, { elysia: true, redisUrl: ctx.redisUrl }),
+    }
+    servers.push(...Object.values(floors))
     const gateway = async (name: string, redisUrl: string | null) => {
       const dir = mkdtempSync(`${TMP}/cpu-${name}-`)
       dirs.push(dir)
@@ -86,6 +100,7 @@ export async function cpu(ctx: BenchCtx): Promise<CpuResult> {
       switch (t) {
         case 'direct': return { url: up.url + path, headers: jsonHeaders(UPSTREAM_KEY), pid: up.pid }
         case 'bare': return { url: bare.url + path, headers: jsonHeaders(UPSTREAM_KEY), pid: bare.pid }
+        case 'floor': case 'floor-elysia': case 'floor-elysia-redis': return { url: floors[t].url + path, headers: jsonHeaders(UPSTREAM_KEY), pid: floors[t].pid }
         case 'gateway-redis': return { url: redisGw.gw.url + path, headers: jsonHeaders(redisGw.key), pid: redisGw.gw.pid }
         case 'gateway-memory': return { url: memGw.gw.url + path, headers: jsonHeaders(memGw.key), pid: memGw.gw.pid }
         case 'portkey': return 'unavailable' in peer ? null : { url: peer.url + path, headers: jsonHeaders(UPSTREAM_KEY, portkeyHeaders(up.url)), pid: peer.pid }
@@ -130,6 +145,8 @@ export async function cpu(ctx: BenchCtx): Promise<CpuResult> {
           mode, concurrency: c, directOverBare: div(rps('direct'), rps('bare')),
           redisOverBare: div(rps('gateway-redis'), rps('bare')), memoryOverBare: div(rps('gateway-memory'), rps('bare')),
           portkeyOverBare: div(rps('portkey'), rps('bare')),
+          floorOverBare: div(rps('floor'), rps('bare')), elysiaOverFloor: div(rps('floor-elysia'), rps('floor')),
+          memoryOverFloor: div(rps('gateway-memory'), rps('floor-elysia')), redisOverFloor: div(rps('gateway-redis'), rps('floor-elysia-redis')),
           redisOverPortkey: div(rps('gateway-redis'), rps('portkey')), memoryOverPortkey: div(rps('gateway-memory'), rps('portkey')),
         }
         ratios.push(r)

@@ -1,7 +1,7 @@
 /** Writes bench/results.json (everything measured) and bench/RESULTS.md (tables + the exact command). */
 import type { BudgetRaceResult } from './budget-race.ts'
 import type { ColdStartResult } from './cold-start.ts'
-import type { CpuResult } from './cpu.ts'
+import { CPU_TARGETS, type CpuResult } from './cpu.ts'
 import { ROOT } from './lib/procs.ts'
 import type { OverheadResult } from './overhead.ts'
 import type { ProfileRun, ProfilesResult } from './profile.ts'
@@ -67,11 +67,15 @@ function overheadMd(o: OverheadResult): string {
 }
 
 function cpuMd(c: CpuResult): string {
-  const targets = ['direct', 'bare', 'gateway-redis', 'gateway-memory', 'portkey'] as const
+  const targets = CPU_TARGETS
   const out: string[] = ['## 5. CPU-bound (wrk, upstream answering in 0 ms)', '',
     `wrk (one thread, ${c.durationS} s per cell after a 1 s warm-up) against: (a) direct to the fake upstream, (b) the bare \`Bun.serve\` fetch-proxy, ` +
     '(c) our gateway with strict budgets in Redis, (c\') our gateway with the in-process ledger — both on the embedded store (bun:sqlite) — and ' +
-    `(d) Portkey ${'version' in c.portkey ? c.portkey.version : `— **unavailable**: ${c.portkey.unavailable}`} under Bun. ` +
+    `(d) Portkey ${'version' in c.portkey ? c.portkey.version : `— **unavailable**: ${c.portkey.unavailable}`} under Bun, ` +
+    'and three floors (`bench/floor-proxy.ts`): the least any gateway that reads what it forwards does — parse the request and send it ' +
+    're-serialised, parse the JSON reply or every SSE event of the streamed one — as a bare `Bun.serve` handler (floor), as an Elysia route ' +
+    '(floor-elysia), and as an Elysia route that also runs two Lua scripts per request through ioredis, before and after the upstream call ' +
+    '(floor-elysia-redis: the round trips of a per-request atomic budget). ' +
     `The upstream answers at once (SSE: ${c.chunks} chunks back to back), so req/s is bounded by the proxies' own CPU. Latency = request start → whole ` +
     'response read. CPU/1k = CPU time (user + system, /proc) of the serving process (the upstream for direct) per 1,000 requests: cost per request, ' +
     'independent of how the cores were shared.', '']
@@ -83,6 +87,8 @@ function cpuMd(c: CpuResult): string {
   }
   out.push('### Ratios (req/s)', '', table(['mode', 'conc.', 'direct / bare (≥ 2× = wrk not the bottleneck)', 'gw Redis / bare', 'gw in-process / bare', 'Portkey / bare', 'gw Redis / Portkey', 'gw in-process / Portkey'],
     c.ratios.map((r) => [r.mode, r.concurrency, x(r.directOverBare), x(r.redisOverBare), x(r.memoryOverBare), x(r.portkeyOverBare), x(r.redisOverPortkey), x(r.memoryOverPortkey)])), '')
+  out.push('### Against the floors (req/s)', '', table(['mode', 'conc.', 'floor / bare', 'floor-elysia / floor', 'gw in-process / floor-elysia', 'gw Redis / floor-elysia-redis'],
+    c.ratios.map((r) => [r.mode, r.concurrency, x(r.floorOverBare), x(r.elysiaOverFloor), x(r.memoryOverFloor), x(r.redisOverFloor)])), '')
   out.push('### Added latency at c=1 (target − direct, ms)', '', table(['mode', ...targets.slice(1).map((t) => `${t} p50 / p99`)],
     ['json', 'stream'].map((m) => [m, ...targets.slice(1).map((t) => {
       const a = c.addedAtC1.find((y) => y.mode === m && y.target === t)

@@ -19,6 +19,14 @@ export async function startBareProxy(upstreamUrl: string, env: Record<string, st
   return { url: line.slice('LISTENING '.length).trim(), child, pid: child.proc.pid }
 }
 
+/** The metering floor (floor-proxy.ts): what any body-inspecting gateway does, in Bun.serve or Elysia, with or without Redis. */
+export async function startFloorProxy(upstreamUrl: string, opts: { elysia?: boolean; redisUrl?: string } = {}): Promise<Server> {
+  const args = ['--upstream', upstreamUrl, ...(opts.elysia ? ['--elysia'] : []), ...(opts.redisUrl ? ['--redis', opts.redisUrl] : [])]
+  const child = spawnChild(`floor-proxy${opts.elysia ? ' (elysia)' : ''}${opts.redisUrl ? ' (redis)' : ''}`, [BUN, `${ROOT}bench/floor-proxy.ts`, ...args])
+  const line = await child.waitForLine(/^LISTENING /, 15_000)
+  return { url: line.slice('LISTENING '.length).trim(), child, pid: child.proc.pid }
+}
+
 const PEER_DIR = `${ROOT}bench/.peer`
 const PORTKEY_PKG = `${PEER_DIR}/node_modules/@portkey-ai/gateway`
 

@@ -4,6 +4,7 @@
  * body; what it gets back is a request the gateway has agreed to pay for.
  */
 import { authenticate } from '../auth/api-key.ts'
+import { newLedgerId } from '../budget/ledger-id.ts'
 import type { Reservation } from '../budget/service.ts'
 import { readJsonBody } from '../http/body.ts'
 import { GatewayError, shutdownError } from '../errors.ts'
@@ -72,7 +73,7 @@ export async function admit<R>(ctx: RequestContext, deps: AppDeps, protocol: Req
     tenant, keyId: key.id, model: route.model, provider: route.provider.name,
     // Budgeting reads messages, the output cap and every other field by its bytes, whatever the protocol.
     req: req as unknown as ChatRequest,
-    ledgerId: crypto.randomUUID(), startedAt: timing.startedAtEpochMs, access: ctx.access,
+    ledgerId: newLedgerId(), startedAt: timing.startedAtEpochMs, access: ctx.access,
   })
   timing.mark('budget_reserve')
   return { req, key, tenant, route, reservation }

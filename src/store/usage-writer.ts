@@ -28,17 +28,36 @@ const WORKER_URL = new URL('./usage-writer-worker.ts', import.meta.url)
 
 interface Waiting { records: UsageRecord[]; resolve: () => void; reject: (e: Error) => void }
 
+export interface UsageWriterOptions {
+  /**
+   * A batch goes at most this often (ms) while inserts keep coming; an insert after a quiet spell goes at once.
+   * Each commit costs ~20 µs of the thread's CPU whatever its size (WAL frames, the index's edge pages): at
+   * 12,000 rows/s, one-row batches cost ~20 µs a row, 50-row batches ~5 µs.
+   */
+  groupWindowMs?: number
+  /** A batch goes at once when this many records wait, window or not. */
+  maxGroupRecords?: number
+  /** Told the size of each batch sent (tests, metrics). */
+  onBatch?: (records: number) => void
+}
+
 /**
- * One batch in flight at a time; inserts asked for meanwhile go together as the next one (group commit), so
- * under load the thread is woken once per batch, not once per caller. If a grouped batch fails, each caller's
- * records are retried alone, so one bad record fails only its own caller.
+ * One batch in flight at a time; inserts asked for meanwhile go together as the next one (group commit), and
+ * under a steady flow a batch waits for the group window, so the thread commits a few hundred times a second
+ * whatever the request rate. If a grouped batch fails, each caller's records are retried alone, so one bad record
+ * fails only its own caller.
  */
-export function startUsageWriter(path: string): UsageWriter {
+export function startUsageWriter(path: string, opts: UsageWriterOptions = {}): UsageWriter {
+  const windowMs = opts.groupWindowMs ?? 4
+  const maxGroup = opts.maxGroupRecords ?? 500
   let worker: Worker | null = null
   let nextId = 1
   const pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>()
   let queued: Waiting[] = []
+  let queuedRecords = 0
   let inFlight = false
+  let lastSentAt = -Infinity
+  let windowTimer: ReturnType<typeof setTimeout> | null = null
   let closed = false
   const idle: Array<() => void> = []
 
@@ -90,14 +109,25 @@ export function startUsageWriter(path: string): UsageWriter {
   }
 
   const pump = (): void => {
-    if (inFlight) return
+    if (inFlight || windowTimer) return
     if (queued.length === 0) {
       for (const done of idle.splice(0)) done()
       return
     }
+    const wait = lastSentAt + windowMs - performance.now()
+    if (wait > 0 && !closed && queuedRecords < maxGroup) {
+      windowTimer = setTimeout(() => {
+        windowTimer = null
+        pump()
+      }, wait)
+      return
+    }
     const group = queued
     queued = []
+    opts.onBatch?.(queuedRecords)
+    queuedRecords = 0
     inFlight = true
+    lastSentAt = performance.now()
     write(group.length === 1 ? group[0]!.records : group.flatMap((g) => g.records)).then(
       () => { for (const g of group) g.resolve() },
       async (err: Error) => {
@@ -110,17 +140,29 @@ export function startUsageWriter(path: string): UsageWriter {
     })
   }
 
+  /** Whatever waits for the window goes now. */
+  const sendNow = (): void => {
+    if (windowTimer) {
+      clearTimeout(windowTimer)
+      windowTimer = null
+    }
+    pump()
+  }
+
   return {
     insert(records) {
       if (records.length === 0) return Promise.resolve()
       if (closed) return Promise.reject(new Error('usage writer closed'))
       return new Promise<void>((resolve, reject) => {
         queued.push({ records, resolve, reject })
-        pump()
+        queuedRecords += records.length
+        if (queuedRecords >= maxGroup) sendNow()
+        else pump()
       })
     },
     async close() {
       closed = true // inserts asked for from now on are refused: none can be posted behind the close
+      sendNow()
       if (inFlight || queued.length > 0) await new Promise<void>((resolve) => idle.push(resolve))
       const w = worker
       if (!w) return

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { UsageRecord } from '../../../src/budget/types.ts'
 import { createSqliteStore } from '../../../src/store/sqlite.ts'
+import { startUsageWriter } from '../../../src/store/usage-writer.ts'
 import type { ChangeEvent } from '../../../src/store/types.ts'
 
 const dirs: string[] = []
@@ -147,4 +148,49 @@ test('the writer thread\'s commits are no config change: a listener hears nothin
     await other.close()
     await store.close()
   }
+})
+
+test('under a steady flow inserts wait for the group window and commit together; after a quiet spell one goes at once', async () => {
+  const file = tempFile()
+  await (await migratedStore(file)).close()
+  const batches: number[] = []
+  const writer = startUsageWriter(file, { groupWindowMs: 300, onBatch: (n) => batches.push(n) })
+  try {
+    await writer.insert([record(0)]) // the first goes at once: nothing was sent within the window
+    expect(batches).toEqual([1])
+    // 30 single-record inserts, one every ~1 ms: without the window each would be its own commit.
+    const calls: Promise<void>[] = []
+    for (let i = 1; i <= 30; i++) {
+      calls.push(writer.insert([record(i)]))
+      await Bun.sleep(1)
+    }
+    await Promise.all(calls)
+    expect(batches.length).toBeLessThanOrEqual(3)
+    expect(batches.reduce((a, b) => a + b, 0)).toBe(31)
+    await Bun.sleep(350) // quiet for longer than the window
+    const before = batches.length
+    const t0 = performance.now()
+    await writer.insert([record(99)])
+    expect(batches.length).toBe(before + 1)
+    expect(performance.now() - t0).toBeLessThan(300) // it did not wait for a window
+  } finally {
+    await writer.close()
+  }
+  expect(committedRows(file).length).toBe(32)
+})
+
+test('a batch goes before the window ends once maxGroupRecords wait, and close() sends what waits at once', async () => {
+  const file = tempFile()
+  await (await migratedStore(file)).close()
+  const batches: number[] = []
+  const writer = startUsageWriter(file, { groupWindowMs: 60_000, maxGroupRecords: 10, onBatch: (n) => batches.push(n) })
+  await writer.insert([record(0)])
+  const full = Promise.all(Array.from({ length: 10 }, (_, i) => writer.insert([record(1 + i)])))
+  await full // resolved long before the 60 s window: the tenth record sent the batch
+  expect(batches).toEqual([1, 10])
+  const waiting = writer.insert([record(50)])
+  await writer.close()
+  await waiting
+  expect(batches).toEqual([1, 10, 1])
+  expect(committedRows(file).length).toBe(12)
 })

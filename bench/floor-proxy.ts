@@ -1,0 +1,95 @@
+/**
+ * The floor under any gateway that must see what it forwards: the least work a metering proxy does, with none of
+ * ours (no auth, no config, no pricing, no timing, no logs). The bare proxy (bare-proxy.ts) never reads a body;
+ * a gateway cannot skip any of this:
+ *   - parse the request body (model, output cap) and send it re-serialised;
+ *   - non-streamed: read and parse the reply (its usage), answer it as JSON;
+ *   - streamed: read the reply in JavaScript, split it into SSE events and parse each `data:` payload (usage,
+ *     translation), passing the bytes on;
+ *   - with `--redis URL`: two Lua scripts per request through ioredis (auto-pipelined, as the gateway's ledger),
+ *     one before the upstream call and one after the reply: the round trips of a per-request atomic budget.
+ *
+ *   bun bench/floor-proxy.ts --upstream URL [--elysia] [--redis URL] → prints `LISTENING http://127.0.0.1:PORT`
+ *
+ * `--elysia` serves the same handler as an Elysia route (as the gateway does) instead of a bare `Bun.serve` fetch:
+ * the difference is Elysia's cost per request.
+ */
+import { parseArgs } from 'node:util'
+import { Elysia } from 'elysia'
+import { Redis } from 'ioredis'
+
+const { values } = parseArgs({
+  options: {
+    upstream: { type: 'string' }, port: { type: 'string', default: '0' }, elysia: { type: 'boolean', default: false }, redis: { type: 'string' },
+  },
+})
+if (!values.upstream) throw new Error('--upstream is required')
+const upstream = values.upstream.replace(/\/$/, '') + '/v1/chat/completions'
+
+const redis = values.redis ? new Redis(values.redis, { enableAutoPipelining: true }) : null
+// A check-and-add and an add, each on one key: the shape (not the size) of reserve.lua and settle.lua.
+const RESERVE = `local v = tonumber(redis.call('GET', KEYS[1]) or '0') if v + tonumber(ARGV[1]) > 1e15 then return -1 end return redis.call('INCRBY', KEYS[1], ARGV[1])`
+const SETTLE = `return redis.call('INCRBY', KEYS[1], ARGV[1])`
+const sha = redis ? await Promise.all([RESERVE, SETTLE].map((s) => redis.script('LOAD', s) as Promise<string>)) : []
+const script = (i: number, amount: number) => (redis ? redis.evalsha(sha[i]!, 1, 'bench:floor', amount) : null)
+
+interface Body { model?: string; stream?: boolean; max_tokens?: number; max_completion_tokens?: number }
+
+async function handle(req: Request): Promise<Response> {
+  const body = (await req.json()) as Body
+  body.max_completion_tokens ??= body.max_tokens ?? 4096
+  await script(0, body.max_completion_tokens)
+  const res = await fetch(upstream, {
+    method: 'POST', body: JSON.stringify(body), signal: req.signal,
+    headers: { 'content-type': 'application/json', authorization: req.headers.get('authorization') ?? '' },
+  })
+  if (!body.stream) {
+    const reply = (await res.json()) as { usage?: { total_tokens?: number } }
+    await script(1, reply.usage?.total_tokens ?? 0)
+    return Response.json(reply, { status: res.status })
+  }
+  return new Response(metered(res.body!), { status: res.status, headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' } })
+}
+
+/** Passes the upstream's bytes on, one enqueue per read, after parsing every event's payload (for its usage). */
+function metered(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+  const reader = body.getReader()
+  const decoder = new TextDecoder()
+  let buffered = ''
+  let tokens = 0
+  return new ReadableStream<Uint8Array>({
+    async pull(c) {
+      const { done, value } = await reader.read()
+      if (done) {
+        await script(1, tokens)
+        c.close()
+        return
+      }
+      buffered += decoder.decode(value, { stream: true })
+      let end: number
+      while ((end = buffered.indexOf('\n\n')) !== -1) {
+        const event = buffered.slice(0, end)
+        buffered = buffered.slice(end + 2)
+        if (event.startsWith('data: {')) {
+          const chunk = JSON.parse(event.slice(6)) as { usage?: { total_tokens?: number } }
+          if (chunk.usage) tokens = chunk.usage.total_tokens ?? 0
+        }
+      }
+      c.enqueue(value)
+    },
+    cancel: (why) => reader.cancel(why),
+  }, new CountQueuingStrategy({ highWaterMark: 1 }))
+}
+
+const fetchHandler = values.elysia
+  ? (() => {
+      const app = new Elysia({ precompile: true }).post('/v1/chat/completions', ({ request }) => handle(request), { parse: 'none' })
+      return (req: Request) => app.handle(req)
+    })()
+  : handle
+
+const server = Bun.serve({ hostname: '127.0.0.1', port: Number(values.port), idleTimeout: 120, fetch: fetchHandler })
+console.log(`LISTENING http://127.0.0.1:${server.port}`)
+const quit = () => server.stop(true).finally(() => process.exit(0))
+process.once('SIGTERM', quit)
+process.once('SIGINT', quit)
