@@ -153,7 +153,7 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
     const fields = recordToFields(record)
     const r = await withRecovery(input.tenantId, input.periodKey, () => scripts.settle(
       [k.spent(input.periodKey), k.reserved(input.periodKey), k.resv, k.resvAmt, k.done, k.ledger, k.epoch],
-      [input.requestId, input.costMicros, now(), doneRetentionMs, input.periodKey, holdings.epochOf(input.tenantId), ...fields]))
+      [input.requestId, input.costMicros, now(), doneRetentionMs, input.periodKey, holdings.epochOf(input.tenantId), JSON.stringify(fields)]))
     if (r.length !== 2) throw new Error('unreachable')
     await letGoIfRegisteredAgain(input.tenantId, input.periodKey, input.requestId, r[1])
     if (r[0] === 0 && !retry) {

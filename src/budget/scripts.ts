@@ -85,7 +85,8 @@ export interface BudgetScripts {
   /** [spent, epoch] | [-1]: mode 'keep' and the counter is missing. */
   recover(keys: Keys<8>, args: Arg[]): Promise<[number, string] | [-1]>
   /** [0] lease busy | [1, entries] (entries may be empty; the lease is then already released). */
-  shipRead(keys: [string, string], args: Arg[]): Promise<[0] | [1, [id: string, fields: string[]][]]>
+  /** Each entry: its id and its flat field/value list as one JSON array (parseFieldList). */
+  shipRead(keys: [string, string], args: Arg[]): Promise<[0] | [1, [id: string, fieldsJson: string][]]>
   /** Entries acked, or -1 if the lease was lost (nothing acked). */
   ack(keys: [string, string], args: Arg[]): Promise<number>
   releaseLease(keys: [string], args: Arg[]): Promise<number>
@@ -108,7 +109,7 @@ export function registerScripts(client: RedisClient): BudgetScripts {
     settle: (k, a) => settle(...k, ...a) as Promise<[1 | 0, string] | [-1]>,
     release: (k, a) => release(...k, ...a) as Promise<[1 | 0, string] | [-1]>,
     recover: (k, a) => recover(...k, ...a) as Promise<[number, string] | [-1]>,
-    shipRead: (k, a) => shipRead(...k, ...a) as Promise<[0] | [1, [string, string[]][]]>,
+    shipRead: (k, a) => shipRead(...k, ...a) as Promise<[0] | [1, [string, string][]]>,
     ack: (k, a) => ack(...k, ...a) as Promise<number>,
     releaseLease: (k, a) => releaseLease(...k, ...a) as Promise<number>,
   }
@@ -135,10 +136,10 @@ const OPTIONAL_FIELDS = ['clientRequestId'] as const satisfies readonly (keyof U
 
 /**
  * A usage record's fields in its stream entry (after the leading `period`, `cost` written by settle.lua), one per
- * column. A more compact layout (`requestId` plus the record as one JSON field `rec`: a third of the arguments per
- * settle and of the strings per shipped record) is read already but not written: gateways before this one ack an
- * entry they cannot parse as malformed, which deletes it, so a fleet mid-upgrade (or rolled back) would lose records.
- * A later release can write `rec` once every gateway in service reads it.
+ * column: the layout every gateway version writes and reads. They cross the wire as one JSON array each way
+ * (settle.lua expands it, ship-read.lua packs it), which costs ioredis one argument and one reply string per record
+ * instead of two dozen. A compact stored layout (`requestId` plus the record as one JSON field `rec`) is read but
+ * never written: gateways before it ack an entry they cannot parse as malformed, which deletes it.
  */
 export function recordToFields(r: UsageRecord): string[] {
   const out: string[] = []
@@ -153,6 +154,17 @@ export function recordToJsonFields(r: UsageRecord): string[] {
   for (const f of RECORD_FIELDS) rec[f] = r[f]
   for (const f of OPTIONAL_FIELDS) if (r[f] != null) rec[f] = r[f]!
   return ['requestId', r.requestId, 'rec', JSON.stringify(rec)]
+}
+
+/** A stream entry's field/value list as ship-read.lua sends it (one JSON array); null if it is not one. */
+export function parseFieldList(json: string): string[] | null {
+  let v: unknown
+  try {
+    v = JSON.parse(json)
+  } catch {
+    return null
+  }
+  return Array.isArray(v) && v.every((x) => typeof x === 'string') ? v : null
 }
 
 /**

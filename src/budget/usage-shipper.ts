@@ -22,7 +22,7 @@ import { hostname } from 'node:os'
 import type { LogFn } from '../log.ts'
 import type { Store } from '../store/types.ts'
 import {
-  fieldsToRecord, LEDGER_TENANTS_KEY, leaseToken, registerScripts, SHIP_LEASE_MS, tenantKeys, type BudgetScripts, type RedisClient,
+  fieldsToRecord, LEDGER_TENANTS_KEY, parseFieldList, leaseToken, registerScripts, SHIP_LEASE_MS, tenantKeys, type BudgetScripts, type RedisClient,
 } from './scripts.ts'
 import type { UsageRecord } from './types.ts'
 
@@ -72,7 +72,7 @@ export interface UsageShipper {
   stop(): Promise<void>
 }
 
-type StreamEntry = [id: string, fields: string[]]
+type StreamEntry = [id: string, fieldsJson: string]
 /** Streams read in parallel per pass (commands are auto-pipelined). */
 const READ_CONCURRENCY = 16
 
@@ -143,8 +143,9 @@ export function createUsageShipper(opts: UsageShipperOptions): UsageShipper {
           if (r.value.entries.length === 0) return
           held.set(tenantId, r.value.token)
           hot.add(tenantId) // it had records, so it may have more: look again next pass (an empty read is cheap)
-          for (const [id, fields] of r.value.entries) {
-            const parsed = fieldsToRecord(fields)
+          for (const [id, fieldsJson] of r.value.entries) {
+            const fields = parseFieldList(fieldsJson)
+            const parsed = fields && fieldsToRecord(fields)
             // A malformed entry can never be inserted; ack it (record null) so it does not block the stream forever.
             picked.push({ tenantId, id, record: parsed ? parsed.record : null })
           }

@@ -2,7 +2,8 @@
 -- KEYS[1] spent:<period>  KEYS[2] reserved:<period>  KEYS[3] resv  KEYS[4] resv:amt  KEYS[5] done (zset id→ms)  KEYS[6] ledger (stream)
 -- KEYS[7] epoch
 -- ARGV[1] requestId  ARGV[2] cost µUSD  ARGV[3] now ms  ARGV[4] done retention ms  ARGV[5] periodKey
--- ARGV[6] the caller's epoch ('' = any)  ARGV[7..] record field/value pairs (recordToFields)
+-- ARGV[6] the caller's epoch ('' = any)  ARGV[7] the record's field/value pairs (recordToFields) as one JSON array of
+-- strings: one argument to encode and send instead of two dozen; the entry is written one field per column as before.
 -- Returns {1, epoch} settled | {0, epoch} already settled or released (no change) | {-1} the caller's epoch is gone
 -- (no change): it recovers, which re-registers this reservation, and settles again. epoch is '' if there is none.
 local id = ARGV[1]
@@ -19,7 +20,7 @@ dropReservation(KEYS[2], KEYS[3], KEYS[4], id, ARGV[5])
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('INCRBY', KEYS[1], ARGV[2]) end
 
 -- period and cost first: recover.lua and redis-recovery.ts read them by position.
-redis.call('XADD', KEYS[6], '*', 'period', ARGV[5], 'cost', ARGV[2], unpack(ARGV, 7))
+redis.call('XADD', KEYS[6], '*', 'period', ARGV[5], 'cost', ARGV[2], unpack(cjson.decode(ARGV[7])))
 
 redis.call('ZADD', KEYS[5], ARGV[3], id)
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - tonumber(ARGV[4]))

@@ -225,6 +225,24 @@ test('malformed stream entries are acked away instead of blocking the stream', a
   expect(await admin.xlen(tenantKeys(t).ledger)).toBe(0)
 })
 
+test('a record crosses the wire as one JSON array each way, is stored one field per column, and ships byte for byte', async () => {
+  const t = uid('wire')
+  const id = uid('req')
+  // Everything JSON or cjson escapes, and text beyond ASCII, in the fields that carry names.
+  const record = { ...usage(t, id, 0), model: 'a/b "quoted" \\ back\u0001slash é 模型 🚀', provider: 'p/1', clientRequestId: 'req_x:y.z-1' }
+  await ledger.settle({ tenantId: t, periodKey: 'total', requestId: id, costMicros: 42, record })
+  // What any gateway version reads: period, cost, then one field per column.
+  const [[, stored]] = (await admin.xrange(tenantKeys(t).ledger, '-', '+')) as [string, string[]][]
+  expect(stored.slice(0, 6)).toEqual(['period', 'total', 'cost', '42', 'requestId', id])
+  expect(stored[stored.indexOf('model') + 1]).toBe(record.model)
+  const shipper = createUsageShipper({ source: ledger, discover: false, store, group: uid('g') })
+  await shipper.addTenant(t)
+  await shipper.flush()
+  expect(store.rows.get(id)).toEqual({ ...record, costUsdMicros: 42 })
+  expect(await admin.xlen(tenantKeys(t).ledger)).toBe(0)
+  await shipper.stop()
+})
+
 test('entries in the compact layout (requestId + JSON rec) ship beside the per-column ones', async () => {
   const t = uid('compact')
   const compactId = uid('req')

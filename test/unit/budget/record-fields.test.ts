@@ -3,7 +3,7 @@
  * the optional client request id is written only when set; the compact layout (`requestId` + JSON `rec`) is read.
  */
 import { expect, test } from 'bun:test'
-import { fieldsToRecord, recordToFields, recordToJsonFields } from '../../../src/budget/scripts.ts'
+import { fieldsToRecord, parseFieldList, recordToFields, recordToJsonFields } from '../../../src/budget/scripts.ts'
 import { usage } from './ledger-contract.ts'
 
 const entry = (fields: string[]) => ['period', 'total', 'cost', '5', ...fields]
@@ -40,4 +40,15 @@ test.each([
   ['a non-numeric cost', entry(['requestId', 'r9', 'rec', JSON.stringify({ ...usage('t', 'r9', 5, 1000), costUsdMicros: 'x' })])],
 ])('not a usage record: %s', (_, fields) => {
   expect(fieldsToRecord(fields)).toBeNull()
+})
+
+test.each([
+  ['a JSON array of strings', '["period","total","cost","5"]', ['period', 'total', 'cost', '5']],
+  ['escaped characters as Redis cjson writes them', '["model","a\\/b \\"q\\" \\\\ \\u00e9"]', ['model', 'a/b "q" \\ é']],
+  ['not JSON', '["period"', null],
+  ['an object (cjson encodes an empty table as {})', '{}', null],
+  ['a number among the strings', '["cost",5]', null],
+  ['not an array', '"period"', null],
+] as const)('the field list ship-read.lua sends: %s', (_, json, expected) => {
+  expect(parseFieldList(json)).toEqual(expected as string[] | null)
 })
