@@ -114,7 +114,12 @@ export async function openStores(config: GatewayConfig, log: LogFn, opts: { ship
   if (!ledger) {
     log({ level: 'warn', msg: 'no REDIS_URL: using the in-process budget ledger; run a single gateway instance only' })
     const s = store
-    const memory = createMemoryLedger({ rebuild, sink: (records) => s.insertUsage(records) })
+    const memory = createMemoryLedger({
+      rebuild, sink: (records) => s.insertUsage(records),
+      onSinkError: (error, pending) => log(error === null
+        ? { level: 'info', msg: 'usage records stored again', pending }
+        : { level: 'error', msg: 'usage records not stored; kept in memory and retried (they are lost if the process ends first)', pending, error: String(error) }),
+    })
     return { store, ledger: memory, flush: () => memory.flush(), stopShipper: async () => {} }
   }
   const redisLedger = ledger

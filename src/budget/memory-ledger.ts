@@ -16,6 +16,11 @@ export interface MemoryLedgerOptions {
   batchSize?: number
   /** First retry delay after a sink failure; doubles up to 5 s. */
   retryBaseMs?: number
+  /**
+   * Told of every failed hand-over to the sink (so at most once per retry delay) with the records still waiting, and
+   * once when they went through again (error null): the records live only in this process meanwhile.
+   */
+  onSinkError?: (error: unknown, pending: number) => void
 }
 
 export interface MemoryLedger extends BudgetLedger {
@@ -44,6 +49,7 @@ export function createMemoryLedger(opts: MemoryLedgerOptions): MemoryLedger {
   let flushing: Promise<void> | null = null
   let retryTimer: ReturnType<typeof setTimeout> | null = null
   let retryDelay = retryBase
+  let failing = false
   let closed = false
 
   const pk = (t: string, p: string) => `${t}\0${p}`
@@ -128,8 +134,17 @@ export function createMemoryLedger(opts: MemoryLedgerOptions): MemoryLedger {
   function flush(): Promise<void> {
     if (!flushing) {
       flushing = flushOnce().then(
-        () => { retryDelay = retryBase },
-        e => { scheduleRetry(); throw e },
+        () => {
+          if (failing) opts.onSinkError?.(null, queue.length)
+          failing = false
+          retryDelay = retryBase
+        },
+        e => {
+          failing = true
+          opts.onSinkError?.(e, queue.length)
+          scheduleRetry()
+          throw e
+        },
       ).finally(() => { flushing = null })
     }
     return flushing

@@ -89,3 +89,22 @@ test('memory: records a failed sink call did write (reply lost) are counted once
   expect(await ledger.snapshot(t, 'total')).toEqual({ spentMicros: 1040, reservedMicros: 0 })
   await ledger.close()
 })
+
+test('memory: every failed hand-over to the sink is reported with what waits, and the recovery once', async () => {
+  const store = new FakeStore()
+  const t = uid('t')
+  const told: Array<[string | null, number]> = []
+  const ledger = createMemoryLedger({
+    rebuild: async () => 0, sink: r => store.insertUsage(r), retryBaseMs: 5,
+    onSinkError: (e, pending) => told.push([e === null ? null : String(e), pending]),
+  })
+  store.failNext = 2
+  await ledger.settle({ tenantId: t, periodKey: 'total', requestId: 'a', costMicros: 5, record: usage(t, 'a', 5) })
+  for (let i = 0; i < 100 && ledger.pendingCount() > 0; i++) await Bun.sleep(10)
+  expect(ledger.pendingCount()).toBe(0)
+  expect(told).toEqual([['Error: store down', 1], ['Error: store down', 1], [null, 0]])
+  await ledger.settle({ tenantId: t, periodKey: 'total', requestId: 'b', costMicros: 5, record: usage(t, 'b', 5) })
+  await ledger.flush()
+  expect(told.length).toBe(3) // a success after successes is not news
+  await ledger.close()
+})
