@@ -12,7 +12,7 @@ import { warmRequestPath } from './routes/warmup.ts'
 import { createMemoryLedger } from './budget/memory-ledger.ts'
 import { periodKeyStartMs } from './budget/money.ts'
 import { createRedisLedger } from './budget/redis-ledger.ts'
-import { BudgetService } from './budget/service.ts'
+import { BudgetService, RESERVATION_TTL_MS } from './budget/service.ts'
 import type { BudgetLedger } from './budget/types.ts'
 import { createUsageShipper, type UsageShipper } from './budget/usage-shipper.ts'
 import type { GatewayConfig } from './config/index.ts'
@@ -88,12 +88,12 @@ export async function openStores(config: GatewayConfig, log: LogFn, opts: { ship
       }
       return s
     })(),
-    // Ledger ids are per-request UUIDs that live at most one reservation TTL, so 2 h of exactly-once memory is plenty.
+    // Ledger ids are per-request UUIDs that live at most one reservation TTL, so that much exactly-once memory is plenty.
     // The store is also where the ledger writes records Redis lost before they were shipped (opened beside it:
     // recovery only runs once both are up).
     config.redisUrl
       ? createRedisLedger({
-        url: config.redisUrl, rebuild, log, doneRetentionMs: 2 * 3_600_000, onSettled: (t) => shipper?.noteSettled(t),
+        url: config.redisUrl, rebuild, log, doneRetentionMs: RESERVATION_TTL_MS, onSettled: (t) => shipper?.noteSettled(t),
         durable: { insertUsage: (r) => store!.insertUsage(r), storedUsageIds: (ids) => store!.storedUsageIds(ids) },
         onOutboxDrop: (n) => opts.metrics?.ledgerOutboxDropped.inc({}, n),
       })
@@ -115,7 +115,9 @@ export async function openStores(config: GatewayConfig, log: LogFn, opts: { ship
     log({ level: 'warn', msg: 'no REDIS_URL: using the in-process budget ledger; run a single gateway instance only' })
     const s = store
     const memory = createMemoryLedger({
-      rebuild, sink: (records) => s.insertUsage(records),
+      // The same exactly-once memory as on Redis: its default (a day) held every request id of the day in this
+      // process, ~120 bytes each (1 GB a day at 100 req/s).
+      rebuild, sink: (records) => s.insertUsage(records), doneRetentionMs: RESERVATION_TTL_MS,
       onSinkError: (error, pending) => log(error === null
         ? { level: 'info', msg: 'usage records stored again', pending }
         : { level: 'error', msg: 'usage records not stored; kept in memory and retried (they are lost if the process ends first)', pending, error: String(error) }),

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { periodKeyStartMs } from '../budget/money.ts'
 import { createRedisLedger, type RedisLedger } from '../budget/redis-ledger.ts'
+import { RESERVATION_TTL_MS } from '../budget/service.ts'
 import type { PeriodSnapshot } from '../budget/types.ts'
 import type { GatewayConfig } from '../config/index.ts'
 import { describePostgresUrl, openStore, sqliteFile } from '../store/index.ts'
@@ -73,7 +74,7 @@ export async function openAdminSession(config: GatewayConfig, note: (line: strin
       ledger ??= createRedisLedger({
         url: redisUrl,
         rebuild: (t, pk, exclude) => store.sumUsageSince(t, periodKeyStartMs(pk), exclude),
-        doneRetentionMs: 2 * 3_600_000,
+        doneRetentionMs: RESERVATION_TTL_MS,
       }).catch((e: unknown) => {
         // The ledger's message names the URL as given, which may carry a password.
         throw new Error(String((e as Error)?.message ?? e).replaceAll(redisUrl, describeRedisUrl(redisUrl)))
