@@ -3,6 +3,7 @@
  * drives it with wrk, stops it (the profile is written at exit) and prints the top self-time functions.
  *
  *   bun bench/profile.ts [--ledger redis|memory] [--mode json|stream] [-c 32] [-d 5] [--top 10] [--out DIR]
+ *                        [--interval µs] [--heap]
  *   bun bench/profile.ts --save-all FILE     every case of the `profile` scenario, as JSON
  *
  * Redis is a throwaway instance; the store is the embedded one, as in the `cpu` scenario. The same runs are the
@@ -76,7 +77,7 @@ function commitOf(): string {
  * given Redis, or the in-process ledger), 1 s of warm-up then `durationS` of wrk at `connections`, then the
  * top self-time functions of the profile written at exit.
  */
-export async function profileOnce(c: ProfileCase, o: { redisUrl: string | null; connections?: number; durationS?: number; top?: number; out?: string }): Promise<ProfileRun> {
+export async function profileOnce(c: ProfileCase, o: { redisUrl: string | null; connections?: number; durationS?: number; top?: number; out?: string; bunFlags?: string[] }): Promise<ProfileRun> {
   const wrk = findWrk()
   if ('missing' in wrk) throw new Error(wrk.missing)
   mkdirSync(TMP, { recursive: true })
@@ -90,12 +91,12 @@ export async function profileOnce(c: ProfileCase, o: { redisUrl: string | null; 
     try {
       const config = writeConfig('profile', up.url)
       const key = seedEmbedded(dataDir, 'prof')
-      const gw = await startOurGateway({ name: `gateway (profiled, ${c.ledger}, ${c.mode})`, databaseUrl: null, redisUrl: c.ledger === 'redis' ? o.redisUrl : null, config, dataDir, profileDir: out })
+      const gw = await startOurGateway({ name: `gateway (profiled, ${c.ledger}, ${c.mode})`, databaseUrl: null, redisUrl: c.ledger === 'redis' ? o.redisUrl : null, config, dataDir, profileDir: out, profileFlags: o.bunFlags })
       const spec = { url: `${gw.url}/v1/chat/completions`, headers: jsonHeaders(key), body: chatBody({ stream: c.mode === 'stream' }), connections }
       await runWrk(wrk.path, { ...spec, durationS: 1 })
       const r = await runWrk(wrk.path, { ...spec, durationS })
       await gw.stop()
-      const file = readdirSync(out).filter((f) => f.endsWith('.md')).sort().pop()
+      const file = readdirSync(out).filter((f) => f.startsWith('CPU') && f.endsWith('.md')).sort().pop()
       if (!file) throw new Error(`no profile written in ${out}:\n${gw.child.output().slice(-2000)}`)
       const top = topSelf(readFileSync(`${out}/${file}`, 'utf8'), o.top ?? 10).map((row) => ({ ...row, where: repoPath(row.where) }))
       return { ...c, concurrency: connections, durationS, rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, top }
@@ -125,6 +126,10 @@ if (import.meta.main) {
       ledger: { type: 'string', default: 'redis' }, mode: { type: 'string', default: 'json' },
       c: { type: 'string', default: '32' }, d: { type: 'string', default: '5' }, top: { type: 'string', default: '10' },
       out: { type: 'string' },
+      /** Sampling interval in µs (bun's default is 1000): finer for functions of a few µs per request. */
+      interval: { type: 'string' },
+      /** Also write a heap (allocation) profile in markdown beside the CPU one (bun --heap-prof-md). */
+      heap: { type: 'boolean', default: false },
       /** Profile every case of PROFILE_CASES and write them as JSON (how bench/profiles-before.json was made). */
       'save-all': { type: 'string' },
     },
@@ -138,7 +143,8 @@ if (import.meta.main) {
       console.log(`wrote ${values['save-all']}`)
     } else {
       const r = await profileOnce({ ledger: values.ledger as ProfileCase['ledger'], mode: values.mode as ProfileCase['mode'] },
-        { redisUrl: redis?.url ?? null, connections: Number(values.c), durationS: Number(values.d), top: Number(values.top), out: values.out })
+        { redisUrl: redis?.url ?? null, connections: Number(values.c), durationS: Number(values.d), top: Number(values.top), out: values.out,
+          bunFlags: [...(values.interval ? [`--cpu-prof-interval=${values.interval}`] : []), ...(values.heap ? ['--heap-prof-md', `--heap-prof-dir=${values.out ?? TMP}`] : [])] })
       console.log(`${r.ledger} ${r.mode} c=${r.concurrency}: ${r.rps} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms (under the profiler)`)
       console.log('| self % | self ms | function | location |\n| --- | --- | --- | --- |')
       for (const row of r.top) console.log(`| ${row.selfPct} | ${row.selfMs} | ${row.name} | ${row.where} |`)

@@ -129,12 +129,14 @@ export async function startOurGateway(o: {
    * is set from outside so main.ts does not re-execute (the re-exec would drop bun's own flags).
    */
   profileDir?: string
+  /** More `bun` flags with profileDir, e.g. `--cpu-prof-interval=100`, `--heap-prof-md`. */
+  profileFlags?: string[]
 }): Promise<GatewayHandle> {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const t0 = performance.now()
   const exe = o.profileDir
-    ? [process.execPath, '--cpu-prof-md', `--cpu-prof-dir=${o.profileDir}`, `${ROOT}src/main.ts`]
+    ? [process.execPath, '--cpu-prof-md', `--cpu-prof-dir=${o.profileDir}`, ...(o.profileFlags ?? []), `${ROOT}src/main.ts`]
     : [binary]
   const env = { ...(o.profileDir ? { BUN_CONFIG_MAX_HTTP_REQUESTS: '65535' } : {}), ...o.env }
   const child = spawnChild(o.name, [...exe, 'serve', '--port', String(port), '--host', '127.0.0.1',
