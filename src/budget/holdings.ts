@@ -25,8 +25,11 @@ interface TenantHoldings {
 
 export class Holdings {
   private readonly tenants = new Map<string, TenantHoldings>()
-  /** Outbox keys (tenant \0 requestId) oldest first, across tenants: the eviction order. */
-  private readonly order = new Map<string, string>()
+  /**
+   * Outbox entries oldest first, across tenants (the eviction order), each with its tenant. Keyed by the entry
+   * itself: a key string built per record (tenant + id) cost ~3% of the gateway's CPU with the Redis ledger.
+   */
+  private readonly order = new Map<OutboxEntry, string>()
   /** Outbox records forgotten because the outbox was full. */
   dropped = 0
 
@@ -63,16 +66,19 @@ export class Holdings {
   settled(tenantId: string, periodKey: string, record: UsageRecord, epoch: string, at: number): number {
     let evicted = 0
     while (this.order.size >= this.maxOutbox && this.order.size > 0) {
-      const [key, t] = this.order.entries().next().value as [string, string]
-      this.forget(t, key.slice(t.length + 1))
+      const [oldest, t] = this.order.entries().next().value as [OutboxEntry, string]
+      this.forget(t, oldest.record.requestId)
       evicted++
     }
     this.dropped += evicted
     const h = this.tenant(tenantId, epoch)
     h.live.delete(record.requestId)
     if (this.maxOutbox > 0) {
-      h.outbox.set(record.requestId, { periodKey, record, epoch, at })
-      this.order.set(`${tenantId}\0${record.requestId}`, tenantId)
+      const entry = { periodKey, record, epoch, at }
+      const replaced = h.outbox.get(record.requestId)
+      if (replaced) this.order.delete(replaced)
+      h.outbox.set(record.requestId, entry)
+      this.order.set(entry, tenantId)
     }
     this.dropIfEmpty(tenantId, h)
     return evicted
@@ -90,9 +96,8 @@ export class Holdings {
   /** Outbox records older than `before` (ms), oldest first, at most `limit`: ask the store whether they arrived. */
   unconfirmed(before: number, limit: number): UsageRecord[] {
     const out: UsageRecord[] = []
-    for (const [key, t] of this.order) {
-      const e = this.tenants.get(t)?.outbox.get(key.slice(t.length + 1))
-      if (!e || e.at >= before || out.length >= limit) break
+    for (const e of this.order.keys()) {
+      if (e.at >= before || out.length >= limit) break
       out.push(e.record)
     }
     return out
@@ -148,9 +153,10 @@ export class Holdings {
   }
 
   private forget(tenantId: string, requestId: string): void {
-    this.order.delete(`${tenantId}\0${requestId}`)
     const h = this.tenants.get(tenantId)
-    if (!h) return
+    const e = h?.outbox.get(requestId)
+    if (!h || !e) return
+    this.order.delete(e)
     h.outbox.delete(requestId)
     this.dropIfEmpty(tenantId, h)
   }

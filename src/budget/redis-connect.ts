@@ -3,6 +3,7 @@
  * retry, so while Redis is unreachable every call rejects within about commandTimeoutMs instead of queueing
  * requests; ioredis keeps reconnecting in the background, so service resumes on its own.
  */
+import './tracing-channel-shim.ts' // before ioredis: see there
 import { Cluster, Redis } from 'ioredis'
 import type { RedisClient } from './scripts.ts'
 
