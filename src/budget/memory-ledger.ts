@@ -47,6 +47,8 @@ export function createMemoryLedger(opts: MemoryLedgerOptions): MemoryLedger {
   const rebuilding = new Map<string, Promise<void>>()
   let queue: Queued[] = []
   let flushing: Promise<void> | null = null
+  /** The batch handed to the sink and not yet answered. */
+  let inSink: Promise<void> | null = null
   let retryTimer: ReturnType<typeof setTimeout> | null = null
   let retryDelay = retryBase
   let failing = false
@@ -96,26 +98,31 @@ export function createMemoryLedger(opts: MemoryLedgerOptions): MemoryLedger {
 
   /**
    * Like recover.lua: store sum without the queued records + the queued records. No sink batch runs during a
-   * rebuild (flushOnce waits for rebuilds, and a rebuild starts only once no batch is in flight), so the queue only
-   * grows meanwhile and a record appended during the query is in no store. Records a failed sink call did write
-   * (e.g. the commit landed, the reply was lost) are in the store AND still queued: excluding the queued ids from
-   * the store's answer counts them once, like the Redis ledger does for a shipped but not yet acked batch.
+   * rebuild: a rebuild is registered at once (flushOnce starts no batch while one is), then waits for the one batch
+   * already in the sink, if any, and only then reads the queue. So the queue only grows meanwhile and a record
+   * appended during the query is in no store. Records a failed sink call did write (e.g. the commit landed, the
+   * reply was lost) are in the store AND still queued: excluding the queued ids from the store's answer counts them
+   * once, like the Redis ledger does for a shipped but not yet acked batch. Waiting for the whole flush instead
+   * (every batch until the queue is empty) kept a new tenant's first request waiting for as long as settles kept
+   * coming: seconds under a steady flow into a sink that batches.
    */
-  async function ensureCounter(tenantId: string, periodKey: string): Promise<void> {
+  function ensureCounter(tenantId: string, periodKey: string): Promise<void> {
     const k = pk(tenantId, periodKey)
-    while (!spent.has(k) && !rebuilding.has(k) && flushing) await flushing.catch(() => {})
-    if (spent.has(k)) return
+    if (spent.has(k)) return Promise.resolve()
     let p = rebuilding.get(k)
     if (!p) {
-      const mine = (q: Queued) => q.record.tenantId === tenantId && q.periodKey === periodKey
-      const queued = queue.filter(mine).map(q => q.record.requestId)
-      p = Promise.resolve(opts.rebuild(tenantId, periodKey, queued)).then(fromStore => {
+      p = (async () => {
+        while (inSink) await inSink.catch(() => {})
+        if (spent.has(k)) return
+        const mine = (q: Queued) => q.record.tenantId === tenantId && q.periodKey === periodKey
+        const queued = queue.filter(mine).map(q => q.record.requestId)
+        const fromStore = await opts.rebuild(tenantId, periodKey, queued)
         if (!Number.isSafeInteger(fromStore) || fromStore < 0) throw new Error(`rebuild returned ${fromStore}`)
         if (spent.has(k)) return
         let total = fromStore
         for (const q of queue) if (mine(q)) total += q.record.costUsdMicros
         spent.set(k, total)
-      }).finally(() => rebuilding.delete(k))
+      })().finally(() => rebuilding.delete(k))
       rebuilding.set(k, p)
     }
     return p
@@ -125,9 +132,18 @@ export function createMemoryLedger(opts: MemoryLedgerOptions): MemoryLedger {
     while (queue.length > 0) {
       while (rebuilding.size > 0) await Promise.allSettled([...rebuilding.values()])
       const batch = queue.slice(0, batchSize)
-      await opts.sink(batch.map(q => q.record))
-      // Only appends happen while the sink runs, so the batch is still the queue's head.
-      queue = queue.slice(batch.length)
+      // Settles only append while the sink runs, so the batch is still the queue's head. It leaves the queue before
+      // `inSink` resolves: a rebuild waiting for it then finds each record in the store or in the queue, never neither.
+      const sent = (async () => {
+        await opts.sink(batch.map(q => q.record))
+        queue = queue.slice(batch.length)
+      })()
+      inSink = sent
+      try {
+        await sent
+      } finally {
+        inSink = null
+      }
     }
   }
 

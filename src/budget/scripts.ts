@@ -143,8 +143,10 @@ const OPTIONAL_FIELDS = ['clientRequestId'] as const satisfies readonly (keyof U
  */
 export function recordToFields(r: UsageRecord): string[] {
   const out: string[] = []
-  for (const f of RECORD_FIELDS) out.push(f, String(r[f]))
-  for (const f of OPTIONAL_FIELDS) if (r[f] != null) out.push(f, String(r[f]))
+  // Well-formed: a lone UTF-16 surrogate (a config name could hold one) becomes U+FFFD, as it did when each field
+  // was its own argument; JSON.stringify would escape it as \ud800, which Redis's cjson refuses.
+  for (const f of RECORD_FIELDS) out.push(f, String(r[f]).toWellFormed())
+  for (const f of OPTIONAL_FIELDS) if (r[f] != null) out.push(f, String(r[f]).toWellFormed())
   return out
 }
 

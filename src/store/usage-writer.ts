@@ -123,11 +123,14 @@ export function startUsageWriter(path: string, opts: UsageWriterOptions = {}): U
       return
     }
     const group = queued
+    const size = queuedRecords
     queued = []
-    opts.onBatch?.(queuedRecords)
     queuedRecords = 0
     inFlight = true
     lastSentAt = performance.now()
+    try {
+      opts.onBatch?.(size)
+    } catch {} // an observer never holds up a batch
     write(group.length === 1 ? group[0]!.records : group.flatMap((g) => g.records)).then(
       () => { for (const g of group) g.resolve() },
       async (err: Error) => {

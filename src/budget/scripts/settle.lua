@@ -7,6 +7,8 @@
 -- Returns {1, epoch} settled | {0, epoch} already settled or released (no change) | {-1} the caller's epoch is gone
 -- (no change): it recovers, which re-registers this reservation, and settles again. epoch is '' if there is none.
 local id = ARGV[1]
+-- Decoded before anything is written: Redis does not undo a script's writes when it fails halfway.
+local fields = cjson.decode(ARGV[7])
 local epoch = callerEpoch(KEYS[7], ARGV[6])
 if not epoch then return {-1} end
 if redis.call('ZSCORE', KEYS[5], id) then return {0, epoch} end
@@ -20,7 +22,7 @@ dropReservation(KEYS[2], KEYS[3], KEYS[4], id, ARGV[5])
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('INCRBY', KEYS[1], ARGV[2]) end
 
 -- period and cost first: recover.lua and redis-recovery.ts read them by position.
-redis.call('XADD', KEYS[6], '*', 'period', ARGV[5], 'cost', ARGV[2], unpack(cjson.decode(ARGV[7])))
+redis.call('XADD', KEYS[6], '*', 'period', ARGV[5], 'cost', ARGV[2], unpack(fields))
 
 redis.call('ZADD', KEYS[5], ARGV[3], id)
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - tonumber(ARGV[4]))

@@ -243,6 +243,27 @@ test('a record crosses the wire as one JSON array each way, is stored one field 
   await shipper.stop()
 })
 
+test('a lone UTF-16 surrogate in a name is stored as U+FFFD (as when each field was its own argument), not refused', async () => {
+  const t = uid('surrogate')
+  const id = uid('req')
+  await ledger.settle({ tenantId: t, periodKey: 'total', requestId: id, costMicros: 7, record: { ...usage(t, id, 0), model: 'm\ud800x' } })
+  const [[, stored]] = (await admin.xrange(tenantKeys(t).ledger, '-', '+')) as [string, string[]][]
+  expect(stored[stored.indexOf('model') + 1]).toBe('m\ufffdx')
+})
+
+test('settle.lua refuses a field list it cannot decode before it writes anything', async () => {
+  const t = uid('undecodable')
+  const id = uid('req')
+  await ledger.ensureCounter(t, 'total')
+  const k = tenantKeys(t)
+  const before = await admin.get(k.spent('total'))
+  await expect(ledger.scripts.settle([k.spent('total'), k.reserved('total'), k.resv, k.resvAmt, k.done, k.ledger, k.epoch],
+    [id, 500, Date.now(), 60_000, 'total', '', '["requestId", "\\ud800"]'])).rejects.toThrow()
+  expect(await admin.get(k.spent('total'))).toBe(before)
+  expect(await admin.zscore(k.done, id)).toBeNull()
+  expect(await admin.xlen(k.ledger)).toBe(0)
+})
+
 test('entries in the compact layout (requestId + JSON rec) ship beside the per-column ones', async () => {
   const t = uid('compact')
   const compactId = uid('req')

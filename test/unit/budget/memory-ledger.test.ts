@@ -108,3 +108,72 @@ test('memory: every failed hand-over to the sink is reported with what waits, an
   expect(told.length).toBe(3) // a success after successes is not news
   await ledger.close()
 })
+
+test('memory: a missing counter is rebuilt after the batch in the sink, not after every batch still queued', async () => {
+  const events: string[] = []
+  const pending: Array<() => void> = []
+  const stored = new Map<string, number>() // what the sink has written: requestId → cost
+  const ledger = createMemoryLedger({
+    batchSize: 2,
+    sink: (records) => {
+      events.push(`sink ${records.map((r) => r.requestId).join(',')}`)
+      return new Promise<void>((resolve) => pending.push(() => {
+        for (const r of records) stored.set(r.requestId, r.costUsdMicros)
+        resolve()
+      }))
+    },
+    rebuild: async (tenantId, _pk, exclude) => {
+      events.push(`rebuild ${tenantId}`)
+      let sum = 0
+      for (const [id, cost] of stored) if (id.startsWith(tenantId) && !exclude.includes(id)) sum += cost
+      return sum
+    },
+  })
+  const t = 'busy'
+  await ledger.ensureCounter(t, 'total')
+  events.length = 0
+  // Six settles queue three batches of two; the first goes to the sink and is held there.
+  for (let i = 0; i < 6; i++) await ledger.settle({ tenantId: t, periodKey: 'total', requestId: `${t}-${i}`, costMicros: 10, record: usage(t, `${t}-${i}`, 10) })
+  for (let i = 0; i < 50 && pending.length === 0; i++) await Bun.sleep(1)
+  expect(events).toEqual(['sink busy-0,busy-1'])
+  // A tenant whose counter is missing (its first request) waits for that batch only.
+  const fresh = ledger.reserve({ tenantId: 'fresh', periodKey: 'total', limitMicros: 1000, requestId: 'fresh-1', amountMicros: 5, ttlMs: 60_000 })
+  pending.shift()!()
+  expect(await fresh).toEqual({ ok: true })
+  expect(events).toEqual(['sink busy-0,busy-1', 'rebuild fresh'])
+  // The rest of the queue goes on afterwards, and a rebuild of the busy tenant now counts every record once.
+  while (events.length < 4 || pending.length > 0) {
+    pending.shift()?.()
+    await Bun.sleep(1)
+  }
+  expect(events.slice(2)).toEqual(['sink busy-2,busy-3', 'sink busy-4,busy-5'])
+  await ledger.close()
+})
+
+test('memory: a rebuild while records are in the sink and in the queue counts each exactly once', async () => {
+  const pending: Array<() => void> = []
+  const stored = new Map<string, number>()
+  const ledger = createMemoryLedger({
+    batchSize: 2,
+    sink: (records) => new Promise<void>((resolve) => pending.push(() => {
+      for (const r of records) stored.set(r.requestId, r.costUsdMicros)
+      resolve()
+    })),
+    rebuild: async (_t, _pk, exclude) => [...stored].filter(([id]) => !exclude.includes(id)).reduce((n, [, c]) => n + c, 0),
+  })
+  // Settled into a period whose counter does not exist yet (a fresh process): the records wait in the queue.
+  const t = 'x'
+  for (let i = 0; i < 5; i++) await ledger.settle({ tenantId: t, periodKey: 'total', requestId: `r${i}`, costMicros: 2 ** i, record: usage(t, `r${i}`, 2 ** i) })
+  for (let i = 0; i < 50 && pending.length === 0; i++) await Bun.sleep(1)
+  expect(pending.length).toBe(1) // r0, r1 are in the sink; r2..r4 queued
+  const counter = ledger.ensureCounter(t, 'total')
+  pending.shift()!() // r0, r1 reach the store while the rebuild waits for them
+  expect(await counter).toBe(31)
+  while (ledger.pendingCount() > 0) {
+    pending.shift()?.()
+    await Bun.sleep(1)
+  }
+  expect([...stored.keys()].sort()).toEqual(['r0', 'r1', 'r2', 'r3', 'r4'])
+  expect(await ledger.ensureCounter(t, 'total')).toBe(31)
+  await ledger.close()
+})

@@ -52,3 +52,9 @@ test.each([
 ] as const)('the field list ship-read.lua sends: %s', (_, json, expected) => {
   expect(parseFieldList(json)).toEqual(expected as string[] | null)
 })
+
+test('field values are well-formed UTF-16: a lone surrogate becomes U+FFFD (Redis cjson refuses an escaped one)', () => {
+  const fields = recordToFields({ ...usage('t', 'r1', 5, 1000), model: 'a\ud800b\udc00c' })
+  expect(fields[fields.indexOf('model') + 1]).toBe('a\ufffdb\ufffdc')
+  expect(JSON.stringify(fields)).not.toContain('\\ud')
+})
