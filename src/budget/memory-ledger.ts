@@ -5,6 +5,7 @@
  * Each operation's state change runs synchronously (no await in between), which is what makes it atomic here.
  * Settled records go to `sink` (the embedded store) in batches; on failure they stay queued and are retried.
  */
+import { FairRwGate } from './rw-gate.ts'
 import type { BudgetLedger, PeriodSnapshot, ReserveInput, ReserveResult, SettleInput, UsageRecord } from './types.ts'
 
 export interface MemoryLedgerOptions {
@@ -47,8 +48,7 @@ export function createMemoryLedger(opts: MemoryLedgerOptions): MemoryLedger {
   const rebuilding = new Map<string, Promise<void>>()
   let queue: Queued[] = []
   let flushing: Promise<void> | null = null
-  /** The batch handed to the sink and not yet answered. */
-  let inSink: Promise<void> | null = null
+  const gate = new FairRwGate()
   let retryTimer: ReturnType<typeof setTimeout> | null = null
   let retryDelay = retryBase
   let failing = false
@@ -97,22 +97,21 @@ export function createMemoryLedger(opts: MemoryLedgerOptions): MemoryLedger {
   }
 
   /**
-   * Like recover.lua: store sum without the queued records + the queued records. No sink batch runs during a
-   * rebuild: a rebuild is registered at once (flushOnce starts no batch while one is), then waits for the one batch
-   * already in the sink, if any, and only then reads the queue. So the queue only grows meanwhile and a record
-   * appended during the query is in no store. Records a failed sink call did write (e.g. the commit landed, the
-   * reply was lost) are in the store AND still queued: excluding the queued ids from the store's answer counts them
-   * once, like the Redis ledger does for a shipped but not yet acked batch. Waiting for the whole flush instead
-   * (every batch until the queue is empty) kept a new tenant's first request waiting for as long as settles kept
-   * coming: seconds under a steady flow into a sink that batches.
+   * Like recover.lua: store sum without the queued records + the queued records. A rebuild reads the queue and the
+   * store with no sink batch between them (`gate`: rebuilds read together, a batch writes alone), so the queue only
+   * grows meanwhile and a record appended during the query is in no store. Records a failed sink call did write
+   * (e.g. the commit landed, the reply was lost) are in the store AND still queued: excluding the queued ids from
+   * the store's answer counts them once, like the Redis ledger does for a shipped but not yet acked batch.
+   * Turns are fair: a rebuild waits for the batch in the sink, not for every batch of a steady flow (which kept a
+   * new tenant's first request waiting for seconds), and a batch waits for the rebuilds already reading, not for a
+   * burst of them (every tenant's first request after a period rollover).
    */
   function ensureCounter(tenantId: string, periodKey: string): Promise<void> {
     const k = pk(tenantId, periodKey)
     if (spent.has(k)) return Promise.resolve()
     let p = rebuilding.get(k)
     if (!p) {
-      p = (async () => {
-        while (inSink) await inSink.catch(() => {})
+      p = gate.read(async () => {
         if (spent.has(k)) return
         const mine = (q: Queued) => q.record.tenantId === tenantId && q.periodKey === periodKey
         const queued = queue.filter(mine).map(q => q.record.requestId)
@@ -122,7 +121,7 @@ export function createMemoryLedger(opts: MemoryLedgerOptions): MemoryLedger {
         let total = fromStore
         for (const q of queue) if (mine(q)) total += q.record.costUsdMicros
         spent.set(k, total)
-      })().finally(() => rebuilding.delete(k))
+      }).finally(() => rebuilding.delete(k))
       rebuilding.set(k, p)
     }
     return p
@@ -130,20 +129,12 @@ export function createMemoryLedger(opts: MemoryLedgerOptions): MemoryLedger {
 
   async function flushOnce(): Promise<void> {
     while (queue.length > 0) {
-      while (rebuilding.size > 0) await Promise.allSettled([...rebuilding.values()])
-      const batch = queue.slice(0, batchSize)
-      // Settles only append while the sink runs, so the batch is still the queue's head. It leaves the queue before
-      // `inSink` resolves: a rebuild waiting for it then finds each record in the store or in the queue, never neither.
-      const sent = (async () => {
+      await gate.write(async () => {
+        // Settles only append meanwhile, so the batch is still the queue's head when the sink has it.
+        const batch = queue.slice(0, batchSize)
         await opts.sink(batch.map(q => q.record))
         queue = queue.slice(batch.length)
-      })()
-      inSink = sent
-      try {
-        await sent
-      } finally {
-        inSink = null
-      }
+      })
     }
   }
 

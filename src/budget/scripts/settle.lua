@@ -7,8 +7,14 @@
 -- Returns {1, epoch} settled | {0, epoch} already settled or released (no change) | {-1} the caller's epoch is gone
 -- (no change): it recovers, which re-registers this reservation, and settles again. epoch is '' if there is none.
 local id = ARGV[1]
--- Decoded before anything is written: Redis does not undo a script's writes when it fails halfway.
+-- Decoded and checked before anything is written: Redis does not undo a script's writes when it fails halfway.
 local fields = cjson.decode(ARGV[7])
+if type(fields) ~= 'table' or #fields == 0 or #fields % 2 ~= 0 then
+  return redis.error_reply('settle: the record must be a JSON array of field/value strings')
+end
+for _, v in ipairs(fields) do
+  if type(v) ~= 'string' then return redis.error_reply('settle: the record must be a JSON array of field/value strings') end
+end
 local epoch = callerEpoch(KEYS[7], ARGV[6])
 if not epoch then return {-1} end
 if redis.call('ZSCORE', KEYS[5], id) then return {0, epoch} end

@@ -251,14 +251,21 @@ test('a lone UTF-16 surrogate in a name is stored as U+FFFD (as when each field 
   expect(stored[stored.indexOf('model') + 1]).toBe('m\ufffdx')
 })
 
-test('settle.lua refuses a field list it cannot decode before it writes anything', async () => {
-  const t = uid('undecodable')
+test.each([
+  ['an undecodable string', '["requestId", "\\ud800"]'],
+  ['not an array', '"requestId"'],
+  ['an empty list', '[]'],
+  ['an odd number of items', '["requestId", "r", "model"]'],
+  ['a number among the strings', '["requestId", "r", "promptTokens", 3]'],
+  ['a nested array', '["requestId", ["r"]]'],
+])('settle.lua refuses a field list that is %s before it writes anything', async (_, fieldsJson) => {
+  const t = uid('refused')
   const id = uid('req')
   await ledger.ensureCounter(t, 'total')
   const k = tenantKeys(t)
   const before = await admin.get(k.spent('total'))
   await expect(ledger.scripts.settle([k.spent('total'), k.reserved('total'), k.resv, k.resvAmt, k.done, k.ledger, k.epoch],
-    [id, 500, Date.now(), 60_000, 'total', '', '["requestId", "\\ud800"]'])).rejects.toThrow()
+    [id, 500, Date.now(), 60_000, 'total', '', fieldsJson])).rejects.toThrow()
   expect(await admin.get(k.spent('total'))).toBe(before)
   expect(await admin.zscore(k.done, id)).toBeNull()
   expect(await admin.xlen(k.ledger)).toBe(0)

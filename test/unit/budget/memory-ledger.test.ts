@@ -139,9 +139,10 @@ test('memory: a missing counter is rebuilt after the batch in the sink, not afte
   // A tenant whose counter is missing (its first request) waits for that batch only.
   const fresh = ledger.reserve({ tenantId: 'fresh', periodKey: 'total', limitMicros: 1000, requestId: 'fresh-1', amountMicros: 5, ttlMs: 60_000 })
   pending.shift()!()
-  expect(await fresh).toEqual({ ok: true })
-  expect(events).toEqual(['sink busy-0,busy-1', 'rebuild fresh'])
-  // The rest of the queue goes on afterwards, and a rebuild of the busy tenant now counts every record once.
+  // Failing fast on a regression: a rebuild held behind every queued batch would not settle before the timer.
+  expect(await Promise.race([fresh, Bun.sleep(2_000).then(() => 'still waiting')])).toEqual({ ok: true })
+  expect(events.slice(0, 2)).toEqual(['sink busy-0,busy-1', 'rebuild fresh'])
+  // The rest of the queue goes on afterwards.
   while (events.length < 4 || pending.length > 0) {
     pending.shift()?.()
     await Bun.sleep(1)
@@ -159,7 +160,11 @@ test('memory: a rebuild while records are in the sink and in the queue counts ea
       for (const r of records) stored.set(r.requestId, r.costUsdMicros)
       resolve()
     })),
-    rebuild: async (_t, _pk, exclude) => [...stored].filter(([id]) => !exclude.includes(id)).reduce((n, [, c]) => n + c, 0),
+    // Like a real query, the answer comes a moment after the call: a batch landing meanwhile must not be missed.
+    rebuild: async (_t, _pk, exclude) => {
+      await Bun.sleep(1)
+      return [...stored].filter(([id]) => !exclude.includes(id)).reduce((n, [, c]) => n + c, 0)
+    },
   })
   // Settled into a period whose counter does not exist yet (a fresh process): the records wait in the queue.
   const t = 'x'
@@ -168,12 +173,40 @@ test('memory: a rebuild while records are in the sink and in the queue counts ea
   expect(pending.length).toBe(1) // r0, r1 are in the sink; r2..r4 queued
   const counter = ledger.ensureCounter(t, 'total')
   pending.shift()!() // r0, r1 reach the store while the rebuild waits for them
-  expect(await counter).toBe(31)
+  expect(await Promise.race([counter, Bun.sleep(2_000).then(() => 'still waiting')])).toBe(31)
   while (ledger.pendingCount() > 0) {
     pending.shift()?.()
     await Bun.sleep(1)
   }
   expect([...stored.keys()].sort()).toEqual(['r0', 'r1', 'r2', 'r3', 'r4'])
   expect(await ledger.ensureCounter(t, 'total')).toBe(31)
+  await ledger.close()
+})
+
+test('memory: a burst of rebuilds does not keep usage records from the store', async () => {
+  const events: string[] = []
+  const queries: Array<() => void> = []
+  const ledger = createMemoryLedger({
+    sink: (records) => void events.push(`sink ${records.map((r) => r.requestId).join(',')}`),
+    rebuild: (tenantId) => {
+      events.push(`rebuild ${tenantId}`)
+      return new Promise<number>((resolve) => queries.push(() => resolve(0)))
+    },
+  })
+  const t = 'steady'
+  const first = ledger.ensureCounter(t, 'total')
+  queries.shift()!()
+  await first
+  // A rebuild is reading (its query held) when a settle queues a record; more tenants' first requests keep arriving.
+  const a = ledger.ensureCounter('new-a', 'total')
+  await ledger.settle({ tenantId: t, periodKey: 'total', requestId: 's1', costMicros: 1, record: usage(t, 's1', 1) })
+  await Bun.sleep(2) // the flush is scheduled and waits for the reading rebuild
+  const b = ledger.ensureCounter('new-b', 'total')
+  const c = ledger.ensureCounter('new-c', 'total')
+  queries.shift()!() // the rebuild that was reading ends: the batch goes before the rebuilds that came after it
+  for (let i = 0; i < 50 && !events.includes('sink s1'); i++) await Bun.sleep(1)
+  expect(events.slice(1)).toEqual(['rebuild new-a', 'sink s1', 'rebuild new-b', 'rebuild new-c'])
+  while (queries.length > 0) queries.shift()!()
+  await Promise.all([a, b, c])
   await ledger.close()
 })
