@@ -138,8 +138,7 @@ const OPTIONAL_FIELDS = ['clientRequestId'] as const satisfies readonly (keyof U
  * A usage record's fields in its stream entry (after the leading `period`, `cost` written by settle.lua), one per
  * column: the layout every gateway version writes and reads. They cross the wire as one JSON array each way
  * (settle.lua expands it, ship-read.lua packs it), which costs ioredis one argument and one reply string per record
- * instead of two dozen. A compact stored layout (`requestId` plus the record as one JSON field `rec`) is read but
- * never written: gateways before it ack an entry they cannot parse as malformed, which deletes it.
+ * instead of two dozen. The stored layout stays the same, so gateways of every version read each other's entries.
  */
 export function recordToFields(r: UsageRecord): string[] {
   const out: string[] = []
@@ -148,14 +147,6 @@ export function recordToFields(r: UsageRecord): string[] {
   for (const f of RECORD_FIELDS) out.push(f, String(r[f]).toWellFormed())
   for (const f of OPTIONAL_FIELDS) if (r[f] != null) out.push(f, String(r[f]).toWellFormed())
   return out
-}
-
-/** The compact layout (see recordToFields): read by fieldsToRecord, written by nothing yet. */
-export function recordToJsonFields(r: UsageRecord): string[] {
-  const rec: Record<string, string | number> = {}
-  for (const f of RECORD_FIELDS) rec[f] = r[f]
-  for (const f of OPTIONAL_FIELDS) if (r[f] != null) rec[f] = r[f]!
-  return ['requestId', r.requestId, 'rec', JSON.stringify(rec)]
 }
 
 /** A stream entry's field/value list as ship-read.lua sends it (one JSON array); null if it is not one. */
@@ -169,31 +160,19 @@ export function parseFieldList(json: string): string[] | null {
   return Array.isArray(v) && v.every((x) => typeof x === 'string') ? v : null
 }
 
-/**
- * Parses a stream entry's flat field list, in either layout (one field per column, or `rec` JSON); null if it is
- * not a usage record (never throw on foreign data).
- */
+/** Parses a stream entry's flat field list; null if it is not a usage record (never throw on foreign data). */
 export function fieldsToRecord(fields: string[]): { periodKey: string; record: UsageRecord } | null {
   const m: Record<string, string> = {}
   for (let i = 0; i + 1 < fields.length; i += 2) m[fields[i]] = fields[i + 1]
   if (m.period === undefined) return null
-  let source: Record<string, unknown> = m
-  if (m.rec !== undefined) {
-    try {
-      source = JSON.parse(m.rec) as Record<string, unknown>
-    } catch {
-      return null
-    }
-    if (source === null || typeof source !== 'object') return null
-  }
   const rec: Record<string, string | number> = {}
   for (const f of RECORD_FIELDS) {
-    const v = source[f]
-    if (typeof v !== 'string' && typeof v !== 'number') return null
-    const value = NUMERIC.has(f) ? Number(v) : String(v)
+    const v = m[f]
+    if (v === undefined) return null
+    const value = NUMERIC.has(f) ? Number(v) : v
     if (typeof value === 'number' && !Number.isFinite(value)) return null
     rec[f] = value
   }
-  for (const f of OPTIONAL_FIELDS) if (typeof source[f] === 'string') rec[f] = source[f] as string
+  for (const f of OPTIONAL_FIELDS) if (m[f] !== undefined) rec[f] = m[f]
   return { periodKey: m.period, record: rec as unknown as UsageRecord }
 }

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { Redis } from 'ioredis'
 import { createRedisLedger, type RedisLedger } from '../../../src/budget/redis-ledger.ts'
-import { recordToJsonFields, tenantKeys } from '../../../src/budget/scripts.ts'
+import { tenantKeys } from '../../../src/budget/scripts.ts'
 import { createUsageShipper } from '../../../src/budget/usage-shipper.ts'
 import { startRedis, type TestRedis } from '../../helpers/redis.ts'
 import { FakeStore, uid, usage } from '../../unit/budget/ledger-contract.ts'
@@ -269,20 +269,6 @@ test.each([
   expect(await admin.get(k.spent('total'))).toBe(before)
   expect(await admin.zscore(k.done, id)).toBeNull()
   expect(await admin.xlen(k.ledger)).toBe(0)
-})
-
-test('entries in the compact layout (requestId + JSON rec) ship beside the per-column ones', async () => {
-  const t = uid('compact')
-  const compactId = uid('req')
-  const compact = usage(t, compactId, 9)
-  await admin.xadd(tenantKeys(t).ledger, '*', 'period', 'total', 'cost', '9', ...recordToJsonFields(compact))
-  const ids = await settleMany([t], 2)
-  const shipper = createUsageShipper({ source: ledger, discover: false, store, group: uid('g') })
-  await shipper.addTenant(t)
-  await shipper.flush()
-  expect(rowsOf([compactId, ...ids])).toBe(3)
-  expect(store.rows.get(compactId)).toEqual(compact)
-  expect(await admin.xlen(tenantKeys(t).ledger)).toBe(0)
 })
 
 test('default discovery: tenants come from gw:ledger:tenants, filled by settle (own Redis: it ships everything)', async () => {
