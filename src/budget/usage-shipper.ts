@@ -22,7 +22,7 @@ import { hostname } from 'node:os'
 import type { LogFn } from '../log.ts'
 import type { Store } from '../store/types.ts'
 import {
-  fieldsToRecord, LEDGER_TENANTS_KEY, parseFieldList, leaseToken, registerScripts, SHIP_LEASE_MS, tenantKeys, type BudgetScripts, type RedisClient,
+  fieldsToRecord, LEDGER_TENANTS_KEY, leaseToken, parseFieldList, registerScripts, SHIP_LEASE_MS, tenantKeys, type BudgetScripts, type RedisClient,
 } from './scripts.ts'
 import type { UsageRecord } from './types.ts'
 

@@ -204,8 +204,3 @@ export async function* readSseEventBatches(body: ReadableStream<Uint8Array>, sig
     reader.releaseLock()
   }
 }
-
-/** readSseEventBatches, one event at a time. */
-export async function* readSseEvents(body: ReadableStream<Uint8Array>, signal?: AbortSignal): AsyncGenerator<SseEvent> {
-  for await (const batch of readSseEventBatches(body, signal)) yield* batch
-}

@@ -9,12 +9,12 @@
 local id = ARGV[1]
 -- Decoded and checked before anything is written: Redis does not undo a script's writes when it fails halfway.
 local fields = cjson.decode(ARGV[7])
-if type(fields) ~= 'table' or #fields == 0 or #fields % 2 ~= 0 then
-  return redis.error_reply('settle: the record must be a JSON array of field/value strings')
+local function isFieldList(t)
+  if type(t) ~= 'table' or #t == 0 or #t % 2 ~= 0 then return false end
+  for _, v in ipairs(t) do if type(v) ~= 'string' then return false end end
+  return true
 end
-for _, v in ipairs(fields) do
-  if type(v) ~= 'string' then return redis.error_reply('settle: the record must be a JSON array of field/value strings') end
-end
+if not isFieldList(fields) then return redis.error_reply('settle: the record must be a JSON array of field/value strings') end
 local epoch = callerEpoch(KEYS[7], ARGV[6])
 if not epoch then return {-1} end
 if redis.call('ZSCORE', KEYS[5], id) then return {0, epoch} end

@@ -1,5 +1,10 @@
 import { describe, expect, test } from 'bun:test'
-import { MAX_EVENT_CHARS, parseSse, readSseEventBatches, readSseEvents, SseParser, type SseEvent } from '../../../src/sse/parser.ts'
+import { MAX_EVENT_CHARS, parseSse, readSseEventBatches, SseParser, type SseEvent } from '../../../src/sse/parser.ts'
+
+/** The batches one event at a time, as the tests below read them. */
+async function* readSseEvents(body: ReadableStream<Uint8Array>, signal?: AbortSignal): AsyncGenerator<SseEvent> {
+  for await (const batch of readSseEventBatches(body, signal)) yield* batch
+}
 
 const enc = new TextEncoder()
 
