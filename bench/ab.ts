@@ -5,7 +5,7 @@
  *
  *   bun bench/ab.ts --a OLD_BINARY [--b dist/gateway] [--rounds 3] [-d 4] [-c 32]
  *
- * Reports req/s and CPU ms per 1,000 requests of each (median over rounds), for JSON and SSE, with strict
+ * Reports req/s, CPU ms per 1,000 requests and latency p50/p99 of each (median over rounds), for JSON and SSE, with strict
  * budgets in a throwaway Redis and with the in-process ledger.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -29,6 +29,8 @@ const wrk = findWrk()
 if ('missing' in wrk) throw new Error(wrk.missing)
 
 const cpuMs = cpuTimeMs
+/** Medians over the rounds; latency = request start → whole response read (wrk). */
+interface Stats { rps: number; cpu: number; p50: number; p99: number }
 
 const redis = await startRedis({ own: true })
 const dirs: string[] = []
@@ -49,7 +51,9 @@ try {
   console.log(`A = ${values.a}\nB = ${values.b}`)
   for (const mode of ['json', 'stream'] as const) {
     for (const ledger of ['redis', 'memory']) {
-      const rows: Record<string, { rps: number[]; cpu: number[] }> = { A: { rps: [], cpu: [] }, B: { rps: [], cpu: [] } }
+      const rows: Record<string, { rps: number[]; cpu: number[]; p50: number[]; p99: number[] }> = {
+        A: { rps: [], cpu: [], p50: [], p99: [] }, B: { rps: [], cpu: [], p50: [], p99: [] },
+      }
       for (let round = 0; round < Number(values.rounds); round++) {
         for (const g of gateways.filter((x) => x.ledger === ledger)) {
           const spec = { url: `${g.gw.url}/v1/chat/completions`, headers: jsonHeaders(g.key), body: chatBody({ stream: mode === 'stream' }), connections: Number(values.c) }
@@ -57,12 +61,14 @@ try {
           const c0 = cpuMs(g.gw.pid)
           const r = await runWrk(wrk.path, { ...spec, durationS: Number(values.d) })
           rows[g.label]!.rps.push(r.rps)
+          rows[g.label]!.p50.push(r.p50Ms)
+          rows[g.label]!.p99.push(r.p99Ms)
           rows[g.label]!.cpu.push(((cpuMs(g.gw.pid) - c0) / r.requests) * 1000)
         }
       }
-      const a = { rps: median(rows.A!.rps), cpu: median(rows.A!.cpu) }
-      const b = { rps: median(rows.B!.rps), cpu: median(rows.B!.cpu) }
-      console.log(`${mode.padEnd(6)} ${ledger.padEnd(6)} c=${values.c}: A ${a.rps} req/s ${a.cpu.toFixed(1)} CPU ms/1k | B ${b.rps} req/s ${b.cpu.toFixed(1)} CPU ms/1k | B/A req/s ${(b.rps / a.rps).toFixed(2)}×, CPU ${(b.cpu / a.cpu).toFixed(2)}× (rounds: A ${rows.A!.rps.join('/')}, B ${rows.B!.rps.join('/')})`)
+      const [a, b] = [rows.A!, rows.B!].map((x) => ({ rps: median(x.rps), cpu: median(x.cpu), p50: median(x.p50), p99: median(x.p99) })) as [Stats, Stats]
+      const show = (x: Stats) => `${x.rps} req/s ${x.cpu.toFixed(1)} CPU ms/1k p50/p99 ${x.p50}/${x.p99} ms`
+      console.log(`${mode.padEnd(6)} ${ledger.padEnd(6)} c=${values.c}: A ${show(a)} | B ${show(b)} | B/A req/s ${(b.rps / a.rps).toFixed(2)}×, CPU ${(b.cpu / a.cpu).toFixed(2)}× (rounds: A ${rows.A!.rps.join('/')}, B ${rows.B!.rps.join('/')})`)
     }
   }
 } finally {

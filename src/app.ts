@@ -47,8 +47,12 @@ export function createApp(deps: AppDeps, opts: AppOptions = {}) {
     async ({ request }: { request: Request }): Promise<Response> => {
       const ctx = contexts.get(request) ?? newContext(request)
       inflightRequests.inc()
-      let streamDone: Promise<void> | null = null
-      ctx.onStreamDone = (p) => (streamDone = p)
+      let finishing: Promise<void> | null = null
+      let stream = false
+      ctx.onFinishing = (p, kind) => {
+        finishing = p
+        stream = kind === 'stream'
+      }
       let res: Response
       const handled = handler(ctx, deps)
       let errorCode: string | undefined
@@ -70,21 +74,22 @@ export function createApp(deps: AppDeps, opts: AppOptions = {}) {
         }
       }
       // A client that left before a non-streamed reply: the reply was read (and charged) but nobody gets it.
-      if (request.signal.aborted && streamDone === null && res.status < 400) res = new Response(null, { status: CLIENT_CLOSED_REQUEST })
+      if (request.signal.aborted && !stream && res.status < 400) res = new Response(null, { status: CLIENT_CLOSED_REQUEST })
       res.headers.set('x-request-id', ctx.requestId)
       res.headers.set('server-timing', ctx.timing.serverTimingHeader())
-      const stream = streamDone !== null
       const end = () => {
         inflightRequests.dec()
         record(route, res.status, ctx.timing, { facts: ctx.access, stream, errorCode })
       }
-      if (stream) {
-        inflightStreams.inc()
-        ;(streamDone as unknown as Promise<void>).then(() => {
-          inflightStreams.dec()
+      if (finishing === null) end()
+      else {
+        if (stream) inflightStreams.inc()
+        const finished = () => {
+          if (stream) inflightStreams.dec()
           end()
-        })
-      } else end()
+        }
+        ;(finishing as Promise<void>).then(finished, finished)
+      }
       return res
     }
 

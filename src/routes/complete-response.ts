@@ -41,8 +41,16 @@ export async function completeResponse<T>(
     meter.started = true
     const res = reply(body, meter)
     const status = request.signal.aborted ? 'client_disconnect' : 'ok'
-    await closeReservation(reservation, { endedBy: 'completed', status, ...meter }, timing.elapsedMs())
-    timing.mark('settle')
+    // The reply goes out without waiting for the ledger's answer (a Redis round trip), as a stream's end does.
+    // The charge is already on its way: the cost is computed and handed to the ledger before this returns (the
+    // in-process ledger applies it at once; the Redis script is queued on the one connection, which runs
+    // commands in order, ahead of anything a following request sends), so the client's next request through
+    // this gateway sees it. The request stays in flight until the ledger answered, so a shutdown waits for it,
+    // and a settle that fails is kept and retried by the ledger as before.
+    const settled = closeReservation(reservation, { endedBy: 'completed', status, ...meter }, timing.elapsedMs())
+      .then(() => timing.mark('settle'))
+    if (ctx.onFinishing) ctx.onFinishing(settled, 'settle')
+    else await settled
     return res
   } catch (e) {
     if (ours) {

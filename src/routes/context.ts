@@ -41,6 +41,11 @@ export interface RequestContext {
   timing: RequestTiming
   /** Facts for the request's access-log line; handlers fill what they learn (see http/access-log.ts). */
   access: AccessFacts
-  /** Set by a streaming handler: it reports completion itself when the stream ends. */
-  onStreamDone?: (done: Promise<void>) => void
+  /**
+   * Set by the app for a handler whose work goes on after it returns its response: a stream's body, or the
+   * settle of a non-streamed reply. The request stays in flight (a shutdown's drain waits for it) and its
+   * access-log line and metrics are written when `done` resolves. Without it (a handler called on its own),
+   * the handler finishes before it returns.
+   */
+  onFinishing?: (done: Promise<void>, kind: 'stream' | 'settle') => void
 }

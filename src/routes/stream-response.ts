@@ -105,7 +105,7 @@ export async function streamResponse<T>(
 
   const it = iterable[Symbol.asyncIterator]()
   let resolveDone!: () => void
-  ctx.onStreamDone?.(new Promise<void>((r) => (resolveDone = r)))
+  ctx.onFinishing?.(new Promise<void>((r) => (resolveDone = r)), 'stream')
 
   let finished = false
   let heartbeat: ReturnType<typeof setInterval> | undefined
