@@ -23,7 +23,6 @@ export interface RaceRound {
   /** Sum of usage_records in Postgres for the tenant (shipped from the Redis ledger), as a cross-check. */
   usageRecordsMicros: number | null
   reserveMs: { p50: number; p99: number } | null
-  settleMs: { p50: number; p99: number } | null
   wallMs: number
 }
 
@@ -34,7 +33,7 @@ export interface BudgetRaceResult {
   upstreamLatencyMs: number
   rounds: RaceRound[]
   /** The same stages with one request at a time (a budgeted tenant far from its limit): no queueing. */
-  uncontended: { requests: number; reserveMs: { p50: number; p99: number } | null; settleMs: { p50: number; p99: number } | null }
+  uncontended: { requests: number; reserveMs: { p50: number; p99: number } | null }
 }
 
 export async function budgetRace(ctx: BenchCtx): Promise<BudgetRaceResult> {
@@ -55,7 +54,7 @@ export async function budgetRace(ctx: BenchCtx): Promise<BudgetRaceResult> {
   const redis = new Redis(ctx.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1 })
   const sql = postgres(ctx.databaseUrl, { max: 1, onnotice: () => {} })
   const out: RaceRound[] = []
-  let uncontended: BudgetRaceResult['uncontended'] = { requests: 0, reserveMs: null, settleMs: null }
+  let uncontended: BudgetRaceResult['uncontended'] = { requests: 0, reserveMs: null }
   try {
     // Warm the gateway's JIT and pools on a tenant without a limit, so round 1 is not also a cold start.
     const warm = await seedTenants(ctx.databaseUrl, { prefix: 'race-warm', tenants: 1, keysPerTenant: 1, budgetUsdMicros: null })
@@ -65,8 +64,8 @@ export async function budgetRace(ctx: BenchCtx): Promise<BudgetRaceResult> {
     const one = await runLoad({ url: `${gw.url}/v1/chat/completions`, headers: jsonHeaders(seq.keyFor(1)), body: chatBody({ model: 'bench-race', maxTokens: chunks }),
       stream: false, concurrency: 1, requests: 60, warmup: 5, maxMs: 15_000 })
     const pick = (k: string) => (one.serverTiming[k] ? { p50: one.serverTiming[k]!.p50, p99: one.serverTiming[k]!.p99 } : null)
-    uncontended = { requests: one.ok, reserveMs: pick('budget_reserve'), settleMs: pick('settle') }
-    ctx.log(`  one at a time: reserve p50/p99 ${uncontended.reserveMs?.p50}/${uncontended.reserveMs?.p99} ms, settle ${uncontended.settleMs?.p50}/${uncontended.settleMs?.p99} ms`)
+    uncontended = { requests: one.ok, reserveMs: pick('budget_reserve') }
+    ctx.log(`  one at a time: reserve p50/p99 ${uncontended.reserveMs?.p50}/${uncontended.reserveMs?.p99} ms`)
     for (let r = 1; r <= rounds; r++) {
       for (const policy of ['strict', 'fixed'] as const) {
         const tenant = `race-${policy}-${r}`
@@ -75,6 +74,8 @@ export async function budgetRace(ctx: BenchCtx): Promise<BudgetRaceResult> {
           body: chatBody({ model: 'bench-race', maxTokens: chunks }), stream: false,
           concurrency: requests, requests, maxMs: 30_000, graceMs: 15_000,
         })
+        // A reply goes out before its settle is answered: read the counter once the gateway has none in flight.
+        await settled(gw.url)
         const spent = Number((await redis.get(tenantKeys(tenant).spent('total'))) ?? 0)
         // The usage shipper moves records to Postgres in batches; give it a moment, bounded.
         let usage: number | null = null
@@ -90,12 +91,11 @@ export async function budgetRace(ctx: BenchCtx): Promise<BudgetRaceResult> {
           otherStatuses: Object.fromEntries(Object.entries(load.statuses).filter(([s]) => s !== '200' && s !== '402')),
           spentMicros: spent, overrunMicros: Math.max(0, spent - limit), usageRecordsMicros: usage,
           reserveMs: st.budget_reserve ? { p50: st.budget_reserve.p50, p99: st.budget_reserve.p99 } : null,
-          settleMs: st.settle ? { p50: st.settle.p50, p99: st.settle.p99 } : null,
           wallMs: load.durationMs,
         }
         out.push(round)
         ctx.log(`  ${policy.padEnd(6)} round ${r}: admitted ${round.admitted} (K=${k}), 402 ×${round.rejected402}, spent ${spent} µUSD of ${limit}` +
-          ` → overrun ${round.overrunMicros} µUSD; reserve p50/p99 ${round.reserveMs?.p50}/${round.reserveMs?.p99} ms, settle ${round.settleMs?.p50}/${round.settleMs?.p99} ms`)
+          ` → overrun ${round.overrunMicros} µUSD; reserve p50/p99 ${round.reserveMs?.p50}/${round.reserveMs?.p99} ms`)
       }
     }
   } finally {
@@ -105,4 +105,14 @@ export async function budgetRace(ctx: BenchCtx): Promise<BudgetRaceResult> {
     await up.child.stop()
   }
   return { requests, k, costPerRequestMicros: costPerRequest, upstreamLatencyMs: 50, rounds: out, uncontended }
+}
+
+/** Waits (at most 10 s) until the gateway reports no request in flight: every settle has been answered. */
+async function settled(url: string): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    const text = await (await fetch(`${url}/metrics`)).text()
+    if (/^gateway_inflight_requests 0$/m.test(text)) return
+    await Bun.sleep(20)
+  }
+  throw new Error('requests still in flight 10 s after the load ended')
 }

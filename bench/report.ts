@@ -62,7 +62,7 @@ function overheadMd(o: OverheadResult): string {
   out.push('### Our gateway\'s stages (Server-Timing, p50 / p99 ms)', '',
     table(['run', ...stages], Object.entries(o.gatewayStages).map(([k, s]) => [k, ...stages.map((st) => (s[st] ? `${f(s[st]!.p50, 3)} / ${f(s[st]!.p99, 3)}` : '–'))])), '',
     `Slowest stage of the gateway's own work (excluding \`upstream_ttfb\` and \`stream\`, which wait on the upstream): **${o.slowestOwnStage ?? 'n/a'}**. ` +
-    'Server-Timing is sent with the headers, so stages after them (stream, settle for SSE) are absent in stream runs.', '')
+    'Server-Timing is sent with the headers, so stages after them (`stream`, and `settle`, which follows every reply) are absent.', '')
   return out.join('\n')
 }
 
@@ -130,15 +130,16 @@ function raceMd(b: BudgetRaceResult): string {
     `${b.requests} non-streaming requests sent at once (one connection each) to one tenant whose limit admits K = ${b.k} by actual cost ` +
     `(${b.costPerRequestMicros} µUSD per request: 10 prompt tokens × $1/Mtok + 20 completion tokens × $100/Mtok; limit ${b.k * b.costPerRequestMicros} µUSD). ` +
     `Upstream latency ${b.upstreamLatencyMs} ms so all requests overlap. \`strict\` reserves the worst case (prompt estimate + max_tokens); ` +
-    '`fixed` reserves a flat 1,000 µUSD. Spent is the Redis counter after every response; overrun = max(0, spent − limit). ' +
-    'Reserve/settle latency: `budget_reserve` / `settle` stages of Server-Timing on admitted requests.', '',
-    table(['policy', 'round', 'admitted (K)', '402', 'other', 'spent µUSD', 'limit µUSD', 'overrun µUSD', 'usage_records µUSD', 'reserve p50/p99 ms', 'settle p50/p99 ms', 'wall ms'],
+    '`fixed` reserves a flat 1,000 µUSD. Spent is the Redis counter once every response is in and the gateway has no request in flight ' +
+    '(a reply goes out before its settle is answered); overrun = max(0, spent − limit). ' +
+    'Reserve latency: the `budget_reserve` stage of Server-Timing on admitted requests.', '',
+    table(['policy', 'round', 'admitted (K)', '402', 'other', 'spent µUSD', 'limit µUSD', 'overrun µUSD', 'usage_records µUSD', 'reserve p50/p99 ms', 'wall ms'],
       b.rounds.map((r) => [r.policy, r.round, `${r.admitted} (${b.k})`, r.rejected402, Object.entries(r.otherStatuses).map(([k, v]) => `${k}×${v}`).join(' ') || '–',
         r.spentMicros.toLocaleString('en'), r.limitMicros.toLocaleString('en'), r.overrunMicros.toLocaleString('en'), r.usageRecordsMicros?.toLocaleString('en') ?? '–',
-        r.reserveMs ? `${f(r.reserveMs.p50, 3)} / ${f(r.reserveMs.p99, 3)}` : '–', r.settleMs ? `${f(r.settleMs.p50, 3)} / ${f(r.settleMs.p99, 3)}` : '–', r.wallMs])), '',
-    'Under the 500-request burst those stage times are mostly queueing (every request is parsed and sent to Redis before the replies are read). ' +
+        r.reserveMs ? `${f(r.reserveMs.p50, 3)} / ${f(r.reserveMs.p99, 3)}` : '–', r.wallMs])), '',
+    'Under the 500-request burst those times are mostly queueing (every request is parsed and sent to Redis before the replies are read). ' +
     `One request at a time (${b.uncontended.requests} requests, a budgeted tenant far from its limit): reserve p50 / p99 ` +
-    `${f(b.uncontended.reserveMs?.p50, 3)} / ${f(b.uncontended.reserveMs?.p99, 3)} ms, settle ${f(b.uncontended.settleMs?.p50, 3)} / ${f(b.uncontended.settleMs?.p99, 3)} ms.`,
+    `${f(b.uncontended.reserveMs?.p50, 3)} / ${f(b.uncontended.reserveMs?.p99, 3)} ms.`,
     '', 'With `strict`, fewer than K can be admitted: the reservation is the worst case (the gateway\'s prompt estimate + max_tokens), which is above the actual cost.', ''].join('\n')
 }
 

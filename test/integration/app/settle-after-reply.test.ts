@@ -20,7 +20,7 @@ afterAll(async () => {
 
 /** An in-process ledger whose settles wait until `open()`; `handed` lists what was handed to it, at once. */
 function heldLedger() {
-  const inner = createMemoryLedger({ rebuild: async () => 0 })
+  const inner = createMemoryLedger({ rebuild: async () => 0, sink: async () => {} })
   const handed: SettleInput[] = []
   let open!: () => void
   const gate = new Promise<void>((r) => (open = r))
