@@ -3,7 +3,7 @@
  * time. Each build gets its own embedded store; both run behind the same 0 ms upstream; wrk drives them in
  * interleaved rounds (A, B, A, B, …) so drifting machine load hits both alike.
  *
- *   bun bench/ab.ts --a OLD_BINARY [--b dist/gateway] [--rounds 3] [-d 4] [-c 32]
+ *   bun bench/ab.ts --a OLD_BINARY [--b dist/gateway] [--rounds 3] [-d 4] [-c 32] [--mode json,stream] [--ledger redis,memory]
  *
  * Reports req/s, CPU ms per 1,000 requests and latency p50/p99 of each (median over rounds), for JSON and SSE, with strict
  * budgets in a throwaway Redis and with the in-process ledger.
@@ -22,6 +22,7 @@ const { values } = parseArgs({
   options: {
     a: { type: 'string' }, b: { type: 'string', default: BINARY },
     rounds: { type: 'string', default: '3' }, d: { type: 'string', default: '4' }, c: { type: 'string', default: '32' },
+    mode: { type: 'string', default: 'json,stream' }, ledger: { type: 'string', default: 'redis,memory' },
   },
 })
 if (!values.a) throw new Error('usage: bun bench/ab.ts --a OLD_BINARY [--b dist/gateway] [--rounds 3] [-d 4] [-c 32]')
@@ -49,8 +50,8 @@ try {
     }
   }
   console.log(`A = ${values.a}\nB = ${values.b}`)
-  for (const mode of ['json', 'stream'] as const) {
-    for (const ledger of ['redis', 'memory']) {
+  for (const mode of values.mode!.split(',') as Array<'json' | 'stream'>) {
+    for (const ledger of values.ledger!.split(',')) {
       const rows: Record<string, { rps: number[]; cpu: number[]; p50: number[]; p99: number[] }> = {
         A: { rps: [], cpu: [], p50: [], p99: [] }, B: { rps: [], cpu: [], p50: [], p99: [] },
       }
