@@ -14,7 +14,7 @@ import type { LogFn } from '../log.ts'
 import { Holdings } from './holdings.ts'
 import { connectRedis, type ConnectOptions, withTimeout } from './redis-connect.ts'
 import { recoverTenant, type RecoveryDeps } from './redis-recovery.ts'
-import { RetryQueue, startSweep } from './redis-sweep.ts'
+import { type PendingOp, RetryQueue, startSweep } from './redis-sweep.ts'
 import {
   LEASE_WAIT_MS, LEDGER_TENANTS_KEY, preloadScripts, recordToFields, registerScripts, SHIP_LEASE_MS, tenantKeys,
   type BudgetScripts, type RedisClient,
@@ -67,6 +67,23 @@ export interface RedisLedger extends BudgetLedger {
   sweep(): Promise<void>
   /** What this gateway holds: live reservations, unconfirmed records, failed settles/releases to retry, records forgotten. */
   holdings(): { live: number; outbox: number; pending: number; dropped: number }
+}
+
+/** How long close() waits for a connection that is reconnecting (its backoff is at most 1 s) before its last try. */
+const CLOSE_RECONNECT_WAIT_MS = 1_500
+
+/** Resolves when the client is connected, or after `ms` (the caller's command then fails as usual). */
+function whenReady(client: RedisClient, ms: number): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve()
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer)
+      client.off('ready', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    client.once('ready', done)
+  })
 }
 
 /** Recoveries one call tries when the tenant's state keeps disappearing right after each recovery. */
@@ -200,9 +217,10 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
       max_outbox: maxOutbox, dropped_total: holdings.dropped })
   }
 
+  const retryOp = (op: PendingOp) => op.kind === 'settle' ? settleNow(op.input, true) : releaseNow(op.tenantId, op.periodKey, op.requestId)
   const sweeper = startSweep({
     holdings, retries: pending, now, everyMs: opts.sweepMs ?? 1_000, confirmAfterMs: opts.confirmAfterMs ?? 10_000,
-    run: (op) => op.kind === 'settle' ? settleNow(op.input, true) : releaseNow(op.tenantId, op.periodKey, op.requestId),
+    run: retryOp,
     epochOf: (tenantId) => client.get(tenantKeys(tenantId).epoch),
     recover: (tenantId) => recover(tenantId),
     storedUsageIds: opts.durable && ((ids) => opts.durable!.storedUsageIds(ids)),
@@ -307,6 +325,16 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
 
     async close(): Promise<void> {
       await sweeper.stop()
+      // Settles and releases that failed wait for the next sweep; a stopping gateway has none, so each gets one
+      // last try (stopping at the first failure: Redis is likely still down). Else a charge owed when Redis
+      // blinked just before the stop would be dropped with the process.
+      if (pending.size > 0) {
+        await whenReady(client, CLOSE_RECONNECT_WAIT_MS)
+        await pending.retry(now(), retryOp)
+      }
+      if (pending.size > 0) {
+        log({ level: 'error', msg: 'ledger stopping with settles or releases Redis has not applied (their reservations are reclaimed after 2 hours; each was logged as it failed)', pending: pending.size })
+      }
       await client.quit().catch(() => client.disconnect())
     },
   }

@@ -36,6 +36,11 @@ export interface TestGateway {
   logs: string[]
   /** Aborting it is what the runtime does at a shutdown's drain deadline (AppDeps.shutdown). */
   shutdown: AbortController
+  /**
+   * Resolves once no /v1 request is in flight: a reply goes out before its settle is answered, and its
+   * access-log line, metrics and [COLD-START] line are written after (fails after 5 s).
+   */
+  idle: () => Promise<void>
   /** POST/GET helper: path, JSON body, API key. */
   request: (path: string, opts?: { body?: unknown; key?: string; headers?: Record<string, string>; method?: string }) => Promise<Response>
   addTenant: (t: Partial<Tenant> & { id: string }) => Promise<string>
@@ -92,7 +97,11 @@ export async function buildTestGateway(opts: {
     // As at boot (runtime.ts): load tenants and prime their budget counters.
     await warmTenants(store, cache, 8, (t) => budget.prime(t))
   }
-  return { app, deps, store, ledger, cache, metrics, logs, shutdown, request, addTenant, warm }
+  const idle = async () => {
+    for (let i = 0; i < 1_000 && metrics.inflightRequests.get() > 0; i++) await Bun.sleep(5)
+    if (metrics.inflightRequests.get() > 0) throw new Error('requests still in flight after 5 s')
+  }
+  return { app, deps, store, ledger, cache, metrics, logs, shutdown, request, addTenant, warm, idle }
 }
 
 export const chat = (content = 'hello gateway', extra: Record<string, unknown> = {}) => ({

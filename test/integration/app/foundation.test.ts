@@ -146,6 +146,7 @@ describe('responses', () => {
     const key = await gw.addTenant({ id: 'acme' })
     await gw.warm()
     for (let i = 0; i < 5; i++) await gw.request('/v1/chat/completions', { key, body: chat() })
+    await gw.idle()
     const cold = gw.logs.map((l) => JSON.parse(l)).filter((l) => l.msg === '[COLD-START]')
     expect(cold.map((l) => l.n)).toEqual([1, 2, 3])
     expect(cold[0].route).toBe('chat.completions')

@@ -99,6 +99,7 @@ describe('access log', () => {
     await Bun.sleep(20)
     ctl.abort()
     expect((await pending).status).toBe(499)
+    await gw.idle()
     expect(lines(gw).filter((l) => l.level === 'error')).toEqual([])
     expect(accessLines(gw)).toEqual([expect.objectContaining({ level: 'info', status: 499, outcome: 'client_disconnect' })])
     expect(gw.metrics.render().match(/gateway_errors_total\{code="internal_error"\} (\d+)/)?.[1] ?? '0').toBe(errorsBefore)

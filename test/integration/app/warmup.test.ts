@@ -12,5 +12,6 @@ test('warmRequestPath records no request, logs no [COLD-START], spends nothing; 
   expect(gw.logs.filter((l) => l.includes('[COLD-START]'))).toEqual([])
   expect(await gw.ledger.snapshot('acme', 'total')).toEqual({ spentMicros: 0, reservedMicros: 0 })
   for (let i = 0; i < 3; i++) expect((await gw.request('/v1/chat/completions', { key, body: chat() })).status).toBe(200)
+  await gw.idle()
   expect(gw.logs.map((l) => JSON.parse(l)).filter((l) => l.msg === '[COLD-START]').map((l) => l.n)).toEqual([1, 2, 3])
 })
