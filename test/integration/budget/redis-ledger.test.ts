@@ -151,16 +151,22 @@ describe('redis ledger: outages', () => {
     }
   })
 
-  test('a settle that failed just before the stop is tried once more by close(), not dropped with the process', async () => {
+  /** A ledger on its own Redis holding tenant `t`'s request 'a', whose settle (cost 7) failed because Redis died. */
+  async function settleFailedThenStop(t: string) {
     const own = await startRedis({ own: true })
+    const logs: Record<string, unknown>[] = []
+    const l = await createRedisLedger({ url: own.url, rebuild: async () => 0, commandTimeoutMs: 300, sweepMs: 3_600_000, log: (e) => logs.push(e) })
+    expect((await l.reserve({ tenantId: t, periodKey: 'total', limitMicros: 1000, requestId: 'a', amountMicros: 500, ttlMs: 60_000 })).ok).toBe(true)
+    await own.kill()
+    await expect(l.settle({ tenantId: t, periodKey: 'total', requestId: 'a', costMicros: 7, record: usage(t, 'a', 7) })).rejects.toThrow(GatewayError)
+    expect(l.holdings()).toMatchObject({ pending: 1 })
+    return { own, l, logs }
+  }
+
+  test('a settle that failed just before the stop is tried once more by close(), not dropped with the process', async () => {
+    const t = uid('closing')
+    const { own, l, logs } = await settleFailedThenStop(t)
     try {
-      const logs: Record<string, unknown>[] = []
-      const l = await createRedisLedger({ url: own.url, rebuild: async () => 0, commandTimeoutMs: 400, sweepMs: 3_600_000, log: (e) => logs.push(e) })
-      const t = uid('closing')
-      expect((await l.reserve({ tenantId: t, periodKey: 'total', limitMicros: 1000, requestId: 'a', amountMicros: 500, ttlMs: 60_000 })).ok).toBe(true)
-      await own.kill()
-      await expect(l.settle({ tenantId: t, periodKey: 'total', requestId: 'a', costMicros: 7, record: usage(t, 'a', 7) })).rejects.toThrow(GatewayError)
-      expect(l.holdings()).toMatchObject({ pending: 1 })
       await own.restart() // back, and empty; no sweep runs before the stop
       await l.close()
       const check = new Redis(own.url)
@@ -177,14 +183,8 @@ describe('redis ledger: outages', () => {
   })
 
   test('a stop while Redis is still down says how many settles were not applied', async () => {
-    const own = await startRedis({ own: true })
+    const { own, l, logs } = await settleFailedThenStop(uid('closing-down'))
     try {
-      const logs: Record<string, unknown>[] = []
-      const l = await createRedisLedger({ url: own.url, rebuild: async () => 0, commandTimeoutMs: 300, sweepMs: 3_600_000, log: (e) => logs.push(e) })
-      const t = uid('closing-down')
-      await l.reserve({ tenantId: t, periodKey: 'total', limitMicros: 1000, requestId: 'a', amountMicros: 500, ttlMs: 60_000 })
-      await own.kill()
-      await l.settle({ tenantId: t, periodKey: 'total', requestId: 'a', costMicros: 7, record: usage(t, 'a', 7) }).catch(() => {})
       await l.close()
       expect(logs).toContainEqual(expect.objectContaining({ level: 'error', pending: 1 }))
     } finally {
