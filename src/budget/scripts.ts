@@ -84,8 +84,10 @@ export interface BudgetScripts {
   release(keys: Keys<5>, args: Arg[]): Promise<[1 | 0, string] | [-1]>
   /** [spent, epoch] | [-1]: mode 'keep' and the counter is missing. */
   recover(keys: Keys<8>, args: Arg[]): Promise<[number, string] | [-1]>
-  /** [0] lease busy | [1, entries] (entries may be empty; the lease is then already released). */
-  /** Each entry: its id and its flat field/value list as one JSON array (parseFieldList). */
+  /**
+   * [0] lease busy | [1, entries] (entries may be empty; the lease is then already released). Each entry: its id
+   * and its flat field/value list as one JSON array (parseFieldList).
+   */
   shipRead(keys: [string, string], args: Arg[]): Promise<[0] | [1, [id: string, fieldsJson: string][]]>
   /** Entries acked, or -1 if the lease was lost (nothing acked). */
   ack(keys: [string, string], args: Arg[]): Promise<number>

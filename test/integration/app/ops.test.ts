@@ -119,7 +119,7 @@ test('in-flight gauges count a stream until it ends', async () => {
   await reader.read()
   expect([gauge('gateway_inflight_requests'), gauge('gateway_inflight_streams')]).toEqual([1, 1])
   await reader.cancel()
-  for (let i = 0; i < 100 && gauge('gateway_inflight_requests') > 0; i++) await Bun.sleep(5)
+  await gw.idle()
   expect([gauge('gateway_inflight_requests'), gauge('gateway_inflight_streams')]).toEqual([0, 0])
 })
 
