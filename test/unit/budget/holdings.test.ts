@@ -74,6 +74,41 @@ describe('Holdings', () => {
     expect(h.dropped).toBe(1)
   })
 
+  test('a full outbox keeps evicting oldest-first while records are stored, settled again and added (against a model)', () => {
+    // Eviction reads the outbox through one iterator kept between calls: every interleaving must still evict the
+    // oldest record held, as a plain list in insertion order would.
+    let seed = 7
+    const rand = (n: number) => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) % n)
+    const max = 5
+    const h = new Holdings(max)
+    let model: { tenantId: string; requestId: string }[] = []
+    let next = 0
+    for (let step = 0; step < 2_000; step++) {
+      const op = rand(10)
+      if (op < 6 || model.length === 0) {
+        // A new record, or (op 5) the same request settled again: it moves to the end. Room is made first,
+        // counting the record it replaces.
+        const again = op === 5 && model.length > 0 ? model[rand(model.length)]! : null
+        const tenantId = again?.tenantId ?? ['a', 'b', 'c'][rand(3)]!
+        const requestId = again?.requestId ?? `r${next++}`
+        let expectEvicted = 0
+        while (model.length >= max) {
+          const oldest = model.shift()!
+          expectEvicted++
+          expect(h.inOutbox(oldest.tenantId, oldest.requestId)).toBe(true)
+        }
+        model = model.filter(m => !(m.tenantId === tenantId && m.requestId === requestId))
+        expect(h.settled(tenantId, 'total', usage(tenantId, requestId, 1), 'E', step)).toBe(expectEvicted)
+        model.push({ tenantId, requestId })
+      } else {
+        const gone = model.splice(rand(model.length), 1)
+        h.stored(gone)
+      }
+      expect(h.size().outbox).toBe(model.length)
+      expect(h.unconfirmed(Infinity, max).map(r => `${r.tenantId}/${r.requestId}`)).toEqual(model.map(m => `${m.tenantId}/${m.requestId}`))
+    }
+  })
+
   test('maxOutbox 0 (no durable store) holds reservations only', () => {
     const h = new Holdings(0)
     h.reserved('t', live('r1', 'E'))
