@@ -34,6 +34,14 @@ export interface MemoryLedger extends BudgetLedger {
 }
 
 interface Reservation { periodKey: string; amount: number; expiry: number }
+
+/**
+ * A tenant's settled or released ids → when, in time order. Expiry reads them through one iterator kept between calls
+ * (`cursor`, with `oldest` the entry it read last and kept): a fresh iterator per call steps over every id deleted
+ * since JavaScriptCore last compacted the Map, which once the retention window is full (2 hours of requests) made
+ * each settle cost more as the set grew (bench/ledger-bookkeeping.ts).
+ */
+interface DoneIds { ids: Map<string, number>; cursor: MapIterator<[string, number]> | null; oldest: [string, number] | null }
 interface Queued { periodKey: string; record: UsageRecord }
 
 export function createMemoryLedger(opts: MemoryLedgerOptions): MemoryLedger {
@@ -44,7 +52,7 @@ export function createMemoryLedger(opts: MemoryLedgerOptions): MemoryLedger {
   const spent = new Map<string, number>()
   const reserved = new Map<string, number>()
   const resv = new Map<string, Map<string, Reservation>>() // tenant → requestId → reservation
-  const done = new Map<string, Map<string, number>>() // tenant → requestId → time (insertion ≈ time order)
+  const done = new Map<string, DoneIds>()
   const rebuilding = new Map<string, Promise<void>>()
   let queue: Queued[] = []
   let flushing: Promise<void> | null = null
@@ -69,13 +77,24 @@ export function createMemoryLedger(opts: MemoryLedgerOptions): MemoryLedger {
     reserved.set(k, Math.max(0, (reserved.get(k) ?? 0) - r.amount))
   }
 
+  const isDone = (tenantId: string, requestId: string) => done.get(tenantId)?.ids.has(requestId) ?? false
+
   function markDone(tenantId: string, requestId: string): void {
-    const d = tenantMap(done, tenantId)
+    let d = done.get(tenantId)
+    if (!d) { d = { ids: new Map(), cursor: null, oldest: null }; done.set(tenantId, d) }
     const t = now()
-    d.set(requestId, t)
-    for (const [id, at] of d) { // oldest first; stop at the first one still retained
-      if (at >= t - retention) break
-      d.delete(id)
+    d.ids.set(requestId, t)
+    // Oldest first (ids are added in time order); stop at the first one still retained, and keep it for next time.
+    for (;;) {
+      let e = d.oldest
+      if (!e) {
+        const next = (d.cursor ??= d.ids.entries()).next()
+        if (next.done) { d.cursor = null; break } // an ended iterator never sees later entries
+        e = next.value
+      }
+      if (e[1] >= t - retention) { d.oldest = e; break }
+      d.oldest = null
+      d.ids.delete(e[0])
     }
   }
 
@@ -187,7 +206,7 @@ export function createMemoryLedger(opts: MemoryLedgerOptions): MemoryLedger {
 
     async settle(input: SettleInput): Promise<{ settled: boolean }> {
       if (!Number.isSafeInteger(input.costMicros) || input.costMicros < 0) throw new RangeError('costMicros must be a non-negative integer')
-      if (done.get(input.tenantId)?.has(input.requestId)) return { settled: false }
+      if (isDone(input.tenantId, input.requestId)) return { settled: false }
       dropReservation(input.tenantId, input.requestId)
       const k = pk(input.tenantId, input.periodKey)
       const s = spent.get(k)
@@ -202,7 +221,7 @@ export function createMemoryLedger(opts: MemoryLedgerOptions): MemoryLedger {
 
     async release(tenantId: string, periodKey: string, requestId: string): Promise<void> {
       void periodKey // the reservation remembers its own period
-      if (done.get(tenantId)?.has(requestId)) return
+      if (isDone(tenantId, requestId)) return
       dropReservation(tenantId, requestId)
       markDone(tenantId, requestId)
     },

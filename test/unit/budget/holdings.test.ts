@@ -78,7 +78,7 @@ describe('Holdings', () => {
     // Eviction reads the outbox through one iterator kept between calls: every interleaving must still evict the
     // oldest record held, as a plain list in insertion order would.
     let seed = 7
-    const rand = (n: number) => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) % n)
+    const rand = (n: number) => ((seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0) >>> 8) % n
     const max = 5
     const h = new Holdings(max)
     let model: { tenantId: string; requestId: string }[] = []

@@ -69,6 +69,41 @@ test('memory: done ids are forgotten after the retention window (bounded memory)
   await ledger.close()
 })
 
+test('memory: exactly-once over time matches a model (each id remembered until the retention has passed)', async () => {
+  // Expiry reads each tenant's ids through an iterator kept between calls; whatever the interleaving, an id is
+  // remembered until a later settle or release of its tenant finds it older than the retention.
+  let seed = 11
+  const rand = (n: number) => ((seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0) >>> 8) % n
+  let t = 1_000_000
+  const retention = 1_000
+  const ledger = createMemoryLedger({ rebuild: async () => 0, sink: () => {}, now: () => t, doneRetentionMs: retention })
+  const model = new Map<string, Map<string, number>>() // tenant → id → when done
+  const markDone = (tenantId: string, id: string) => {
+    const m = model.get(tenantId) ?? new Map<string, number>()
+    model.set(tenantId, m)
+    m.set(id, t)
+    for (const [x, at] of m) if (at < t - retention) m.delete(x)
+  }
+  const used: [string, string][] = []
+  for (let step = 0; step < 1_500; step++) {
+    t += rand(120)
+    const tenantId = ['a', 'b'][rand(2)]!
+    const again = rand(3) === 0 && used.length > 0 ? used[rand(used.length)]! : null
+    const [tid, id] = again ?? [tenantId, `r${step}`]
+    const known = model.get(tid)?.has(id) ?? false
+    if (rand(4) === 0) {
+      await ledger.release(tid, 'total', id)
+      if (!known) markDone(tid, id)
+    } else {
+      const r = await ledger.settle({ tenantId: tid, periodKey: 'total', requestId: id, costMicros: 1, record: usage(tid, id, 1) })
+      expect(r).toEqual({ settled: !known })
+      if (!known) markDone(tid, id)
+    }
+    if (!again) used.push([tid, id])
+  }
+  await ledger.close()
+})
+
 test('memory: records a failed sink call did write (reply lost) are counted once by a rebuild', async () => {
   const store = new FakeStore()
   const t = uid('t')
