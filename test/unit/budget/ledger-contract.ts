@@ -147,6 +147,24 @@ export function ledgerContract(name: string, make: (deps: HarnessDeps) => Promis
       } finally { await h.close() }
     })
 
+    test('reservations are reclaimed as each expires, whatever order they were made in', async () => {
+      const { h, t, clock } = await setup()
+      try {
+        await reserve(h.ledger, t, 'long', 400, 1000, 'total', 5000)
+        await reserve(h.ledger, t, 'short', 400, 1000, 'total', 1000) // made later, expires first
+        expect((await reserve(h.ledger, t, 'x', 400, 1000)).ok).toBe(false)
+        clock.t += 1001
+        expect((await reserve(h.ledger, t, 'x', 400, 1000)).ok).toBe(true) // 'short' reclaimed
+        expect(await h.ledger.snapshot(t, 'total')).toEqual({ spentMicros: 0, reservedMicros: 800 })
+        await h.ledger.release(t, 'total', 'x')
+        clock.t += 3000
+        expect((await reserve(h.ledger, t, 'y', 700, 1000)).ok).toBe(false) // 'long' still held
+        clock.t += 1000
+        expect((await reserve(h.ledger, t, 'y', 700, 1000)).ok).toBe(true)
+        expect(await h.ledger.snapshot(t, 'total')).toEqual({ spentMicros: 0, reservedMicros: 700 })
+      } finally { await h.close() }
+    })
+
     test('strict reserves the worst case, fixed a flat $0.001', async () => {
       const { h, t } = await setup()
       const price = { inputUsdPerMtok: 3, outputUsdPerMtok: 15 }
