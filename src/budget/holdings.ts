@@ -31,11 +31,13 @@ export class Holdings {
    */
   private readonly order = new Map<OutboxEntry, string>()
   /**
-   * Where eviction reads `order`, kept between evictions. A fresh iterator per eviction steps over every entry
-   * deleted since JavaScriptCore last compacted the Map, so with a full outbox each settle cost more the longer it
-   * stayed full (14 → 42 µs per settle over 150,000 settles, against under 1 µs with this cursor; bench/RESULTS.md
-   * notes). Every entry before the cursor has been deleted: it returned them in insertion order and each was
-   * evicted, or they were stored first. A Map iterator still sees entries added after it was made.
+   * Where eviction reads `order`, kept while settles keep evicting. A fresh iterator per eviction steps over every
+   * entry deleted since JavaScriptCore last compacted the Map, so with a full outbox each settle cost more the longer
+   * it stayed full (1 → 60 µs per settle over 150,000 settles; ~1 µs with this cursor, bench/ledger-bookkeeping.ts).
+   * Every entry before the cursor has been deleted: it returned them in insertion order and each was evicted, or
+   * they were stored first; a Map iterator still sees entries added after it was made. It is dropped as soon as a
+   * settle evicts nothing or records are stored: a waiting iterator can keep the Map's outgrown tables alive, and
+   * with them every record deleted since (a leak without bound once the outbox is no longer full).
    */
   private evictCursor: MapIterator<[OutboxEntry, string]> | null = null
   /** Outbox records forgotten because the outbox was full. */
@@ -79,6 +81,7 @@ export class Holdings {
       evicted++
     }
     this.dropped += evicted
+    if (evicted === 0) this.evictCursor = null
     const h = this.tenant(tenantId, epoch)
     h.live.delete(record.requestId)
     if (this.maxOutbox > 0) {
@@ -98,6 +101,7 @@ export class Holdings {
 
   /** These records are in the durable store: stop holding them. Unknown ones are ignored. */
   stored(records: readonly Pick<UsageRecord, 'tenantId' | 'requestId'>[]): void {
+    this.evictCursor = null
     for (const r of records) this.forget(r.tenantId, r.requestId)
   }
 
@@ -136,6 +140,7 @@ export class Holdings {
   recovered(tenantId: string, records: readonly OutboxEntry[], reservations: readonly LiveReservation[], epoch: string): void {
     const h = this.tenants.get(tenantId)
     if (!h) return
+    this.evictCursor = null
     for (const e of records) if (h.outbox.get(e.record.requestId) === e) this.forget(tenantId, e.record.requestId)
     for (const r of reservations) if (h.live.get(r.requestId) === r) r.epoch = epoch
     if (!this.tenants.has(tenantId)) return

@@ -153,13 +153,13 @@ export function ledgerContract(name: string, make: (deps: HarnessDeps) => Promis
         await reserve(h.ledger, t, 'long', 400, 1000, 'total', 5000)
         await reserve(h.ledger, t, 'short', 400, 1000, 'total', 1000) // made later, expires first
         expect((await reserve(h.ledger, t, 'x', 400, 1000)).ok).toBe(false)
-        clock.t += 1001
-        expect((await reserve(h.ledger, t, 'x', 400, 1000)).ok).toBe(true) // 'short' reclaimed
+        clock.t += 1000
+        expect((await reserve(h.ledger, t, 'x', 400, 1000)).ok).toBe(true) // 'short' reclaimed at its expiry
         expect(await h.ledger.snapshot(t, 'total')).toEqual({ spentMicros: 0, reservedMicros: 800 })
         await h.ledger.release(t, 'total', 'x')
-        clock.t += 3000
-        expect((await reserve(h.ledger, t, 'y', 700, 1000)).ok).toBe(false) // 'long' still held
-        clock.t += 1000
+        clock.t += 3999
+        expect((await reserve(h.ledger, t, 'y', 700, 1000)).ok).toBe(false) // 'long' still held, 1 ms to go
+        clock.t += 1
         expect((await reserve(h.ledger, t, 'y', 700, 1000)).ok).toBe(true)
         expect(await h.ledger.snapshot(t, 'total')).toEqual({ spentMicros: 0, reservedMicros: 700 })
       } finally { await h.close() }

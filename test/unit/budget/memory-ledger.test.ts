@@ -69,6 +69,20 @@ test('memory: done ids are forgotten after the retention window (bounded memory)
   await ledger.close()
 })
 
+test('memory: a done id is remembered for the retention window to the millisecond', async () => {
+  let t = 1_000_000
+  const ledger = createMemoryLedger({ rebuild: async () => 0, sink: () => {}, now: () => t, doneRetentionMs: 1000 })
+  const settle = (id: string) => ledger.settle({ tenantId: 't', periodKey: 'total', requestId: id, costMicros: 1, record: usage('t', id, 1) })
+  await settle('a')
+  t += 1000
+  await settle('b') // forgets what is older than the retention: 'a' is exactly that old, so it stays
+  expect(await settle('a')).toEqual({ settled: false })
+  t += 1
+  await settle('c')
+  expect(await settle('a')).toEqual({ settled: true })
+  await ledger.close()
+})
+
 test('memory: exactly-once over time matches a model (each id remembered until the retention has passed)', async () => {
   // Expiry reads each tenant's ids through an iterator kept between calls; whatever the interleaving, an id is
   // remembered until a later settle or release of its tenant finds it older than the retention.
