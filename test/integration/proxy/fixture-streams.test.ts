@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { buildTestGateway, type TestGateway } from '../../helpers/app.ts'
 import { type FakeReply, type FakeUpstream, splitBytes, startFakeUpstream } from '../../helpers/fake-upstream.ts'
+import { prng } from '../../helpers/prng.ts'
 import { auditResponse, type Kind, MODELS, proxyConfig, type StreamAudit } from './harness.ts'
 
 const FIXTURES = new URL('../../fixtures/', import.meta.url)
@@ -25,18 +26,6 @@ const fixtures: Array<[file: string, kind: Exclude<Kind, 'mock'>, outcome: 'done
 
 const SEEDS = [1, 7, 42, 1337, 9001]
 const EOLS = { lf: '\n', crlf: '\r\n', cr: '\r' } as const
-
-/** mulberry32: a tiny deterministic PRNG so a failing split can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function randomOffsets(length: number, seed: number): number[] {
   const rnd = prng(seed)

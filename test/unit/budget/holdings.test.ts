@@ -1,6 +1,7 @@
 /** What a gateway holds until Redis can no longer lose it: live reservations, unconfirmed records, their epochs. */
 import { describe, expect, test } from 'bun:test'
 import { Holdings, MIXED_EPOCHS, type LiveReservation } from '../../../src/budget/holdings.ts'
+import { randomInt } from '../../helpers/prng.ts'
 import { usage } from './ledger-contract.ts'
 
 const live = (requestId: string, epoch: string, o: Partial<LiveReservation> = {}): LiveReservation =>
@@ -77,8 +78,7 @@ describe('Holdings', () => {
   test('a full outbox keeps evicting oldest-first while records are stored, settled again and added (against a model)', () => {
     // Eviction reads the outbox through one iterator kept between calls: every interleaving must still evict the
     // oldest record held, as a plain list in insertion order would.
-    let seed = 7
-    const rand = (n: number) => ((seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0) >>> 8) % n
+    const rand = randomInt(7)
     const max = 5
     const h = new Holdings(max)
     let model: { tenantId: string; requestId: string }[] = []

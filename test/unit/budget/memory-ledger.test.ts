@@ -1,5 +1,6 @@
 import { expect, test } from 'bun:test'
 import { createMemoryLedger, type MemoryLedger } from '../../../src/budget/memory-ledger.ts'
+import { randomInt } from '../../helpers/prng.ts'
 import { FakeStore, ledgerContract, uid, usage } from './ledger-contract.ts'
 
 ledgerContract('memory', async ({ rebuild, now, store }) => {
@@ -86,8 +87,7 @@ test('memory: a done id is remembered for the retention window to the millisecon
 test('memory: exactly-once over time matches a model (each id remembered until the retention has passed)', async () => {
   // Expiry reads each tenant's ids through an iterator kept between calls; whatever the interleaving, an id is
   // remembered until a later settle or release of its tenant finds it older than the retention.
-  let seed = 11
-  const rand = (n: number) => ((seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0) >>> 8) % n
+  const rand = randomInt(11)
   let t = 1_000_000
   const retention = 1_000
   const ledger = createMemoryLedger({ rebuild: async () => 0, sink: () => {}, now: () => t, doneRetentionMs: retention })
