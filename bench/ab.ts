@@ -4,6 +4,9 @@
  * interleaved rounds (A, B, A, B, …) so drifting machine load hits both alike.
  *
  *   bun bench/ab.ts --a OLD_BINARY [--b dist/gateway] [--rounds 3] [-d 4] [-c 32] [--mode json,stream] [--ledger redis,memory]
+ *                   [--a-env K=V,…] [--b-env K=V,…]
+ *
+ * The same binary twice with different settings compares those: `--a dist/gateway --b-env GATEWAY_BUDGET_SLICE_USD=1`.
  *
  * Reports req/s, CPU ms per 1,000 requests and latency p50/p99 of each (median over rounds), for JSON and SSE, with strict
  * budgets in a throwaway Redis and with the in-process ledger.
@@ -23,8 +26,12 @@ const { values } = parseArgs({
     a: { type: 'string' }, b: { type: 'string', default: BINARY },
     rounds: { type: 'string', default: '3' }, d: { type: 'string', default: '4' }, c: { type: 'string', default: '32' },
     mode: { type: 'string', default: 'json,stream' }, ledger: { type: 'string', default: 'redis,memory' },
+    'a-env': { type: 'string', default: '' }, 'b-env': { type: 'string', default: '' },
   },
 })
+/** `K=V,K2=V2` → environment for one side. */
+const envOf = (spec: string): Record<string, string> =>
+  Object.fromEntries(spec.split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
 if (!values.a) throw new Error('usage: bun bench/ab.ts --a OLD_BINARY [--b dist/gateway] [--rounds 3] [-d 4] [-c 32]')
 const wrk = findWrk()
 if ('missing' in wrk) throw new Error(wrk.missing)
@@ -39,17 +46,17 @@ try {
   const up = await startUpstream({ latencyMs: 0, chunks: 20, intervalMs: 0, fast: true })
   const config = writeConfig('ab', up.url)
   const gateways: Array<{ label: string; ledger: string; gw: GatewayHandle; key: string }> = []
-  for (const [label, binary] of [['A', values.a], ['B', values.b!]] as const) {
+  for (const [label, binary, env] of [['A', values.a, envOf(values['a-env']!)], ['B', values.b!, envOf(values['b-env']!)]] as const) {
     useGatewayBinary(binary)
     for (const ledger of ['redis', 'memory']) {
       const dir = mkdtempSync(`${TMP}/ab-`)
       dirs.push(dir)
       const key = seedEmbedded(dir, 'ab')
-      const gw = await startOurGateway({ name: `${label} ${ledger}`, databaseUrl: null, redisUrl: ledger === 'redis' ? redis.url : null, config, dataDir: dir })
+      const gw = await startOurGateway({ name: `${label} ${ledger}`, databaseUrl: null, redisUrl: ledger === 'redis' ? redis.url : null, config, dataDir: dir, env })
       gateways.push({ label, ledger, gw, key })
     }
   }
-  console.log(`A = ${values.a}\nB = ${values.b}`)
+  console.log(`A = ${values.a} ${values['a-env']}\nB = ${values.b} ${values['b-env']}`)
   for (const mode of values.mode!.split(',') as Array<'json' | 'stream'>) {
     for (const ledger of values.ledger!.split(',')) {
       const rows: Record<string, { rps: number[]; cpu: number[]; p50: number[]; p99: number[] }> = {

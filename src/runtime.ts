@@ -96,6 +96,7 @@ export async function openStores(config: GatewayConfig, log: LogFn, opts: { ship
         url: config.redisUrl, rebuild, log, doneRetentionMs: RESERVATION_TTL_MS, onSettled: (t) => shipper?.noteSettled(t),
         durable: { insertUsage: (r) => store!.insertUsage(r), storedUsageIds: (ids) => store!.storedUsageIds(ids) },
         onOutboxDrop: (n) => opts.metrics?.ledgerOutboxDropped.inc({}, n),
+        sliceMicros: config.budgetSliceMicros,
       })
         // Its message names the URL, which may hold a password: boot errors show host and port only.
         .catch((e: Error) => Promise.reject(new Error(String(e?.message).replaceAll(config.redisUrl!, describeRedis(config.redisUrl!)))))

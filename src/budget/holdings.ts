@@ -59,6 +59,12 @@ export class Holdings {
     this.tenant(tenantId, r.epoch).live.set(r.requestId, r)
   }
 
+  /** A live reservation now holds `amount` (a budget slice shrank): what a recovery registers again. */
+  resized(tenantId: string, requestId: string, amount: number): void {
+    const r = this.tenants.get(tenantId)?.live.get(requestId)
+    if (r) r.amount = amount
+  }
+
   /** Settled or released: no longer held as a reservation. */
   ended(tenantId: string, requestId: string): void {
     const h = this.tenants.get(tenantId)

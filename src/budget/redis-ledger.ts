@@ -15,6 +15,7 @@ import { Holdings } from './holdings.ts'
 import { connectRedis, type ConnectOptions, withTimeout } from './redis-connect.ts'
 import { recoverTenant, type RecoveryDeps } from './redis-recovery.ts'
 import { type PendingOp, RetryQueue, startSweep } from './redis-sweep.ts'
+import { type Slice, SliceBook } from './slices.ts'
 import {
   LEASE_WAIT_MS, LEDGER_TENANTS_KEY, preloadScripts, recordToFields, registerScripts, SHIP_LEASE_MS, tenantKeys,
   type BudgetScripts, type RedisClient,
@@ -53,6 +54,13 @@ export interface RedisLedgerOptions extends ConnectOptions {
   leaseMs?: number
   /** A rebuild waits at most this long for the tenant's shipping lease, then fails (default LEASE_WAIT_MS). */
   leaseWaitMs?: number
+  /**
+   * Budget slices (slices.ts): µUSD this gateway leases of a tenant's budget at a time, to admit requests of up to a
+   * quarter of it without a Redis round trip. 0 or absent: every request reserves in Redis.
+   */
+  sliceMicros?: number
+  /** A slice nobody drew from for this long is given back (default 2 s). */
+  sliceIdleMs?: number
 }
 
 export interface RedisLedger extends BudgetLedger {
@@ -67,6 +75,8 @@ export interface RedisLedger extends BudgetLedger {
   sweep(): Promise<void>
   /** What this gateway holds: live reservations, unconfirmed records, failed settles/releases to retry, records forgotten. */
   holdings(): { live: number; outbox: number; pending: number; dropped: number }
+  /** Budget slices held (null: slices are off): how many, the requests drawn from them, the µUSD they hold. */
+  slices(): { slices: number; draws: number; heldMicros: number } | null
 }
 
 /** How long close() waits for a connection that is reconnecting (its backoff is at most 1 s) before its last try. */
@@ -85,6 +95,12 @@ function whenReady(client: RedisClient, ms: number): Promise<void> {
     client.once('ready', done)
   })
 }
+
+/** After a lease is refused (the tenant is near its limit), its requests reserve one by one for this long. */
+const NEAR_LIMIT_RECHECK_MS = 1_000
+
+/** Refills a request waits for (others may take each new slice first) before it reserves on its own. */
+const MAX_REFILL_WAITS = 64
 
 /** Recoveries one call tries when the tenant's state keeps disappearing right after each recovery. */
 const REBUILD_ATTEMPTS = 3
@@ -168,14 +184,22 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
     const k = tenantKeys(input.tenantId)
     const record = { ...input.record, requestId: input.requestId, tenantId: input.tenantId, costUsdMicros: input.costMicros }
     const fields = recordToFields(record)
+    const drawn = book?.drawOf(input.tenantId, input.requestId)
     const r = await withRecovery(input.tenantId, input.periodKey, () => scripts.settle(
       [k.spent(input.periodKey), k.reserved(input.periodKey), k.resv, k.resvAmt, k.done, k.ledger, k.epoch],
-      [input.requestId, input.costMicros, now(), doneRetentionMs, input.periodKey, holdings.epochOf(input.tenantId), JSON.stringify(fields)]))
+      [input.requestId, input.costMicros, now(), doneRetentionMs, input.periodKey, holdings.epochOf(input.tenantId), JSON.stringify(fields),
+        drawn?.slice.id ?? '', drawn?.amount ?? 0]))
     if (r.length !== 2) throw new Error('unreachable')
     await letGoIfRegisteredAgain(input.tenantId, input.periodKey, input.requestId, r[1])
     if (r[0] === 0 && !retry) {
+      // Ended before (released): that call left the draw in the slice, where it is free again.
+      if (drawn) book!.undrawn(input.requestId)
       holdings.ended(input.tenantId, input.requestId)
       return false
+    }
+    if (drawn) {
+      book!.settled(input.requestId)
+      holdings.resized(input.tenantId, drawn.slice.id, drawn.slice.held)
     }
     const forgotten = holdings.settled(input.tenantId, input.periodKey, record, r[1], now())
     if (forgotten > 0) outboxFull(forgotten)
@@ -191,6 +215,8 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
     if (r.length !== 2) throw new Error('unreachable')
     await letGoIfRegisteredAgain(tenantId, periodKey, requestId, r[1])
     holdings.ended(tenantId, requestId)
+    // A request drawn from a slice had no reservation of its own: its draw is free in the slice again.
+    book?.undrawn(requestId)
   }
 
   /**
@@ -242,6 +268,100 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
     return { ok: true }
   }
 
+  // ---- budget slices (slices.ts) ----
+  const book = opts.sliceMicros && opts.sliceMicros > 0 ? new SliceBook(opts.sliceMicros) : null
+  const sliceIdleMs = opts.sliceIdleMs ?? 2_000
+  /** One refill per tenant period at a time; requests that find no room wait for it. */
+  const refilling = new Map<string, Promise<void>>()
+  /** Tenant periods whose last lease was refused, until when their requests reserve one by one. */
+  const nearLimitUntil = new Map<string, number>()
+  const ADMITTED: ReserveResult = { ok: true }
+
+  /** Admits the request from a slice (leasing one if needed); null: it must reserve on its own. */
+  async function reserveFromSlice(input: ReserveInput): Promise<ReserveResult | null> {
+    const { tenantId, periodKey, requestId, amountMicros } = input
+    // Each refill either leases room for at least this request or marks the tenant near its limit, so waiting for
+    // the next one is progress. A request must not fall back to its own reservation while slices are still being
+    // leased: a slice leased meanwhile can hold the room it needed (requests refused below the limit).
+    for (let attempt = 0; attempt < MAX_REFILL_WAITS; attempt++) {
+      if (book!.drawOf(tenantId, requestId) || book!.draw(tenantId, periodKey, requestId, amountMicros, now())) return ADMITTED
+      const key = `${tenantId}\0${periodKey}`
+      const until = nearLimitUntil.get(key)
+      if (until !== undefined) {
+        if (until > now()) return null
+        nearLimitUntil.delete(key)
+      }
+      let p = refilling.get(key)
+      if (!p) {
+        p = refill(input, key).finally(() => refilling.delete(key))
+        refilling.set(key, p)
+      }
+      await p
+    }
+    return null
+  }
+
+  /**
+   * Gives back what the current slice holds beyond its draws in flight, then leases a new one. Giving back first
+   * means that near the limit the lease, and every request that then reserves on its own, sees all of the budget
+   * this gateway does not need: requests are refused only for budget that is spent or drawn.
+   */
+  async function refill(input: ReserveInput, key: string): Promise<void> {
+    const old = book!.current(input.tenantId, input.periodKey)
+    if (old) await retire(old)
+    if (!(await lease(input))) nearLimitUntil.set(key, now() + NEAR_LIMIT_RECHECK_MS)
+  }
+
+  async function lease(input: ReserveInput): Promise<boolean> {
+    const { tenantId, periodKey } = input
+    const k = tenantKeys(tenantId)
+    const id = `slice:${crypto.randomUUID()}`
+    const limit = Number.isFinite(input.limitMicros) ? input.limitMicros : -1
+    let leasedAt = 0
+    const r = await withRecovery(tenantId, periodKey, () => {
+      leasedAt = now()
+      return scripts.reserve([k.spent(periodKey), k.reserved(periodKey), k.resv, k.resvAmt, k.epoch],
+        [id, book!.sliceMicros, limit, leasedAt, leasedAt + input.ttlMs, periodKey, graceMs, holdings.epochOf(tenantId), input.amountMicros])
+    })
+    if (r[0] !== 1) return false
+    holdings.reserved(tenantId, { requestId: id, periodKey, amount: r[4], expiry: leasedAt + input.ttlMs, epoch: r[3] })
+    // Drawn from for a twelfth of the reservation's life (10 minutes of 2 hours), so that a request drawn at the
+    // last moment, which may run 100 minutes (service.ts MAX_REQUEST_MS), still ends before the slice expires.
+    book!.add({ id, tenantId, periodKey, held: r[4], inflight: 0, draws: 0, lastDrawAt: leasedAt,
+      drawUntil: leasedAt + Math.floor(input.ttlMs / 12), retired: false })
+    return true
+  }
+
+  /** No more draws from the slice; what it holds beyond its draws goes back now, the rest once they end. */
+  async function retire(s: Slice): Promise<void> {
+    const extra = book!.retire(s)
+    if (s.draws === 0) {
+      book!.forget(s)
+      return giveBack(s)
+    }
+    if (extra === 0) return
+    const k = tenantKeys(s.tenantId)
+    await withRecovery(s.tenantId, s.periodKey, () =>
+      scripts.trim([k.reserved(s.periodKey), k.resvAmt, k.epoch], [s.id, s.periodKey, extra, holdings.epochOf(s.tenantId)]))
+    book!.gaveBack(s, extra)
+    holdings.resized(s.tenantId, s.id, s.held)
+  }
+
+  /** Drops a finished slice's reservation; retried by the sweep like any release if Redis does not answer. */
+  async function giveBack(s: Slice): Promise<void> {
+    await releaseNow(s.tenantId, s.periodKey, s.id)
+      .catch(() => pending.keep(hk(s.tenantId, s.id), { kind: 'release', tenantId: s.tenantId, periodKey: s.periodKey, requestId: s.id, since: now() }))
+  }
+
+  /** Every sweep: idle slices are retired, finished ones given back. */
+  async function sweepSlices(): Promise<void> {
+    if (!book) return
+    await Promise.all(book.idle(now(), sliceIdleMs).map(s => retire(s).catch(() => {})))
+    await Promise.all(book.takeFinished().map(giveBack))
+  }
+  let sliceTimer: ReturnType<typeof setInterval> | null = book ? setInterval(() => { void sweepSlices() }, opts.sweepMs ?? 1_000) : null
+  sliceTimer?.unref?.()
+
   return {
     kind: 'redis',
     client,
@@ -250,6 +370,11 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
     async reserve(input: ReserveInput): Promise<ReserveResult> {
       if (!Number.isSafeInteger(input.amountMicros) || input.amountMicros < 0) throw new RangeError('amountMicros must be a non-negative integer')
       try {
+        // A request already reserved on its own stays so (a repeated reserve is idempotent).
+        if (book?.fits(input.amountMicros) && holdings.liveEpoch(input.tenantId, input.requestId) === undefined) {
+          const r = await reserveFromSlice(input)
+          if (r) return r
+        }
         return await reserveNow(input)
       } catch (e) {
         throw unavailable(e)
@@ -318,13 +443,21 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
     confirmStored(records) {
       holdings.stored(records)
     },
-    sweep: () => sweeper.sweep(),
+    sweep: async () => {
+      await sweeper.sweep()
+      await sweepSlices()
+    },
     holdings() {
       return { ...holdings.size(), pending: pending.size, dropped: holdings.dropped }
     },
+    slices: () => book?.size() ?? null,
 
     async close(): Promise<void> {
       await sweeper.stop()
+      if (sliceTimer) { clearInterval(sliceTimer); sliceTimer = null }
+      // Requests have ended (the gateway drained): give back every slice, so the budget it held is free at once
+      // rather than when its reservation expires. A slice whose draws are still in flight keeps only those.
+      if (book) await Promise.all(book.all().map(s => retire(s).catch(() => {})))
       // Settles and releases that failed wait for the next sweep; a stopping gateway has none, so each gets one
       // last try (stopping at the first failure: Redis is likely still down). Else a charge owed when Redis
       // blinked just before the stop would be dropped with the process.

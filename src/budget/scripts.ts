@@ -23,10 +23,11 @@ import recoverLua from './scripts/recover.lua' with { type: 'text' }
 import shipReadLua from './scripts/ship-read.lua' with { type: 'text' }
 import ackLua from './scripts/ack.lua' with { type: 'text' }
 import releaseLeaseLua from './scripts/release-lease.lua' with { type: 'text' }
+import trimLua from './scripts/trim.lua' with { type: 'text' }
 
 export type RedisClient = Redis | Cluster
 
-/** Shared Lua functions (dropReservation, addReservation, callerEpoch, holdsLease), prepended to every script body. */
+/** Shared Lua functions (dropReservation, shrinkReservation, addReservation, callerEpoch, holdsLease), prepended to every script body. */
 export const PRELUDE = preludeLua
 
 export const SCRIPTS = {
@@ -37,6 +38,7 @@ export const SCRIPTS = {
   gwShipRead: { lua: PRELUDE + shipReadLua, numberOfKeys: 2 },
   gwAck: { lua: PRELUDE + ackLua, numberOfKeys: 2 },
   gwReleaseLease: { lua: PRELUDE + releaseLeaseLua, numberOfKeys: 1 },
+  gwTrim: { lua: PRELUDE + trimLua, numberOfKeys: 3 },
 } as const
 
 /**
@@ -76,8 +78,11 @@ type ScriptFn = (...args: Arg[]) => Promise<unknown>
 
 /** Typed access to the registered commands; one per client. */
 export interface BudgetScripts {
-  /** [1|0, spent, reserved, epoch]: admitted or rejected | [-1]: counter or epoch missing or not the caller's: recover. */
-  reserve(keys: Keys<5>, args: Arg[]): Promise<[1 | 0, number, number, string] | [-1]>
+  /**
+   * [1, spent, reserved, epoch, granted]: admitted (granted: the amount held, less than asked only for a slice) |
+   * [0, spent, reserved, epoch]: rejected | [-1]: counter or epoch missing or not the caller's: recover.
+   */
+  reserve(keys: Keys<5>, args: Arg[]): Promise<[1, number, number, string, number] | [0, number, number, string] | [-1]>
   /** [1|0, epoch]: settled, or already settled/released | [-1]: the caller's epoch is gone: recover. */
   settle(keys: Keys<7>, args: Arg[]): Promise<[1 | 0, string] | [-1]>
   /** [1|0, epoch]: released, or already settled/released | [-1]: the caller's epoch is gone: recover. */
@@ -92,6 +97,8 @@ export interface BudgetScripts {
   /** Entries acked, or -1 if the lease was lost (nothing acked). */
   ack(keys: [string, string], args: Arg[]): Promise<number>
   releaseLease(keys: [string], args: Arg[]): Promise<number>
+  /** [1, epoch]: a slice's reservation shrunk (or already gone) | [-1]: the caller's epoch is gone: recover. */
+  trim(keys: Keys<3>, args: Arg[]): Promise<[1, string] | [-1]>
 }
 
 export function registerScripts(client: RedisClient): BudgetScripts {
@@ -105,15 +112,16 @@ export function registerScripts(client: RedisClient): BudgetScripts {
   }
   const reserve = cmd('gwReserve'), settle = cmd('gwSettle'), release = cmd('gwRelease')
   const recover = cmd('gwRecover'), shipRead = cmd('gwShipRead'), ack = cmd('gwAck')
-  const releaseLease = cmd('gwReleaseLease')
+  const releaseLease = cmd('gwReleaseLease'), trim = cmd('gwTrim')
   return {
-    reserve: (k, a) => reserve(...k, ...a) as Promise<[1 | 0, number, number, string] | [-1]>,
+    reserve: (k, a) => reserve(...k, ...a) as Promise<[1, number, number, string, number] | [0, number, number, string] | [-1]>,
     settle: (k, a) => settle(...k, ...a) as Promise<[1 | 0, string] | [-1]>,
     release: (k, a) => release(...k, ...a) as Promise<[1 | 0, string] | [-1]>,
     recover: (k, a) => recover(...k, ...a) as Promise<[number, string] | [-1]>,
     shipRead: (k, a) => shipRead(...k, ...a) as Promise<[0] | [1, [string, string][]]>,
     ack: (k, a) => ack(...k, ...a) as Promise<number>,
     releaseLease: (k, a) => releaseLease(...k, ...a) as Promise<number>,
+    trim: (k, a) => trim(...k, ...a) as Promise<[1, string] | [-1]>,
   }
 }
 

@@ -9,7 +9,7 @@ export interface ParsedArgs {
   errors: string[]
 }
 
-const SERVER_FLAGS = ['port', 'host', 'warm-limit', 'config', 'data-dir', 'drain-timeout-ms', 'log-level', 'metrics-listen']
+const SERVER_FLAGS = ['port', 'host', 'warm-limit', 'config', 'data-dir', 'drain-timeout-ms', 'log-level', 'metrics-listen', 'budget-slice-usd']
 const TENANT_FLAGS = ['budget-usd', 'period', 'models', 'policy', 'fail-open']
 /** Flags of the admin commands; which subcommand takes which is checked by the CLI (src/cli/admin.ts). */
 const FLAGS_BY_COMMAND: Record<Command, string[]> = {
@@ -94,6 +94,7 @@ export const HELP_TEXT = `gateway — LLM API gateway with atomic per-tenant bud
 Usage:
   gateway [serve] [--port 8080] [--host 0.0.0.0] [--warm-limit 50] [--config gateway.toml]
                  [--drain-timeout-ms 30000] [--log-level info] [--metrics-listen 127.0.0.1:9090]
+                 [--budget-slice-usd 0]
   gateway demo [--port 8080]             embedded store + mock provider + demo tenant and key
   gateway migrate                        apply pending schema migrations; lists them, or names the current version
   gateway tenant create ID [--budget-usd N|none] [--period total|day|month] [--models a,b|all]
@@ -127,6 +128,8 @@ Options:
   --log-level L     debug, info, warn or error (env GATEWAY_LOG_LEVEL, default info)
   --metrics-listen H:P  serve /metrics (and the admin API, if enabled) on this address only, not on the
                     main port (env GATEWAY_METRICS_LISTEN)
+  --budget-slice-usd N  with REDIS_URL: lease up to N USD of a tenant's budget at a time and admit its
+                    requests from it without a Redis round trip (env GATEWAY_BUDGET_SLICE_USD, default 0: off)
   Durations: 90s, 15m, 24h, 30d, 2w. Dates: YYYY-MM-DD (UTC) or ISO 8601 with Z or an offset.
 
 Admin commands print the store they use on stderr ("gateway: store: postgres host:5432/db" or the sqlite

@@ -9,6 +9,7 @@ import { parseArgv, type Command } from './argv.ts'
 import { descriptorFor, PROVIDERS } from '../providers/registry.ts'
 import { builtinModels, kindModels } from './catalog.ts'
 import { parseModelPricing } from './model-pricing.ts'
+import { usdToMicros } from '../budget/money.ts'
 
 export interface GatewayConfig {
   command: Command
@@ -30,6 +31,8 @@ export interface GatewayConfig {
   maxBodyBytes: number
   /** How long a SIGTERM/SIGINT waits for in-flight requests before ending them (`shutdown`). */
   drainTimeoutMs: number
+  /** µUSD of a tenant's budget the Redis ledger leases at a time (budget slices, src/budget/slices.ts); 0 = off. */
+  budgetSliceMicros: number
   logLevel: LogLevel
   /** A second listener for /metrics only (then the main port does not serve it); null: /metrics on the main port. */
   metricsListen: ListenAddress | null
@@ -90,6 +93,21 @@ function listenIn(errors: string[], sources: Array<[string, unknown]>): ListenAd
     const a = typeof raw === 'string' ? parseListenAddress(raw) : null
     if (!a) errors.push(`${what} must be host:port, e.g. 127.0.0.1:9090 (got ${JSON.stringify(raw)})`)
     else found ??= a
+  }
+  return found
+}
+
+/** Most a budget slice may be: a slice is budget other gateways cannot use while this one holds it. */
+const MAX_BUDGET_SLICE_USD = 10_000
+
+/** The first set source (flag, env, file) of an amount in USD, as µUSD; each bad one is reported. */
+function usdIn(errors: string[], sources: Array<[string, unknown]>, max: number): number | undefined {
+  let found: number | undefined
+  for (const [what, raw] of sources) {
+    if (raw === undefined || raw === null || raw === '') continue
+    const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*[0-9.eE+-]+\s*$/.test(raw) ? Number(raw) : NaN
+    if (!Number.isFinite(n) || n < 0 || n > max) errors.push(`${what} must be an amount in USD from 0 to ${max} (got ${JSON.stringify(raw)})`)
+    else found ??= usdToMicros(n)
   }
   return found
 }
@@ -226,6 +244,8 @@ export function loadConfig(argv: string[], env: Env, readFile: ReadFile = (p) =>
     ?? intIn(errors, 'server.drain_timeout_ms', server.drain_timeout_ms, 0, MAX_DRAIN_TIMEOUT_MS) ?? DEFAULT_DRAIN_TIMEOUT_MS
   const logLevel = oneOf(errors, [['--log-level', args.flags['log-level']], ['GATEWAY_LOG_LEVEL', env.GATEWAY_LOG_LEVEL], ['server.log_level', server.log_level]]) ?? 'info'
   const metricsListen = listenIn(errors, [['--metrics-listen', args.flags['metrics-listen']], ['GATEWAY_METRICS_LISTEN', env.GATEWAY_METRICS_LISTEN], ['server.metrics_listen', server.metrics_listen]])
+  const budgetSliceMicros = usdIn(errors, [['--budget-slice-usd', args.flags['budget-slice-usd']],
+    ['GATEWAY_BUDGET_SLICE_USD', env.GATEWAY_BUDGET_SLICE_USD], ['server.budget_slice_usd', server.budget_slice_usd]], MAX_BUDGET_SLICE_USD) ?? 0
   const host = args.flags.host ?? env.GATEWAY_HOST ?? (typeof server.host === 'string' ? server.host : undefined) ?? '0.0.0.0'
 
   const admin = adminKeysIn(errors, env)
@@ -260,6 +280,7 @@ export function loadConfig(argv: string[], env: Env, readFile: ReadFile = (p) =>
     adminReadonlyKey: admin.adminReadonlyKey,
     maxBodyBytes,
     drainTimeoutMs,
+    budgetSliceMicros,
     logLevel,
     metricsListen: metricsListen ? Object.freeze(metricsListen) : null,
     providers: Object.freeze(providers),

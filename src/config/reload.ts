@@ -9,7 +9,7 @@ import type { GatewayConfig } from './index.ts'
 /** The part of the config a reload swaps in. */
 export type ReloadableConfig = Pick<GatewayConfig, 'providers' | 'models' | 'maxBodyBytes'>
 
-const RESTART_ONLY = ['port', 'host', 'warmLimit', 'dataDir', 'databaseUrl', 'redisUrl', 'adminKey', 'adminReadonlyKey', 'drainTimeoutMs', 'metricsListen'] as const
+const RESTART_ONLY = ['port', 'host', 'warmLimit', 'dataDir', 'databaseUrl', 'redisUrl', 'adminKey', 'adminReadonlyKey', 'drainTimeoutMs', 'metricsListen', 'budgetSliceMicros'] as const
 
 export interface ReloadPlan {
   apply: ReloadableConfig

@@ -4,7 +4,9 @@
 -- ARGV[1] requestId  ARGV[2] amount µUSD  ARGV[3] limit µUSD (-1 = unlimited)  ARGV[4] now ms (from the caller, so the
 -- script is deterministic under replication)  ARGV[5] expiry ms  ARGV[6] periodKey  ARGV[7] grace ms for the reserved key TTL
 -- ARGV[8] the caller's epoch for this tenant ('' = it holds nothing here)
--- Returns {1, spent, reserved, epoch} admitted | {0, spent, reserved, epoch} rejected | {-1} nothing done: the spent
+-- ARGV[9] (optional, a budget slice: slices.ts) the least amount worth holding: ARGV[2] is then the most wanted, and
+-- under a limit the script grants at most half of what is left, so one gateway's slice never takes the whole rest
+-- Returns {1, spent, reserved, epoch, granted} admitted | {0, spent, reserved, epoch} rejected | {-1} nothing done: the spent
 -- counter or the epoch is missing, or the epoch is not the caller's; the caller must recover (redis-ledger.ts).
 local now = tonumber(ARGV[4])
 local period = ARGV[6]
@@ -28,7 +30,11 @@ if redis.call('HEXISTS', KEYS[4], ARGV[1]) == 1 then return {1, spent, reserved,
 
 local amount = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
+if ARGV[9] then
+  if limit >= 0 then amount = math.min(amount, math.floor((limit - spent - reserved) / 2)) end
+  if amount < tonumber(ARGV[9]) then return {0, spent, reserved, epoch} end
+end
 if limit >= 0 and spent + reserved + amount > limit then return {0, spent, reserved, epoch} end
 
-addReservation(KEYS[2], KEYS[3], KEYS[4], ARGV[1], period, ARGV[2], ARGV[5], ARGV[7])
-return {1, spent, reserved + amount, epoch}
+addReservation(KEYS[2], KEYS[3], KEYS[4], ARGV[1], period, string.format('%d', amount), ARGV[5], ARGV[7])
+return {1, spent, reserved + amount, epoch, amount}

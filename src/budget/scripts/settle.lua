@@ -4,6 +4,8 @@
 -- ARGV[1] requestId  ARGV[2] cost µUSD  ARGV[3] now ms  ARGV[4] done retention ms  ARGV[5] periodKey
 -- ARGV[6] the caller's epoch ('' = any)  ARGV[7] the record's field/value pairs (recordToFields) as one JSON array of
 -- strings: one argument to encode and send instead of two dozen; the entry is written one field per column as before.
+-- ARGV[8] (optional) the budget slice the request drew from (slices.ts)  ARGV[9] the amount it drew: the slice's
+-- reservation shrinks by it, in the same step that adds the cost, so spent + reserved never counts the draw twice.
 -- Returns {1, epoch} settled | {0, epoch} already settled or released (no change) | {-1} the caller's epoch is gone
 -- (no change): it recovers, which re-registers this reservation, and settles again. epoch is '' if there is none.
 local id = ARGV[1]
@@ -23,6 +25,7 @@ local now = tonumber(ARGV[3])
 -- A reservation Redis does not know (reclaimed, or a fail-open request) is no reason not to charge: the cost is
 -- added all the same, once (the done set above).
 dropReservation(KEYS[2], KEYS[3], KEYS[4], id, ARGV[5])
+if ARGV[8] and ARGV[8] ~= '' then shrinkReservation(KEYS[2], KEYS[4], ARGV[8], ARGV[5], ARGV[9]) end
 
 -- A missing counter stays missing so the next reserve rebuilds it; this record is then counted from the stream.
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('INCRBY', KEYS[1], ARGV[2]) end

@@ -46,11 +46,11 @@ function plan(i: number): Plan {
   }
 }
 
-for (const kind of ['redis', 'memory'] as const) {
+for (const kind of ['redis', 'slices', 'memory'] as const) {
   for (const policy of ['strict', 'fixed'] as const) {
     describe(`${kind} ledger, ${policy}`, () => {
       test(`${N} concurrent requests with disconnects and upstream errors: exact totals`, async () => {
-        const g = (gateways[kind] ??= await startHttpGateway(kind, store, kind === 'redis' ? redis.url : undefined))
+        const g = (gateways[kind] ??= await startHttpGateway(kind, store, kind === 'memory' ? undefined : redis.url))
         const before = { ...g.calls }
         const limit = 120 * EXACT_COST + 1234
         const t = uid(`chaos-${kind}-${policy}`)

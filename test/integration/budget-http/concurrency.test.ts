@@ -1,5 +1,6 @@
 /**
- * 500 concurrent chat requests over real HTTP against one tenant's limit, on the Redis ledger and on the
+ * 500 concurrent chat requests over real HTTP against one tenant's limit, on the Redis ledger (with and without
+ * budget slices) and on the
  * in-process ledger: exactly K admitted under `strict`, the rest 402 budget_exceeded with x-should-retry: false;
  * spent == Σ actual costs (computed here from the usage the gateway returned) ≤ limit; reserved == 0; one
  * usage_records row per admitted request. Under `fixed`, the overrun is measured and held to the DESIGN bound.
@@ -25,6 +26,7 @@ beforeAll(async () => {
   stores = await startStores()
   ;({ pg, redis, store, rows } = stores)
   gateways.redis = await startHttpGateway('redis', store, redis.url)
+  gateways.slices = await startHttpGateway('slices', store, redis.url)
   gateways.memory = await startHttpGateway('memory', store)
 })
 
@@ -67,7 +69,7 @@ async function checkRows(g: HttpGateway, tenant: string, admitted: number, spent
   for (const x of r) expect(x.cost).toBe(expectedCost(model, x))
 }
 
-for (const kind of ['redis', 'memory'] as const) {
+for (const kind of ['redis', 'slices', 'memory'] as const) {
   describe(`${kind} ledger over HTTP`, () => {
     test(`strict: ${N} concurrent requests, the limit admits exactly K`, async () => {
       const g = gateways[kind]!
@@ -81,6 +83,7 @@ for (const kind of ['redis', 'memory'] as const) {
       checkRejections(out)
       const expected = sumCosts(out, 'exact')
       expect(expected).toBe(K * EXACT_COST) // the model really is "exact"
+      await g.giveBackSlices()
       const snap = await g.ledger.snapshot(t, 'total')
       console.log(`[${kind} strict] limit=${limit} admitted=${K} spent=${snap.spentMicros} Σcost=${expected} reserved=${snap.reservedMicros}`)
       expect(snap.spentMicros).toBe(expected)
@@ -98,6 +101,7 @@ for (const kind of ['redis', 'memory'] as const) {
       const ok = count(out, (o) => o.status === 200)
       checkRejections(out)
       const expected = sumCosts(out, 'exact')
+      await g.giveBackSlices()
       const snap = await g.ledger.snapshot(t, 'total')
       const overrun = snap.spentMicros - limit
       console.log(`[${kind} fixed >$0.001] limit=${limit} admitted=${ok} spent=${snap.spentMicros} overrun=${overrun} µUSD ` +
@@ -123,6 +127,7 @@ for (const kind of ['redis', 'memory'] as const) {
       checkRejections(out)
       const expected = sumCosts(out, 'cheap')
       expect(expected).toBe(ok * CHEAP_COST)
+      await g.giveBackSlices()
       const snap = await g.ledger.snapshot(t, 'total')
       console.log(`[${kind} fixed <$0.001] limit=${limit} admitted=${ok} spent=${snap.spentMicros} headroom=${limit - snap.spentMicros}`)
       expect(snap.spentMicros).toBe(expected)

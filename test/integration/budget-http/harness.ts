@@ -119,13 +119,18 @@ export function chaosAdapter(): { adapter: ProviderAdapter; calls: Calls } {
 
 // ---- environment ----
 
-export type LedgerKind = 'redis' | 'memory'
+/** `slices`: the Redis ledger with budget slices (src/budget/slices.ts) of SLICE_MICROS, given back once idle. */
+export type LedgerKind = 'redis' | 'slices' | 'memory'
+/** Sixteen `exact` requests' worst cases per slice: a burst leases many slices, and the last ones near the limit. */
+export const SLICE_MICROS = 16 * EXACT_COST
 
 export interface HttpGateway {
   gw: TestGateway
   ledger: BudgetLedger
   url: string
   calls: Calls
+  /** Gives back idle budget slices now (a no-op without slices), so `reserved` counts only requests in flight. */
+  giveBackSlices(): Promise<void>
   /** Ship the ledger's records to Postgres (usage shipper for Redis, sink flush for memory). */
   ship(tenants: string[]): Promise<void>
   addTenant(t: Partial<Tenant> & { id: string }): Promise<string>
@@ -134,8 +139,8 @@ export interface HttpGateway {
 
 export async function startHttpGateway(kind: LedgerKind, store: Store, redisUrl?: string): Promise<HttpGateway> {
   const rebuild = (t: string, pk: string, exclude: string[]) => store.sumUsageSince(t, periodKeyStartMs(pk), exclude)
-  const ledger: BudgetLedger = kind === 'redis'
-    ? await createRedisLedger({ url: redisUrl!, rebuild, durable: store })
+  const ledger: BudgetLedger = kind !== 'memory'
+    ? await createRedisLedger({ url: redisUrl!, rebuild, durable: store, ...(kind === 'slices' ? { sliceMicros: SLICE_MICROS, sliceIdleMs: 0 } : {}) })
     : createMemoryLedger({ rebuild, sink: (r) => store.insertUsage(r) })
   const { adapter, calls } = chaosAdapter()
   const gw = await buildTestGateway({ ledger, store, config: testConfig(TOML), adapters: { mock: adapter } })
@@ -143,6 +148,7 @@ export async function startHttpGateway(kind: LedgerKind, store: Store, redisUrl?
   let shipper: UsageShipper | null = null
   return {
     gw, ledger, calls, url: `http://127.0.0.1:${server.port}`,
+    giveBackSlices: async () => { if (kind === 'slices') await (ledger as RedisLedger).sweep() },
     async ship(tenants) {
       if (ledger.kind === 'memory') return (ledger as ReturnType<typeof createMemoryLedger>).flush()
       const redisLedger = ledger as RedisLedger

@@ -11,12 +11,12 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }))
 test('every script is its .lua file verbatim, after the one shared prelude', () => {
   const lua = (f: string) => readFileSync(resolve(import.meta.dir, `../../../src/budget/scripts/${f}.lua`), 'utf8')
   const names: Record<string, string> = { gwReserve: 'reserve', gwSettle: 'settle', gwRelease: 'release',
-    gwRecover: 'recover', gwShipRead: 'ship-read', gwAck: 'ack', gwReleaseLease: 'release-lease' }
+    gwRecover: 'recover', gwShipRead: 'ship-read', gwAck: 'ack', gwReleaseLease: 'release-lease', gwTrim: 'trim' }
   expect(Object.keys(SCRIPTS).sort()).toEqual(Object.keys(names).sort())
   expect(PRELUDE).toBe(lua('prelude'))
   for (const [name, s] of Object.entries(SCRIPTS)) expect(s.lua).toBe(PRELUDE + lua(names[name]))
   // The reservation-dropping code exists once, in the prelude.
-  for (const f of ['reserve', 'settle', 'release']) expect(lua(f)).not.toContain('DECRBY')
+  for (const f of ['reserve', 'settle', 'release', 'trim']) expect(lua(f)).not.toContain('DECRBY')
 })
 
 test('bun build --compile --minify --bytecode embeds the scripts', async () => {

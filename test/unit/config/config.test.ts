@@ -163,6 +163,33 @@ describe('drain timeout, log level and metrics listener', () => {
   })
 })
 
+describe('budget slice size', () => {
+  const file = () => '[server]\nbudget_slice_usd = 2.5\n'
+  test('precedence: flag > environment > config file > default (0: off); USD to µUSD exactly', () => {
+    const slice = (argv: string[], env: Record<string, string>) => {
+      const r = loadConfig(argv, env, file)
+      return r.ok ? r.config.budgetSliceMicros : r.errors
+    }
+    expect(slice([], {})).toBe(0)
+    expect(slice(['--config', 'g.toml'], {})).toBe(2_500_000)
+    expect(slice(['--config', 'g.toml'], { GATEWAY_BUDGET_SLICE_USD: '0.1' })).toBe(100_000)
+    expect(slice(['--config', 'g.toml', '--budget-slice-usd', '0.000001'], { GATEWAY_BUDGET_SLICE_USD: '0.1' })).toBe(1)
+    expect(slice(['--budget-slice-usd=10000'], {})).toBe(10_000_000_000)
+  })
+
+  test.each([['-1'], ['10000.01'], ['1e9'], ['one'], ['0x10'], ['Infinity']])('--budget-slice-usd %s is refused, naming the range', (v) => {
+    const r = loadConfig(['--budget-slice-usd', v], {}, noFile)
+    expect(r.ok ? [] : r.errors).toEqual([`--budget-slice-usd must be an amount in USD from 0 to 10000 (got ${JSON.stringify(v)})`])
+  })
+
+  test('a bad file value is reported too, and it needs a restart to change', () => {
+    const r = loadConfig(['--config', 'g.toml'], {}, () => '[server]\nbudget_slice_usd = "lots"\n')
+    expect(r.ok ? [] : r.errors).toEqual(['server.budget_slice_usd must be an amount in USD from 0 to 10000 (got "lots")'])
+    const load = (toml: string) => { const c = loadConfig(['--config', 'g.toml'], {}, () => toml); if (!c.ok) throw new Error(c.errors.join()); return c.config }
+    expect(planReload(load(''), load('[server]\nbudget_slice_usd = 1\n')).needsRestart).toEqual(['budgetSliceMicros'])
+  })
+})
+
 describe('parseListenAddress', () => {
   test.each([
     ['127.0.0.1:9090', { host: '127.0.0.1', port: 9090 }],

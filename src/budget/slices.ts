@@ -1,0 +1,164 @@
+/**
+ * Budget slices: one gateway holds a block of a tenant's budget as one reservation in Redis (leased by reserve.lua,
+ * at most half of what the tenant has left) and admits requests against it in its own process, so most requests
+ * reserve with no Redis round trip. Each request's settle shrinks the slice by what the request drew, in the same
+ * script that adds its cost (settle.lua), so spent + reserved in Redis never counts a draw twice and never less
+ * than the draws in flight: the limit holds across any number of gateways, as with per-request reservations.
+ *
+ * This is the bookkeeping only (no I/O): which slice each request drew from, what each slice still holds in Redis
+ * and what of that requests in flight have drawn. redis-ledger.ts runs the scripts.
+ */
+
+export interface Slice {
+  /** The ledger id of its reservation in Redis. */
+  readonly id: string
+  readonly tenantId: string
+  readonly periodKey: string
+  /** µUSD its reservation holds in Redis: the grant, less the draws settled and what was given back. */
+  held: number
+  /** µUSD drawn by requests whose settle or release Redis has not applied yet. */
+  inflight: number
+  /** Requests drawn and not yet ended. */
+  draws: number
+  lastDrawAt: number
+  /** No draw after this: the reservation must outlive every request drawn from it (see SliceBook.drawWindowMs). */
+  readonly drawUntil: number
+  /** No longer drawn from: given back once its draws end. */
+  retired: boolean
+}
+
+export interface Draw {
+  readonly slice: Slice
+  readonly amount: number
+}
+
+/** Slices of one tenant's period: the one drawn from, and retired ones whose draws are still in flight. */
+interface PeriodSlices {
+  current: Slice | null
+}
+
+export class SliceBook {
+  private readonly periods = new Map<string, Map<string, PeriodSlices>>()
+  private readonly drawsById = new Map<string, Draw>()
+  private readonly slices = new Set<Slice>()
+
+  constructor(
+    /** µUSD asked for each lease. */
+    readonly sliceMicros: number,
+  ) {}
+
+  /**
+   * Requests up to a quarter of a slice draw from slices; a larger one reserves on its own (a slice then still
+   * admits four requests of that size before the next lease, and one large request never empties a slice that
+   * many small ones were using).
+   */
+  fits(amount: number): boolean {
+    return amount <= this.sliceMicros / 4
+  }
+
+  /** Draws `amount` for the request from the tenant's current slice; false if there is none or it lacks room. */
+  draw(tenantId: string, periodKey: string, requestId: string, amount: number, now: number): boolean {
+    const s = this.periods.get(tenantId)?.get(periodKey)?.current
+    if (!s || s.retired || now >= s.drawUntil || s.held - s.inflight < amount) return false
+    s.inflight += amount
+    s.draws++
+    s.lastDrawAt = now
+    this.drawsById.set(requestId, { slice: s, amount })
+    return true
+  }
+
+  /** The draw the request made, if it drew from a slice of this tenant and has not ended. */
+  drawOf(tenantId: string, requestId: string): Draw | undefined {
+    const d = this.drawsById.get(requestId)
+    return d && d.slice.tenantId === tenantId ? d : undefined
+  }
+
+  /** The request settled in Redis: the slice no longer holds its draw there (settle.lua shrank it). */
+  settled(requestId: string): void {
+    const d = this.end(requestId)
+    if (d) d.slice.held = Math.max(0, d.slice.held - d.amount)
+  }
+
+  /** The request ended and Redis still holds its draw in the slice (released, or settled by an earlier call): free again. */
+  undrawn(requestId: string): void {
+    this.end(requestId)
+  }
+
+  /** A new slice for its tenant's period: drawn from from now on. The one it replaces must have been retired. */
+  add(slice: Slice): void {
+    let byPeriod = this.periods.get(slice.tenantId)
+    if (!byPeriod) this.periods.set(slice.tenantId, byPeriod = new Map())
+    const p = byPeriod.get(slice.periodKey)
+    if (p) p.current = slice
+    else byPeriod.set(slice.periodKey, { current: slice })
+    this.slices.add(slice)
+  }
+
+  /** The slice draws come from for this tenant's period, if any. */
+  current(tenantId: string, periodKey: string): Slice | null {
+    return this.periods.get(tenantId)?.get(periodKey)?.current ?? null
+  }
+
+  /**
+   * Stops drawing from the slice; returns what it holds beyond its draws in flight, which the caller gives back
+   * (trim.lua) and then reports with `gaveBack`.
+   */
+  retire(slice: Slice): number {
+    if (slice.retired) return 0
+    slice.retired = true
+    const p = this.periods.get(slice.tenantId)?.get(slice.periodKey)
+    if (p?.current === slice) p.current = null
+    return Math.max(0, slice.held - slice.inflight)
+  }
+
+  /** Redis gave back `amount` of the slice's reservation. */
+  gaveBack(slice: Slice, amount: number): void {
+    slice.held = Math.max(0, slice.held - amount)
+  }
+
+  /** Current slices nobody drew from for `idleMs`, or past their draw window: to retire. */
+  idle(now: number, idleMs: number): Slice[] {
+    const out: Slice[] = []
+    for (const s of this.slices) if (!s.retired && (now - s.lastDrawAt >= idleMs || now >= s.drawUntil)) out.push(s)
+    return out
+  }
+
+  /** Retired slices with no draw left: their reservations can go (release.lua); they are forgotten here. */
+  takeFinished(): Slice[] {
+    const out: Slice[] = []
+    for (const s of this.slices) if (s.retired && s.draws === 0) out.push(s)
+    for (const s of out) this.forget(s)
+    return out
+  }
+
+  /** A retired slice with no draw left, given back: forgotten. */
+  forget(slice: Slice): void {
+    this.slices.delete(slice)
+    const byPeriod = this.periods.get(slice.tenantId)
+    const p = byPeriod?.get(slice.periodKey)
+    if (byPeriod && p && p.current === null) {
+      byPeriod.delete(slice.periodKey)
+      if (byPeriod.size === 0) this.periods.delete(slice.tenantId)
+    }
+  }
+
+  /** Every slice not yet given back (shutdown retires them all). */
+  all(): Slice[] {
+    return [...this.slices]
+  }
+
+  size(): { slices: number; draws: number; heldMicros: number } {
+    let heldMicros = 0
+    for (const s of this.slices) heldMicros += s.held
+    return { slices: this.slices.size, draws: this.drawsById.size, heldMicros }
+  }
+
+  private end(requestId: string): Draw | undefined {
+    const d = this.drawsById.get(requestId)
+    if (!d) return undefined
+    this.drawsById.delete(requestId)
+    d.slice.inflight -= d.amount
+    d.slice.draws--
+    return d
+  }
+}
