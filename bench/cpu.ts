@@ -1,7 +1,8 @@
 /**
  * Scenario `cpu` — what each proxy costs in CPU. The upstream answers at once (0 ms, SSE = 20 chunks back
  * to back), so req/s measures the proxies' own work. wrk drives (a) direct, (b) the bare `Bun.serve`
- * fetch-proxy, (c) our gateway, strict budgets in Redis, (c') our gateway with the in-process ledger,
+ * fetch-proxy, (c) our gateway, strict budgets in Redis, (c'') the same with budget slices of $1 (`--budget-slice-usd 1`),
+ * (c') our gateway with the in-process ledger,
  * (d) Portkey, and three floors (floor-proxy.ts: the least any body-inspecting gateway does, in Bun.serve, in
  * Elysia, and in Elysia with two Redis scripts per request), at c = 1, 32, 256, JSON and SSE, interleaved per level; both gateways use the embedded store
  * (bun:sqlite). The load generator must not be the bottleneck: direct ≥ 2× bare is checked and reported.
@@ -16,7 +17,7 @@ import { cpuTimeMs } from './lib/procs.ts'
 import { round } from './lib/stats.ts'
 import { findWrk, runWrk, type WrkResult } from './wrk.ts'
 
-export const CPU_TARGETS = ['direct', 'bare', 'floor', 'floor-elysia', 'floor-elysia-redis', 'gateway-redis', 'gateway-memory', 'portkey'] as const
+export const CPU_TARGETS = ['direct', 'bare', 'floor', 'floor-elysia', 'floor-elysia-redis', 'gateway-redis', 'gateway-slices', 'gateway-memory', 'portkey'] as const
 export type CpuTarget = (typeof CPU_TARGETS)[number]
 
 export interface CpuCell {
@@ -34,6 +35,8 @@ export interface CpuRatio {
   concurrency: number
   directOverBare: number | null
   redisOverBare: number | null
+  /** The gateway on Redis with budget slices (docs/budgets.md#budget-slices). */
+  slicesOverBare: number | null
   memoryOverBare: number | null
   portkeyOverBare: number | null
   /** The metering floor (floor-proxy.ts) over the bare proxy: what reading and parsing the bodies costs by itself. */
@@ -44,6 +47,7 @@ export interface CpuRatio {
   memoryOverFloor: number | null
   redisOverFloor: number | null
   redisOverPortkey: number | null
+  slicesOverPortkey: number | null
   memoryOverPortkey: number | null
 }
 
@@ -81,15 +85,16 @@ export async function cpu(ctx: BenchCtx): Promise<CpuResult> {
       'floor-elysia-redis': await startFloorProxy(up.url, { elysia: true, redisUrl: ctx.redisUrl }),
     }
     servers.push(...Object.values(floors))
-    const gateway = async (name: string, redisUrl: string | null) => {
+    const gateway = async (name: string, redisUrl: string | null, env: Record<string, string> = {}) => {
       const dir = mkdtempSync(`${TMP}/cpu-${name}-`)
       dirs.push(dir)
       const key = seedEmbedded(dir, 'cpu')
-      const gw = await startOurGateway({ name, databaseUrl: null, redisUrl, config, dataDir: dir })
+      const gw = await startOurGateway({ name, databaseUrl: null, redisUrl, config, dataDir: dir, env })
       servers.push(gw)
       return { gw, key }
     }
     const redisGw = await gateway('gateway-redis', ctx.redisUrl)
+    const slicesGw = await gateway('gateway-slices', ctx.redisUrl, { GATEWAY_BUDGET_SLICE_USD: '1' })
     const memGw = await gateway('gateway-memory', null)
     const peer = await startPortkey()
     if ('unavailable' in peer) ctx.log(`  portkey unavailable: ${peer.unavailable}`)
@@ -102,6 +107,7 @@ export async function cpu(ctx: BenchCtx): Promise<CpuResult> {
         case 'bare': return { url: bare.url + path, headers: jsonHeaders(UPSTREAM_KEY), pid: bare.pid }
         case 'floor': case 'floor-elysia': case 'floor-elysia-redis': return { url: floors[t].url + path, headers: jsonHeaders(UPSTREAM_KEY), pid: floors[t].pid }
         case 'gateway-redis': return { url: redisGw.gw.url + path, headers: jsonHeaders(redisGw.key), pid: redisGw.gw.pid }
+        case 'gateway-slices': return { url: slicesGw.gw.url + path, headers: jsonHeaders(slicesGw.key), pid: slicesGw.gw.pid }
         case 'gateway-memory': return { url: memGw.gw.url + path, headers: jsonHeaders(memGw.key), pid: memGw.gw.pid }
         case 'portkey': return 'unavailable' in peer ? null : { url: peer.url + path, headers: jsonHeaders(UPSTREAM_KEY, portkeyHeaders(up.url)), pid: peer.pid }
       }
@@ -143,11 +149,11 @@ export async function cpu(ctx: BenchCtx): Promise<CpuResult> {
         const rps = (t: CpuTarget) => cells.find((x) => x.mode === mode && x.concurrency === c && x.target === t)?.wrk?.rps ?? null
         const r: CpuRatio = {
           mode, concurrency: c, directOverBare: div(rps('direct'), rps('bare')),
-          redisOverBare: div(rps('gateway-redis'), rps('bare')), memoryOverBare: div(rps('gateway-memory'), rps('bare')),
+          redisOverBare: div(rps('gateway-redis'), rps('bare')), slicesOverBare: div(rps('gateway-slices'), rps('bare')), memoryOverBare: div(rps('gateway-memory'), rps('bare')),
           portkeyOverBare: div(rps('portkey'), rps('bare')),
           floorOverBare: div(rps('floor'), rps('bare')), elysiaOverFloor: div(rps('floor-elysia'), rps('floor')),
           memoryOverFloor: div(rps('gateway-memory'), rps('floor-elysia')), redisOverFloor: div(rps('gateway-redis'), rps('floor-elysia-redis')),
-          redisOverPortkey: div(rps('gateway-redis'), rps('portkey')), memoryOverPortkey: div(rps('gateway-memory'), rps('portkey')),
+          redisOverPortkey: div(rps('gateway-redis'), rps('portkey')), slicesOverPortkey: div(rps('gateway-slices'), rps('portkey')), memoryOverPortkey: div(rps('gateway-memory'), rps('portkey')),
         }
         ratios.push(r)
         if (r.directOverBare !== null && r.directOverBare < 2) loadGenSuspect.push(`${mode} c=${c}: direct/bare ${r.directOverBare}×`)

@@ -2,7 +2,7 @@
  * Where the gateway's CPU goes: runs it from source under `bun --cpu-prof-md` behind the 0 ms fake upstream,
  * drives it with wrk, stops it (the profile is written at exit) and prints the top self-time functions.
  *
- *   bun bench/profile.ts [--ledger redis|memory] [--mode json|stream] [-c 32] [-d 5] [--top 10] [--out DIR]
+ *   bun bench/profile.ts [--ledger redis|memory] [--slices] [--mode json|stream] [-c 32] [-d 5] [--top 10] [--out DIR]
  *                        [--interval µs] [--heap]
  *   bun bench/profile.ts --save-all FILE     every case of the `profile` scenario, as JSON
  *
@@ -41,7 +41,8 @@ export function topSelf(markdown: string, n: number): ProfileRow[] {
   return rows
 }
 
-export interface ProfileCase { ledger: 'redis' | 'memory'; mode: 'json' | 'stream' }
+/** `slices`: the Redis ledger with budget slices of $1 (`GATEWAY_BUDGET_SLICE_USD=1`). */
+export interface ProfileCase { ledger: 'redis' | 'memory'; mode: 'json' | 'stream'; slices?: boolean }
 
 export interface ProfileRun extends ProfileCase {
   concurrency: number
@@ -60,7 +61,7 @@ export interface ProfilesResult {
 
 /** The cases the bench profiles: both ledgers on JSON, and streams. */
 export const PROFILE_CASES: readonly ProfileCase[] = [
-  { ledger: 'redis', mode: 'json' }, { ledger: 'memory', mode: 'json' }, { ledger: 'memory', mode: 'stream' },
+  { ledger: 'redis', mode: 'json' }, { ledger: 'redis', mode: 'json', slices: true }, { ledger: 'memory', mode: 'json' }, { ledger: 'memory', mode: 'stream' },
 ]
 
 /** A location relative to the repository (node_modules may be a link to another checkout's). */
@@ -91,7 +92,9 @@ export async function profileOnce(c: ProfileCase, o: { redisUrl: string | null; 
     try {
       const config = writeConfig('profile', up.url)
       const key = seedEmbedded(dataDir, 'prof')
-      const gw = await startOurGateway({ name: `gateway (profiled, ${c.ledger}, ${c.mode})`, databaseUrl: null, redisUrl: c.ledger === 'redis' ? o.redisUrl : null, config, dataDir, profileDir: out, profileFlags: o.bunFlags })
+      const gw = await startOurGateway({ name: `gateway (profiled, ${c.ledger}${c.slices ? ' + slices' : ''}, ${c.mode})`, databaseUrl: null,
+        redisUrl: c.ledger === 'redis' ? o.redisUrl : null, config, dataDir, profileDir: out, profileFlags: o.bunFlags,
+        env: c.slices ? { GATEWAY_BUDGET_SLICE_USD: '1' } : {} })
       const spec = { url: `${gw.url}/v1/chat/completions`, headers: jsonHeaders(key), body: chatBody({ stream: c.mode === 'stream' }), connections }
       await runWrk(wrk.path, { ...spec, durationS: 1 })
       const r = await runWrk(wrk.path, { ...spec, durationS })
@@ -114,7 +117,7 @@ export async function profiles(ctx: BenchCtx): Promise<ProfilesResult> {
   const runs: ProfileRun[] = []
   for (const c of PROFILE_CASES) {
     const r = await profileOnce(c, { redisUrl: ctx.redisUrl, durationS: ctx.quick ? 2 : 5 })
-    ctx.log(`  profile ${c.ledger} ${c.mode}: ${r.rps} req/s under the profiler; top: ${r.top.slice(0, 3).map((t) => `${t.name} ${t.selfPct}%`).join(', ')}`)
+    ctx.log(`  profile ${c.ledger}${c.slices ? '+slices' : ''} ${c.mode}: ${r.rps} req/s under the profiler; top: ${r.top.slice(0, 3).map((t) => `${t.name} ${t.selfPct}%`).join(', ')}`)
     runs.push(r)
   }
   return { commit: commitOf(), runs }
@@ -124,6 +127,8 @@ if (import.meta.main) {
   const { values } = parseArgs({
     options: {
       ledger: { type: 'string', default: 'redis' }, mode: { type: 'string', default: 'json' },
+      /** With --ledger redis: budget slices of $1. */
+      slices: { type: 'boolean', default: false },
       c: { type: 'string', default: '32' }, d: { type: 'string', default: '5' }, top: { type: 'string', default: '10' },
       out: { type: 'string' },
       /** Sampling interval in µs (bun's default is 1000): finer for functions of a few µs per request. */
@@ -142,7 +147,7 @@ if (import.meta.main) {
       await Bun.write(values['save-all'], JSON.stringify({ commit: commitOf(), runs } satisfies ProfilesResult, null, 2) + '\n')
       console.log(`wrote ${values['save-all']}`)
     } else {
-      const r = await profileOnce({ ledger: values.ledger as ProfileCase['ledger'], mode: values.mode as ProfileCase['mode'] },
+      const r = await profileOnce({ ledger: values.ledger as ProfileCase['ledger'], mode: values.mode as ProfileCase['mode'], slices: values.slices },
         { redisUrl: redis?.url ?? null, connections: Number(values.c), durationS: Number(values.d), top: Number(values.top), out: values.out,
           bunFlags: [...(values.interval ? [`--cpu-prof-interval=${values.interval}`] : []), ...(values.heap ? ['--heap-prof-md', `--heap-prof-dir=${values.out ?? TMP}`] : [])] })
       console.log(`${r.ledger} ${r.mode} c=${r.concurrency}: ${r.rps} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms (under the profiler)`)

@@ -70,7 +70,8 @@ function cpuMd(c: CpuResult): string {
   const targets = CPU_TARGETS
   const out: string[] = ['## 5. CPU-bound (wrk, upstream answering in 0 ms)', '',
     `wrk (one thread, ${c.durationS} s per cell after a 1 s warm-up) against: (a) direct to the fake upstream, (b) the bare \`Bun.serve\` fetch-proxy, ` +
-    '(c) our gateway with strict budgets in Redis, (c\') our gateway with the in-process ledger — both on the embedded store (bun:sqlite) — and ' +
+    '(c) our gateway with strict budgets in Redis, (c\'\') the same with budget slices of $1 (`gateway-slices`, `--budget-slice-usd 1`), ' +
+    '(c\') our gateway with the in-process ledger — all on the embedded store (bun:sqlite) — and ' +
     `(d) Portkey ${'version' in c.portkey ? c.portkey.version : `— **unavailable**: ${c.portkey.unavailable}`} under Bun, ` +
     'and three floors (`bench/floor-proxy.ts`): the least any gateway that reads what it forwards does — parse the request and send it ' +
     're-serialised, parse the JSON reply or every SSE event of the streamed one — as a bare `Bun.serve` handler (floor), as an Elysia route ' +
@@ -85,8 +86,8 @@ function cpuMd(c: CpuResult): string {
       c.cells.filter((x) => x.mode === mode).map((x) => [x.concurrency, x.target, f(x.wrk?.rps, 0), f(x.wrk?.p50Ms, 3), f(x.wrk?.p99Ms, 3), f(x.wrk?.maxMs, 1),
         f(x.cpuMsPer1k, 1), x.wrk?.non2xx ?? '–', x.wrk?.socketErrors ?? '–'])), '')
   }
-  out.push('### Ratios (req/s)', '', table(['mode', 'conc.', 'direct / bare (≥ 2× = wrk not the bottleneck)', 'gw Redis / bare', 'gw in-process / bare', 'Portkey / bare', 'gw Redis / Portkey', 'gw in-process / Portkey'],
-    c.ratios.map((r) => [r.mode, r.concurrency, x(r.directOverBare), x(r.redisOverBare), x(r.memoryOverBare), x(r.portkeyOverBare), x(r.redisOverPortkey), x(r.memoryOverPortkey)])), '')
+  out.push('### Ratios (req/s)', '', table(['mode', 'conc.', 'direct / bare (≥ 2× = wrk not the bottleneck)', 'gw Redis / bare', 'gw Redis + slices / bare', 'gw in-process / bare', 'Portkey / bare', 'gw Redis / Portkey', 'gw Redis + slices / Portkey', 'gw in-process / Portkey'],
+    c.ratios.map((r) => [r.mode, r.concurrency, x(r.directOverBare), x(r.redisOverBare), x(r.slicesOverBare), x(r.memoryOverBare), x(r.portkeyOverBare), x(r.redisOverPortkey), x(r.slicesOverPortkey), x(r.memoryOverPortkey)])), '')
   out.push('### Against the floors (req/s)', '', table(['mode', 'conc.', 'floor / bare', 'floor-elysia / floor', 'gw in-process / floor-elysia', 'gw Redis / floor-elysia-redis'],
     c.ratios.map((r) => [r.mode, r.concurrency, x(r.floorOverBare), x(r.elysiaOverFloor), x(r.memoryOverFloor), x(r.redisOverFloor)])), '')
   out.push('### Added latency at c=1 (target − direct, ms)', '', table(['mode', ...targets.slice(1).map((t) => `${t} p50 / p99`)],
@@ -150,10 +151,10 @@ function profilesMd(after: ProfilesResult, before: ProfilesResult | null): strin
     '`[native code]` is Bun itself: `(anonymous)` at the root is the event loop\'s own work (HTTP parsing and writing, sockets, GC), ' +
     '`fetch` the upstream call. req/s under the profiler are slower than without it and come from separate runs: compare the shares, not the rates. ' +
     (before ? `"Before" is commit ${before.commit} (bench/profiles-before.json, recorded with the same code), "after" is ${after.commit}.` : ''), '']
-  const key = (r: ProfileRun) => `${r.ledger} ${r.mode}`
+  const key = (r: ProfileRun) => `${r.ledger}${r.slices ? '+slices' : ''} ${r.mode}`
   for (const a of after.runs) {
     const b = before?.runs.find((x) => key(x) === key(a))
-    out.push(`### ${a.mode === 'json' ? 'JSON' : 'SSE (20 chunks)'}, ${a.ledger === 'redis' ? 'strict budgets in Redis' : 'in-process ledger'}`, '')
+    out.push(`### ${a.mode === 'json' ? 'JSON' : 'SSE (20 chunks)'}, ${a.ledger === 'redis' ? `strict budgets in Redis${a.slices ? ', budget slices of $1' : ''}` : 'in-process ledger'}`, '')
     const cell = (r: ProfileRun | undefined, i: number) => {
       const t = r?.top[i]
       return t ? `${t.selfPct}% \`${t.name}\` ${t.where === '[native code]' ? '(native)' : t.where}` : '–'
