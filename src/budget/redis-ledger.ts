@@ -150,6 +150,10 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
   function recover(tenantId: string, periodKey?: string): Promise<void> {
     let p = recovering.get(tenantId)
     if (!p) {
+      // A slice that Redis lost serves no more draws, and is put back only for the draws in flight (admitted against
+      // it): put back whole, it could hold budget another gateway has since reserved. Recoveries for a missing counter
+      // retire the slices too, which costs a lease.
+      for (const s of book?.lostWith(tenantId) ?? []) holdings.resized(tenantId, s.id, s.held)
       // Redis may have lost the shipper's tenant set too: add the tenant again with its next settle.
       p = recoverTenant(deps, tenantId, periodKey).finally(() => { recovering.delete(tenantId); tenantsSeen.delete(tenantId) })
       recovering.set(tenantId, p)
@@ -189,7 +193,7 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
       [k.spent(input.periodKey), k.reserved(input.periodKey), k.resv, k.resvAmt, k.done, k.ledger, k.epoch],
       [input.requestId, input.costMicros, now(), doneRetentionMs, input.periodKey, holdings.epochOf(input.tenantId), JSON.stringify(fields),
         drawn?.slice.id ?? '', drawn?.amount ?? 0]))
-    if (r.length !== 2) throw new Error('unreachable')
+    if (r[0] === -1) throw new Error('unreachable')
     await letGoIfRegisteredAgain(input.tenantId, input.periodKey, input.requestId, r[1])
     if (r[0] === 0 && !retry) {
       // Ended before (released): that call left the draw in the slice, where it is free again.
@@ -200,6 +204,10 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
     if (drawn) {
       book!.settled(input.requestId)
       holdings.resized(input.tenantId, drawn.slice.id, drawn.slice.held)
+      // Redis still holds the slice, or no longer does (reclaimed, or restored from an older snapshot): then it backs
+      // no more draws.
+      if (r[0] === 1 && r[2] === 0) book!.retire(drawn.slice)
+      else drawn.slice.confirmedAt = now()
     }
     const forgotten = holdings.settled(input.tenantId, input.periodKey, record, r[1], now())
     if (forgotten > 0) outboxFull(forgotten)
@@ -275,6 +283,10 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
   const refilling = new Map<string, Promise<void>>()
   /** Tenant periods whose last lease was refused, until when their requests reserve one by one. */
   const nearLimitUntil = new Map<string, number>()
+  /** One confirmation per slice at a time (Slice.confirmedAt). */
+  const confirming = new Map<Slice, Promise<void>>()
+  /** close() has begun: requests reserve on their own, and no slice is leased that nobody would give back. */
+  let closing = false
   const ADMITTED: ReserveResult = { ok: true }
 
   /** Admits the request from a slice (leasing one if needed); null: it must reserve on its own. */
@@ -284,7 +296,13 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
     // the next one is progress. A request must not fall back to its own reservation while slices are still being
     // leased: a slice leased meanwhile can hold the room it needed (requests refused below the limit).
     for (let attempt = 0; attempt < MAX_REFILL_WAITS; attempt++) {
-      if (book!.drawOf(tenantId, requestId) || book!.draw(tenantId, periodKey, requestId, amountMicros, now())) return ADMITTED
+      if (book!.drawOf(tenantId, requestId)) return ADMITTED
+      const drawn = book!.draw(tenantId, periodKey, requestId, amountMicros, input.limitMicros, now())
+      if (drawn === 'drawn') return ADMITTED
+      if (drawn === 'confirm') {
+        await confirm(book!.current(tenantId, periodKey)!)
+        continue
+      }
       const key = `${tenantId}\0${periodKey}`
       const until = nearLimitUntil.get(key)
       if (until !== undefined) {
@@ -312,23 +330,47 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
     if (!(await lease(input))) nearLimitUntil.set(key, now() + NEAR_LIMIT_RECHECK_MS)
   }
 
+  /** Redis still has the tenant's epoch the slice was registered in: trust the slice again; else recover. */
+  function confirm(s: Slice): Promise<void> {
+    let p = confirming.get(s)
+    if (!p) {
+      p = (async () => {
+        const epoch = await client.get(tenantKeys(s.tenantId).epoch)
+        if (epoch !== null && epoch === holdings.liveEpoch(s.tenantId, s.id)) s.confirmedAt = now()
+        else await recover(s.tenantId, s.periodKey)
+      })().finally(() => confirming.delete(s))
+      confirming.set(s, p)
+    }
+    return p
+  }
+
   async function lease(input: ReserveInput): Promise<boolean> {
     const { tenantId, periodKey } = input
     const k = tenantKeys(tenantId)
     const id = `slice:${crypto.randomUUID()}`
     const limit = Number.isFinite(input.limitMicros) ? input.limitMicros : -1
     let leasedAt = 0
-    const r = await withRecovery(tenantId, periodKey, () => {
-      leasedAt = now()
-      return scripts.reserve([k.spent(periodKey), k.reserved(periodKey), k.resv, k.resvAmt, k.epoch],
-        [id, book!.sliceMicros, limit, leasedAt, leasedAt + input.ttlMs, periodKey, graceMs, holdings.epochOf(tenantId), input.amountMicros])
-    })
+    let r: Awaited<ReturnType<BudgetScripts['reserve']>>
+    try {
+      r = await withRecovery(tenantId, periodKey, () => {
+        leasedAt = now()
+        return scripts.reserve([k.spent(periodKey), k.reserved(periodKey), k.resv, k.resvAmt, k.epoch],
+          [id, book!.sliceMicros, limit, leasedAt, leasedAt + input.ttlMs, periodKey, graceMs, holdings.epochOf(tenantId), input.amountMicros])
+      })
+    } catch (e) {
+      // No answer, but Redis may have run it (a reply that timed out): released by the sweep like a failed release,
+      // else a slice nobody knows of would hold the tenant's budget for the reservation's 2 hours. Releasing an id
+      // Redis never saw only marks it done, and slice ids are never a request's.
+      pending.keep(hk(tenantId, id), { kind: 'release', tenantId, periodKey, requestId: id, since: now() })
+      throw e
+    }
     if (r[0] !== 1) return false
     holdings.reserved(tenantId, { requestId: id, periodKey, amount: r[4], expiry: leasedAt + input.ttlMs, epoch: r[3] })
     // Drawn from for a twelfth of the reservation's life (10 minutes of 2 hours), so that a request drawn at the
     // last moment, which may run 100 minutes (service.ts MAX_REQUEST_MS), still ends before the slice expires.
-    book!.add({ id, tenantId, periodKey, held: r[4], inflight: 0, draws: 0, lastDrawAt: leasedAt,
-      drawUntil: leasedAt + Math.floor(input.ttlMs / 12), retired: false })
+    // Confirmed as of the reply; the draw window counts from the time the reservation's expiry was computed from.
+    book!.add({ id, tenantId, periodKey, limitMicros: input.limitMicros, held: r[4], inflight: 0, draws: 0, lastDrawAt: leasedAt,
+      confirmedAt: now(), drawUntil: leasedAt + Math.floor(input.ttlMs / 12), retired: false })
     return true
   }
 
@@ -356,6 +398,8 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
   /** Every sweep: idle slices are retired, finished ones given back. */
   async function sweepSlices(): Promise<void> {
     if (!book) return
+    const t = now()
+    for (const [key, until] of nearLimitUntil) if (until <= t) nearLimitUntil.delete(key)
     await Promise.all(book.idle(now(), sliceIdleMs).map(s => retire(s).catch(() => {})))
     await Promise.all(book.takeFinished().map(giveBack))
   }
@@ -371,7 +415,7 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
       if (!Number.isSafeInteger(input.amountMicros) || input.amountMicros < 0) throw new RangeError('amountMicros must be a non-negative integer')
       try {
         // A request already reserved on its own stays so (a repeated reserve is idempotent).
-        if (book?.fits(input.amountMicros) && holdings.liveEpoch(input.tenantId, input.requestId) === undefined) {
+        if (book?.fits(input.amountMicros) && !closing && holdings.liveEpoch(input.tenantId, input.requestId) === undefined) {
           const r = await reserveFromSlice(input)
           if (r) return r
         }
@@ -453,8 +497,11 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
     slices: () => book?.size() ?? null,
 
     async close(): Promise<void> {
+      closing = true
       await sweeper.stop()
       if (sliceTimer) { clearInterval(sliceTimer); sliceTimer = null }
+      // A lease on the wire would add a slice after the ones given back below.
+      await Promise.allSettled([...refilling.values()])
       // Requests have ended (the gateway drained): give back every slice, so the budget it held is free at once
       // rather than when its reservation expires. A slice whose draws are still in flight keeps only those.
       if (book) await Promise.all(book.all().map(s => retire(s).catch(() => {})))

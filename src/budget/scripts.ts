@@ -83,8 +83,11 @@ export interface BudgetScripts {
    * [0, spent, reserved, epoch]: rejected | [-1]: counter or epoch missing or not the caller's: recover.
    */
   reserve(keys: Keys<5>, args: Arg[]): Promise<[1, number, number, string, number] | [0, number, number, string] | [-1]>
-  /** [1|0, epoch]: settled, or already settled/released | [-1]: the caller's epoch is gone: recover. */
-  settle(keys: Keys<7>, args: Arg[]): Promise<[1 | 0, string] | [-1]>
+  /**
+   * [1, epoch, sliceHeld]: settled (sliceHeld 0: the slice it named has no reservation any more) | [0, epoch]: already
+   * settled/released | [-1]: the caller's epoch is gone: recover.
+   */
+  settle(keys: Keys<7>, args: Arg[]): Promise<[1, string, 0 | 1] | [0, string] | [-1]>
   /** [1|0, epoch]: released, or already settled/released | [-1]: the caller's epoch is gone: recover. */
   release(keys: Keys<5>, args: Arg[]): Promise<[1 | 0, string] | [-1]>
   /** [spent, epoch] | [-1]: mode 'keep' and the counter is missing. */
@@ -115,7 +118,7 @@ export function registerScripts(client: RedisClient): BudgetScripts {
   const releaseLease = cmd('gwReleaseLease'), trim = cmd('gwTrim')
   return {
     reserve: (k, a) => reserve(...k, ...a) as Promise<[1, number, number, string, number] | [0, number, number, string] | [-1]>,
-    settle: (k, a) => settle(...k, ...a) as Promise<[1 | 0, string] | [-1]>,
+    settle: (k, a) => settle(...k, ...a) as Promise<[1, string, 0 | 1] | [0, string] | [-1]>,
     release: (k, a) => release(...k, ...a) as Promise<[1 | 0, string] | [-1]>,
     recover: (k, a) => recover(...k, ...a) as Promise<[number, string] | [-1]>,
     shipRead: (k, a) => shipRead(...k, ...a) as Promise<[0] | [1, [string, string][]]>,

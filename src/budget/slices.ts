@@ -14,6 +14,11 @@ export interface Slice {
   readonly id: string
   readonly tenantId: string
   readonly periodKey: string
+  /**
+   * The tenant's limit when it was leased: a request that carries a lower one (the budget was lowered) does not draw
+   * from it, since the lease was admitted against the old limit.
+   */
+  readonly limitMicros: number
   /** µUSD its reservation holds in Redis: the grant, less the draws settled and what was given back. */
   held: number
   /** µUSD drawn by requests whose settle or release Redis has not applied yet. */
@@ -21,11 +26,20 @@ export interface Slice {
   /** Requests drawn and not yet ended. */
   draws: number
   lastDrawAt: number
+  /**
+   * When Redis last showed that it still holds the slice (the lease, or a settle that shrank it). A slice not
+   * confirmed for CONFIRM_MS is confirmed again before the next draw: if Redis lost the tenant's state meanwhile,
+   * draws from the slice would be admitted against budget nobody holds.
+   */
+  confirmedAt: number
   /** No draw after this: the reservation must outlive every request drawn from it (see SliceBook.drawWindowMs). */
   readonly drawUntil: number
   /** No longer drawn from: given back once its draws end. */
   retired: boolean
 }
+
+/** How long a slice's last confirmation is trusted (see Slice.confirmedAt). */
+export const CONFIRM_MS = 250
 
 export interface Draw {
   readonly slice: Slice
@@ -56,15 +70,19 @@ export class SliceBook {
     return amount <= this.sliceMicros / 4
   }
 
-  /** Draws `amount` for the request from the tenant's current slice; false if there is none or it lacks room. */
-  draw(tenantId: string, periodKey: string, requestId: string, amount: number, now: number): boolean {
+  /**
+   * Draws `amount` for the request from the tenant's current slice: 'drawn'; 'confirm' if the slice could serve it
+   * but Redis must first show it still holds the slice (Slice.confirmedAt); 'none' if there is no slice that can.
+   */
+  draw(tenantId: string, periodKey: string, requestId: string, amount: number, limitMicros: number, now: number): 'drawn' | 'confirm' | 'none' {
     const s = this.periods.get(tenantId)?.get(periodKey)?.current
-    if (!s || s.retired || now >= s.drawUntil || s.held - s.inflight < amount) return false
+    if (!s || s.retired || now >= s.drawUntil || limitMicros < s.limitMicros || s.held - s.inflight < amount) return 'none'
+    if (now - s.confirmedAt >= CONFIRM_MS) return 'confirm'
     s.inflight += amount
     s.draws++
     s.lastDrawAt = now
     this.drawsById.set(requestId, { slice: s, amount })
-    return true
+    return 'drawn'
   }
 
   /** The draw the request made, if it drew from a slice of this tenant and has not ended. */
@@ -109,6 +127,21 @@ export class SliceBook {
     const p = this.periods.get(slice.tenantId)?.get(slice.periodKey)
     if (p?.current === slice) p.current = null
     return Math.max(0, slice.held - slice.inflight)
+  }
+
+  /**
+   * Redis lost the tenant's state (a recovery is about to put back what this gateway holds): its slices serve no
+   * more draws, and each is to be put back only for the draws in flight, which were admitted against it.
+   */
+  lostWith(tenantId: string): Slice[] {
+    const out: Slice[] = []
+    for (const s of this.slices) {
+      if (s.tenantId !== tenantId) continue
+      this.retire(s)
+      s.held = s.inflight
+      out.push(s)
+    }
+    return out
   }
 
   /** Redis gave back `amount` of the slice's reservation. */

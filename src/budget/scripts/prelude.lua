@@ -19,19 +19,21 @@ end
 -- Take up to `by` µUSD off reservation `id` (a gateway's budget slice, see slices.ts) and off the period's reserved
 -- counter: a request drawn from the slice settled, or the gateway gives back what the slice no longer needs. Nothing
 -- if the reservation is gone (released, reclaimed) or belongs to another period; never below zero.
+-- Returns whether the reservation was there.
 local function shrinkReservation(reservedKey, resvAmtKey, id, period, by)
   local v = redis.call('HGET', resvAmtKey, id)
-  if not v then return end
+  if not v then return false end
   local sep = string.find(v, '|', 1, true)
-  if string.sub(v, 1, sep - 1) ~= period then return end
+  if string.sub(v, 1, sep - 1) ~= period then return false end
   local amount = tonumber(string.sub(v, sep + 1))
   local cut = math.min(amount, tonumber(by))
-  if cut <= 0 then return end
+  if cut <= 0 then return true end
   redis.call('HSET', resvAmtKey, id, period .. '|' .. string.format('%d', amount - cut))
   if redis.call('EXISTS', reservedKey) == 1 then
     local left = redis.call('DECRBY', reservedKey, string.format('%d', cut))
     if left < 0 then redis.call('SET', reservedKey, 0, 'KEEPTTL') end
   end
+  return true
 end
 
 -- Hold `amount` for request `id` in `period` until `expiry` (ms): reserve.lua, and recover.lua re-registering a

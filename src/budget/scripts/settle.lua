@@ -6,7 +6,8 @@
 -- strings: one argument to encode and send instead of two dozen; the entry is written one field per column as before.
 -- ARGV[8] (optional) the budget slice the request drew from (slices.ts)  ARGV[9] the amount it drew: the slice's
 -- reservation shrinks by it, in the same step that adds the cost, so spent + reserved never counts the draw twice.
--- Returns {1, epoch} settled | {0, epoch} already settled or released (no change) | {-1} the caller's epoch is gone
+-- Returns {1, epoch, sliceHeld} settled (sliceHeld 0: ARGV[8] named a slice whose reservation is gone) | {0, epoch}
+-- already settled or released (no change) | {-1} the caller's epoch is gone
 -- (no change): it recovers, which re-registers this reservation, and settles again. epoch is '' if there is none.
 local id = ARGV[1]
 -- Decoded and checked before anything is written: Redis does not undo a script's writes when it fails halfway.
@@ -25,7 +26,10 @@ local now = tonumber(ARGV[3])
 -- A reservation Redis does not know (reclaimed, or a fail-open request) is no reason not to charge: the cost is
 -- added all the same, once (the done set above).
 dropReservation(KEYS[2], KEYS[3], KEYS[4], id, ARGV[5])
-if ARGV[8] and ARGV[8] ~= '' then shrinkReservation(KEYS[2], KEYS[4], ARGV[8], ARGV[5], ARGV[9]) end
+-- Without the slice's reservation (reclaimed, released, or Redis restored from an older snapshot) the slice backs no
+-- more draws: the caller stops drawing from it.
+local sliceHeld = 1
+if ARGV[8] and ARGV[8] ~= '' and not shrinkReservation(KEYS[2], KEYS[4], ARGV[8], ARGV[5], ARGV[9]) then sliceHeld = 0 end
 
 -- A missing counter stays missing so the next reserve rebuilds it; this record is then counted from the stream.
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('INCRBY', KEYS[1], ARGV[2]) end
@@ -35,4 +39,4 @@ redis.call('XADD', KEYS[6], '*', 'period', ARGV[5], 'cost', ARGV[2], unpack(fiel
 
 redis.call('ZADD', KEYS[5], ARGV[3], id)
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - tonumber(ARGV[4]))
-return {1, epoch}
+return {1, epoch, sliceHeld}

@@ -1,10 +1,13 @@
 /** SliceBook (src/budget/slices.ts): the bookkeeping of budget slices, without Redis. */
 import { describe, expect, test } from 'bun:test'
-import { type Slice, SliceBook } from '../../../src/budget/slices.ts'
+import { CONFIRM_MS, type Slice, SliceBook } from '../../../src/budget/slices.ts'
 
+/** Leased under a limit of 1,000,000; confirmed at 0 (so draws at t < CONFIRM_MS need no confirmation). */
 const slice = (over: Partial<Slice> = {}): Slice => ({
-  id: 'slice:1', tenantId: 't', periodKey: 'total', held: 1_000, inflight: 0, draws: 0, lastDrawAt: 0, drawUntil: 10_000, retired: false, ...over,
+  id: 'slice:1', tenantId: 't', periodKey: 'total', limitMicros: 1_000_000, held: 1_000, inflight: 0, draws: 0, lastDrawAt: 0,
+  confirmedAt: 0, drawUntil: 10_000, retired: false, ...over,
 })
+const L = 1_000_000
 
 describe('SliceBook', () => {
   test.each([
@@ -19,20 +22,27 @@ describe('SliceBook', () => {
   })
 
   test.each([
-    ['room left', {}, 't', 'total', 400, 5_000, true],
-    ['exactly the room left', { inflight: 600 }, 't', 'total', 400, 5_000, true],
-    ['one µUSD more than the room left', { inflight: 601 }, 't', 'total', 400, 5_000, false],
-    ['another tenant', {}, 'u', 'total', 1, 5_000, false],
-    ['another period', {}, 't', 'day:2026-12-03', 1, 5_000, false],
-    ['retired', { retired: true }, 't', 'total', 1, 5_000, false],
-    ['at the end of its draw window', {}, 't', 'total', 1, 10_000, false],
-    ['just before it', {}, 't', 'total', 1, 9_999, true],
-  ] as const)('draw: %s', (_, over, tenant, period, amount, now, ok) => {
+    // [case, slice fields, tenant, period, amount, the request's limit, now, answer]
+    ['room left', {}, 't', 'total', 400, L, 100, 'drawn'],
+    ['exactly the room left', { inflight: 600 }, 't', 'total', 400, L, 100, 'drawn'],
+    ['one µUSD more than the room left', { inflight: 601 }, 't', 'total', 400, L, 100, 'none'],
+    ['another tenant', {}, 'u', 'total', 1, L, 100, 'none'],
+    ['another period', {}, 't', 'day:2026-12-03', 1, L, 100, 'none'],
+    ['retired', { retired: true }, 't', 'total', 1, L, 100, 'none'],
+    ['at the end of its draw window', { confirmedAt: 9_999 }, 't', 'total', 1, L, 10_000, 'none'],
+    ['just before it', { confirmedAt: 9_998 }, 't', 'total', 1, L, 9_999, 'drawn'],
+    ['a lower limit than it was leased under (the budget was lowered)', {}, 't', 'total', 1, L - 1, 100, 'none'],
+    ['a higher limit', {}, 't', 'total', 1, L + 1, 100, 'drawn'],
+    ['confirmed just under CONFIRM_MS ago', {}, 't', 'total', 1, L, CONFIRM_MS - 1, 'drawn'],
+    ['confirmed CONFIRM_MS ago: Redis must show it still holds it', {}, 't', 'total', 1, L, CONFIRM_MS, 'confirm'],
+    ['stale but without room: nothing to confirm', { inflight: 1_000 }, 't', 'total', 1, L, CONFIRM_MS, 'none'],
+  ] as const)('draw: %s', (_, over, tenant, period, amount, limit, now, answer) => {
     const b = new SliceBook(4_000)
     const s = slice(over)
     b.add(s)
     const inflight = s.inflight
-    expect(b.draw(tenant, period, 'r', amount, now)).toBe(ok)
+    expect(b.draw(tenant, period, 'r', amount, limit, now)).toBe(answer)
+    const ok = answer === 'drawn'
     expect(s.inflight).toBe(ok ? inflight + amount : inflight)
     expect(b.drawOf(tenant, 'r')).toEqual(ok ? { slice: s, amount } : undefined)
   })
@@ -41,8 +51,8 @@ describe('SliceBook', () => {
     const b = new SliceBook(4_000)
     const s = slice()
     b.add(s)
-    expect(b.draw('t', 'total', 'a', 300, 1)).toBe(true)
-    expect(b.draw('t', 'total', 'b', 200, 2)).toBe(true)
+    expect(b.draw('t', 'total', 'a', 300, L, 1)).toBe('drawn')
+    expect(b.draw('t', 'total', 'b', 200, L, 2)).toBe('drawn')
     expect(b.size()).toEqual({ slices: 1, draws: 2, heldMicros: 1_000 })
     b.settled('a')
     expect([s.held, s.inflight, s.draws]).toEqual([700, 200, 1])
@@ -55,7 +65,7 @@ describe('SliceBook', () => {
     expect([s.held, s.inflight, s.draws]).toEqual([700, 0, 0])
     expect(b.drawOf('t', 'a')).toBeUndefined()
     // A draw is looked up with its tenant: another tenant's request of the same id is not it.
-    expect(b.draw('t', 'total', 'c', 100, 3)).toBe(true)
+    expect(b.draw('t', 'total', 'c', 100, L, 3)).toBe('drawn')
     expect(b.drawOf('u', 'c')).toBeUndefined()
   })
 
@@ -63,11 +73,11 @@ describe('SliceBook', () => {
     const b = new SliceBook(4_000)
     const s = slice()
     b.add(s)
-    expect(b.draw('t', 'total', 'a', 300, 1)).toBe(true)
+    expect(b.draw('t', 'total', 'a', 300, L, 1)).toBe('drawn')
     expect(b.retire(s)).toBe(700)
     expect(b.retire(s)).toBe(0) // already retired: nothing more to give back
     expect(b.current('t', 'total')).toBeNull()
-    expect(b.draw('t', 'total', 'b', 1, 2)).toBe(false)
+    expect(b.draw('t', 'total', 'b', 1, L, 2)).toBe('none')
     b.gaveBack(s, 700)
     expect(s.held).toBe(300)
     // Still drawn from: not finished until its draw ends.
@@ -83,12 +93,12 @@ describe('SliceBook', () => {
     const b = new SliceBook(4_000)
     const old = slice({ id: 'slice:old' })
     b.add(old)
-    expect(b.draw('t', 'total', 'a', 900, 1)).toBe(true)
-    expect(b.draw('t', 'total', 'b', 200, 1)).toBe(false) // 100 left
+    expect(b.draw('t', 'total', 'a', 900, L, 1)).toBe('drawn')
+    expect(b.draw('t', 'total', 'b', 200, L, 1)).toBe('none') // 100 left
     b.retire(old)
     const next = slice({ id: 'slice:new', held: 500 })
     b.add(next)
-    expect(b.draw('t', 'total', 'b', 200, 2)).toBe(true)
+    expect(b.draw('t', 'total', 'b', 200, L, 2)).toBe('drawn')
     expect(b.drawOf('t', 'b')!.slice).toBe(next)
     b.settled('a')
     expect(old.held).toBe(100)
@@ -109,6 +119,23 @@ describe('SliceBook', () => {
     const s = slice({ lastDrawAt, drawUntil, retired })
     b.add(s)
     expect(b.idle(now, idleMs)).toEqual(idle ? [s] : [])
+  })
+
+  test('lost with Redis: the tenant\'s slices serve no more draws and hold only their draws in flight', () => {
+    const b = new SliceBook(4_000)
+    const a = slice({ id: 'slice:a' })
+    const other = slice({ id: 'slice:o', tenantId: 'u' })
+    b.add(a)
+    b.add(other)
+    expect(b.draw('t', 'total', 'r1', 300, L, 1)).toBe('drawn')
+    expect(b.lostWith('t')).toEqual([a])
+    expect([a.retired, a.held, a.inflight]).toEqual([true, 300, 300])
+    expect(b.current('t', 'total')).toBeNull()
+    expect(b.draw('t', 'total', 'r2', 1, L, 2)).toBe('none')
+    expect([other.retired, other.held]).toEqual([false, 1_000]) // another tenant's slice is untouched
+    b.settled('r1')
+    expect(a.held).toBe(0)
+    expect(b.takeFinished()).toEqual([a])
   })
 
   test('held never goes below zero, whatever Redis gave back', () => {
