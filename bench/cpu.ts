@@ -7,9 +7,12 @@
  * Elysia, and in Elysia with two Redis scripts per request), at c = 1, 32, 256, JSON and SSE, interleaved per level; both gateways use the embedded store
  * (bun:sqlite). The load generator must not be the bottleneck: direct ≥ 2× bare is checked and reported.
  * CPU time of each proxy process during its run (from /proc) gives its cost per request independently of
- * how the 2 cores were shared.
+ * how the 2 cores were shared. Before each cell, the usage records the Redis gateways left in Redis are let drain
+ * (shipped to their stores), so one gateway's shipping does not run during the next target's cell.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
+import { Redis } from 'ioredis'
+import { tenantKeys } from '../src/budget/scripts.ts'
 import { chatBody, jsonHeaders, type BenchCtx } from './lib/context.ts'
 import { seedEmbedded, startOurGateway, TMP, UPSTREAM_KEY, writeConfig, type GatewayHandle } from './lib/gateway.ts'
 import { portkeyHeaders, startBareProxy, startFloorProxy, startPortkey, startUpstream, type Server } from './lib/servers.ts'
@@ -76,6 +79,7 @@ export async function cpu(ctx: BenchCtx): Promise<CpuResult> {
   const config = writeConfig('cpu', up.url)
   const dirs: string[] = []
   const servers: Array<Server | GatewayHandle> = []
+  let admin: Redis | null = null
   try {
     const bare = await startBareProxy(up.url)
     servers.push(bare)
@@ -85,10 +89,11 @@ export async function cpu(ctx: BenchCtx): Promise<CpuResult> {
       'floor-elysia-redis': await startFloorProxy(up.url, { elysia: true, redisUrl: ctx.redisUrl }),
     }
     servers.push(...Object.values(floors))
+    // Each gateway its own tenant: two gateways on one tenant's keys would ship each other's records.
     const gateway = async (name: string, redisUrl: string | null, env: Record<string, string> = {}) => {
       const dir = mkdtempSync(`${TMP}/cpu-${name}-`)
       dirs.push(dir)
-      const key = seedEmbedded(dir, 'cpu')
+      const key = seedEmbedded(dir, name)
       const gw = await startOurGateway({ name, databaseUrl: null, redisUrl, config, dataDir: dir, env })
       servers.push(gw)
       return { gw, key }
@@ -113,6 +118,16 @@ export async function cpu(ctx: BenchCtx): Promise<CpuResult> {
       }
     }
 
+    admin = new Redis(ctx.redisUrl)
+    const streams = ['gateway-redis', 'gateway-slices'].map((t) => tenantKeys(t).ledger)
+    /** Waits (at most 20 s) until no usage record waits in Redis to be shipped. */
+    const drained = async () => {
+      for (const until = performance.now() + 20_000; performance.now() < until; await Bun.sleep(100)) {
+        const left = (await Promise.all(streams.map((k) => admin!.xlen(k)))).reduce((a, b) => a + b, 0)
+        if (left === 0) return
+      }
+    }
+
     const cells: CpuCell[] = []
     for (const mode of ['json', 'stream'] as const) {
       const body = chatBody({ stream: mode === 'stream' })
@@ -129,6 +144,7 @@ export async function cpu(ctx: BenchCtx): Promise<CpuResult> {
             continue
           }
           const spec = { url: tg.url, headers: tg.headers, body, connections: c }
+          await drained()
           await runWrk(wrk.path, { ...spec, durationS: 1 }) // warm-up: JIT, connection pools
           const cpu0 = cpuMs(tg.pid)
           const r = await runWrk(wrk.path, { ...spec, durationS })
@@ -166,6 +182,7 @@ export async function cpu(ctx: BenchCtx): Promise<CpuResult> {
     }
     return { durationS, chunks, portkey: 'unavailable' in peer ? peer : { version: peer.version }, cells, ratios, addedAtC1, loadGenSuspect }
   } finally {
+    admin?.disconnect()
     for (const s of servers.reverse()) await ('stop' in s ? s.stop() : s.child.stop()).catch(() => {})
     await up.child.stop()
     for (const d of dirs) rmSync(d, { recursive: true, force: true })

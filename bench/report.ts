@@ -79,7 +79,8 @@ function cpuMd(c: CpuResult): string {
     '(floor-elysia-redis: the round trips of a per-request atomic budget). ' +
     `The upstream answers at once (SSE: ${c.chunks} chunks back to back), so req/s is bounded by the proxies' own CPU. Latency = request start → whole ` +
     'response read. CPU/1k = CPU time (user + system, /proc) of the serving process (the upstream for direct) per 1,000 requests: cost per request, ' +
-    'independent of how the cores were shared.', '']
+    'independent of how the cores were shared. Each gateway serves its own tenant, and before each cell the usage records the Redis gateways ' +
+    'left in Redis are let drain (shipped), so one target\'s shipping does not run during the next one\'s cell.', '']
   for (const mode of ['json', 'stream'] as const) {
     out.push(`### ${mode === 'json' ? 'JSON' : `SSE (${c.chunks} chunks)`}`, '')
     out.push(table(['conc.', 'target', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'CPU ms / 1k req', 'non-2xx', 'socket errors'],

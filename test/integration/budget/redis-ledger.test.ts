@@ -1,31 +1,17 @@
 /** The Redis ledger against a throwaway redis-server: contract, exact totals under concurrency, outages. */
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { beforeAll, describe, expect, test } from 'bun:test'
 import { Redis } from 'ioredis'
-import { createRedisLedger, type RedisLedger } from '../../../src/budget/redis-ledger.ts'
+import { createRedisLedger } from '../../../src/budget/redis-ledger.ts'
 import { tenantKeys } from '../../../src/budget/scripts.ts'
 import { GatewayError } from '../../../src/errors.ts'
-import { startRedis, type TestRedis } from '../../helpers/redis.ts'
+import { startRedis } from '../../helpers/redis.ts'
+import { redisLedgers } from '../../helpers/redis-ledgers.ts'
 import { ledgerContract, uid, usage } from '../../unit/budget/ledger-contract.ts'
 
-let redis: TestRedis
+const env = redisLedgers()
+const ledger = env.ledger
 let admin: Redis
-const opened: { close(): Promise<void> }[] = []
-
-beforeAll(async () => {
-  redis = await startRedis()
-  admin = new Redis(redis.url)
-})
-afterAll(async () => {
-  await Promise.allSettled(opened.map(l => l.close()))
-  admin?.disconnect()
-  await redis?.stop()
-})
-
-async function ledger(opts: Partial<Parameters<typeof createRedisLedger>[0]> = {}): Promise<RedisLedger> {
-  const l = await createRedisLedger({ url: redis.url, rebuild: async () => 0, commandTimeoutMs: 2000, ...opts })
-  opened.push(l)
-  return l
-}
+beforeAll(() => { admin = env.admin })
 
 ledgerContract('redis', async ({ rebuild, now }) => {
   const l = await ledger({ rebuild, now })
@@ -120,7 +106,7 @@ describe('redis ledger: outages', () => {
     try {
       let rebuilds = 0
       const l = await createRedisLedger({ url: own.url, rebuild: async () => { rebuilds++; return 250 }, commandTimeoutMs: 400 })
-      opened.push(l)
+      env.adopt(l)
       const t = uid('down')
       const input = (id: string) => ({ tenantId: t, periodKey: 'total', limitMicros: 1000, requestId: id, amountMicros: 500, ttlMs: 60_000 })
       expect((await l.reserve(input('a'))).ok).toBe(true)

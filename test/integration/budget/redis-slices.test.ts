@@ -3,35 +3,22 @@
  * tenant's budget, with the same guarantees as per-request reservations. Exact totals under concurrency, several
  * gateways (ledgers) on one Redis with no overrun, releases, give-back, recovery after Redis lost everything.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { Redis } from 'ioredis'
-import { createRedisLedger, type RedisLedger } from '../../../src/budget/redis-ledger.ts'
+import { beforeAll, describe, expect, test } from 'bun:test'
+import type { Redis } from 'ioredis'
+import type { RedisLedger, RedisLedgerOptions } from '../../../src/budget/redis-ledger.ts'
 import { tenantKeys } from '../../../src/budget/scripts.ts'
 import type { ReserveInput } from '../../../src/budget/types.ts'
 import { randomInt } from '../../helpers/prng.ts'
-import { startRedis, type TestRedis } from '../../helpers/redis.ts'
+import { redisLedgers } from '../../helpers/redis-ledgers.ts'
 import { uid, usage } from '../../unit/budget/ledger-contract.ts'
 
-let redis: TestRedis
+const env = redisLedgers()
 let admin: Redis
-const opened: RedisLedger[] = []
-
-beforeAll(async () => {
-  redis = await startRedis()
-  admin = new Redis(redis.url)
-})
-afterAll(async () => {
-  await Promise.allSettled(opened.map(l => l.close()))
-  admin?.disconnect()
-  await redis?.stop()
-})
+beforeAll(() => { admin = env.admin })
 
 /** A gateway's ledger with slices of `sliceMicros`; the sweep timer is left to the test (sweep()). */
-async function ledger(sliceMicros: number, opts: Partial<Parameters<typeof createRedisLedger>[0]> = {}): Promise<RedisLedger> {
-  const l = await createRedisLedger({ url: redis.url, rebuild: async () => 0, commandTimeoutMs: 2000, sweepMs: 3_600_000, sliceMicros, ...opts })
-  opened.push(l)
-  return l
-}
+const ledger = (sliceMicros: number, opts: Partial<RedisLedgerOptions> = {}): Promise<RedisLedger> =>
+  env.ledger({ sweepMs: 3_600_000, sliceMicros, ...opts })
 
 const input = (tenantId: string, requestId: string, amountMicros: number, limitMicros: number): ReserveInput =>
   ({ tenantId, periodKey: 'total', limitMicros, requestId, amountMicros, ttlMs: 7_200_000 })
