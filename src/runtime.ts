@@ -97,6 +97,10 @@ export async function openStores(config: GatewayConfig, log: LogFn, opts: { ship
         durable: { insertUsage: (r) => store!.insertUsage(r), storedUsageIds: (ids) => store!.storedUsageIds(ids) },
         onOutboxDrop: (n) => opts.metrics?.ledgerOutboxDropped.inc({}, n),
         sliceMicros: config.budgetSliceMicros,
+        onSlices: (s) => {
+          opts.metrics?.budgetSlices.set({}, s.slices)
+          opts.metrics?.budgetSlicesHeld.set({}, s.heldMicros)
+        },
       })
         // Its message names the URL, which may hold a password: boot errors show host and port only.
         .catch((e: Error) => Promise.reject(new Error(String(e?.message).replaceAll(config.redisUrl!, describeRedis(config.redisUrl!)))))

@@ -61,6 +61,8 @@ export interface RedisLedgerOptions extends ConnectOptions {
   sliceMicros?: number
   /** A slice nobody drew from for this long is given back (default 2 s). */
   sliceIdleMs?: number
+  /** Told what the slices hold after each of their sweeps (every sweepMs; metrics). */
+  onSlices?: (held: { slices: number; draws: number; heldMicros: number }) => void
 }
 
 export interface RedisLedger extends BudgetLedger {
@@ -402,6 +404,7 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
     for (const [key, until] of nearLimitUntil) if (until <= t) nearLimitUntil.delete(key)
     await Promise.all(book.idle(now(), sliceIdleMs).map(s => retire(s).catch(() => {})))
     await Promise.all(book.takeFinished().map(giveBack))
+    opts.onSlices?.(book.size())
   }
   let sliceTimer: ReturnType<typeof setInterval> | null = book ? setInterval(() => { void sweepSlices() }, opts.sweepMs ?? 1_000) : null
   sliceTimer?.unref?.()

@@ -132,6 +132,8 @@ export function createMetrics() {
       'Settled usage records no longer held for re-delivery because the ledger outbox was full'),
     inflightRequests: new Gauge('gateway_inflight_requests', '/v1 requests in progress (streams included, until their end)'),
     inflightStreams: new Gauge('gateway_inflight_streams', 'SSE streams in progress'),
+    budgetSlices: new Gauge('gateway_budget_slices', 'Budget slices this gateway holds in Redis (0 when slices are off)'),
+    budgetSlicesHeld: new Gauge('gateway_budget_slices_held_usd_micros', 'Micro-USD of tenants\' budgets that this gateway\'s slices hold in Redis'),
     // One series per tenant that spent through this instance (sum over instances for a tenant's total). Tenant
     // ids are label values here, so these are rendered only for the private metrics listener (see render).
     tenantSpend: new Counter('gateway_tenant_spend_usd_micros_total', 'Settled cost by tenant in micro-USD'),
@@ -146,6 +148,8 @@ export function createMetrics() {
   }
   m.inflightRequests.set({}, 0)
   m.inflightStreams.set({}, 0)
+  m.budgetSlices.set({}, 0)
+  m.budgetSlicesHeld.set({}, 0)
   const perTenant = new Set<unknown>([m.tenantSpend, m.tenantTokens])
   return {
     ...m,

@@ -6,7 +6,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Redis } from 'ioredis'
 import OpenAI from 'openai'
+import { tenantKeys } from '../../../src/budget/scripts.ts'
 import { anthropicTextStream, openaiTextStream, sseReply, startFakeUpstream, type FakeUpstream } from '../../helpers/fake-upstream.ts'
 import { runGateway, spawnGateway, type GatewayProcess } from '../../helpers/gateway-process.ts'
 import { describePostgresUrl } from '../../../src/store/index.ts'
@@ -177,6 +179,32 @@ describe('proxy through the binary with the openai SDK', () => {
     expect(m).not.toBeNull()
     expect(Number(m![1])).toBeGreaterThan(0)
   })
+})
+
+test('--budget-slice-usd from the binary: requests are admitted from a slice, /metrics counts it, a stop gives it back', async () => {
+  const sliced = await spawnGateway(['--budget-slice-usd', '0.5', '--config', join(dir, 'gateway.toml')], { binary, cwd: dir, env: env() })
+  const admin = new Redis(redis.url)
+  try {
+    await sliced.waitReady()
+    for (let i = 0; i < 3; i++) {
+      const r = await fetch(`${sliced.url}/v1/chat/completions`, {
+        method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'mock-echo', max_tokens: 5, messages: [{ role: 'user', content: `slice ${i}` }] }),
+      })
+      expect(r.status).toBe(200)
+      await r.arrayBuffer()
+    }
+    const slicesIn = async () => (await admin.zrange(tenantKeys('acme').resv, 0, -1)).filter((id) => id.startsWith('slice:'))
+    expect((await slicesIn()).length).toBe(1) // one lease served all three
+    const gauge = async () => Number(/^gateway_budget_slices (\d+)$/m.exec(await (await fetch(`${sliced.url}/metrics`)).text())?.[1])
+    for (const until = Date.now() + 5_000; (await gauge()) !== 1 && Date.now() < until;) await Bun.sleep(100)
+    expect(await gauge()).toBe(1)
+    expect(await sliced.stop()).toBe(0)
+    expect(await slicesIn()).toEqual([])
+  } finally {
+    admin.disconnect()
+    await sliced.stop()
+  }
 })
 
 test('the embedded default works from the binary: demo prints a curl line that works', async () => {

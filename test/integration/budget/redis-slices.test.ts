@@ -105,7 +105,8 @@ describe('budget slices', () => {
   })
 
   test('an idle slice is given back; one with draws in flight keeps only them until they end', async () => {
-    const l = await ledger(100_000, { sliceIdleMs: 0 })
+    const told: unknown[] = []
+    const l = await ledger(100_000, { sliceIdleMs: 0, onSlices: (held) => told.push(held) })
     const t = uid('idle')
     expect(await l.reserve(input(t, 'a', 10_000, 1_000_000))).toEqual({ ok: true })
     await l.sweep()
@@ -116,6 +117,8 @@ describe('budget slices', () => {
     expect(l.slices()).toEqual({ slices: 0, draws: 0, heldMicros: 0 })
     expect(await admin.zcard(tenantKeys(t).resv)).toBe(0)
     expect(await admin.hlen(tenantKeys(t).resvAmt)).toBe(0)
+    // What the metrics are told after each sweep.
+    expect(told).toEqual([{ slices: 1, draws: 1, heldMicros: 10_000 }, { slices: 0, draws: 0, heldMicros: 0 }])
   })
 
   test('close gives every slice back', async () => {
