@@ -138,7 +138,7 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
   const maxOutbox = opts.durable ? (opts.maxOutbox ?? 50_000) : 0
   const holdings = new Holdings(maxOutbox)
   // Failed settles/releases, retried by the sweep. Done ids are remembered doneRetentionMs: retry within half of it.
-  const pending = new RetryQueue(Math.max(maxOutbox, 10_000), doneRetentionMs / 2, log)
+  const pending = new RetryQueue(Math.max(maxOutbox, 10_000), doneRetentionMs / 2, log, (op) => dropped(op))
   const recovering = new Map<string, Promise<void>>()
   const tenantsSeen = new Map<string, number>()
   const deps: RecoveryDeps = {
@@ -395,6 +395,20 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
   async function giveBack(s: Slice): Promise<void> {
     await releaseNow(s.tenantId, s.periodKey, s.id)
       .catch(() => pending.keep(hk(s.tenantId, s.id), { kind: 'release', tenantId: s.tenantId, periodKey: s.periodKey, requestId: s.id, since: now() }))
+  }
+
+  /**
+   * A settle or release of a request drawn from a slice that will not be retried: whether Redis applied it is
+   * unknown, so the slice is retired (no more draws from what it may or may not still hold) and the draw ended, so
+   * that the slice, once its other draws end, is released whole.
+   */
+  function dropped(op: PendingOp): void {
+    const tenantId = op.kind === 'settle' ? op.input.tenantId : op.tenantId
+    const requestId = op.kind === 'settle' ? op.input.requestId : op.requestId
+    const drawn = book?.drawOf(tenantId, requestId)
+    if (!drawn) return
+    book!.retire(drawn.slice)
+    book!.undrawn(requestId)
   }
 
   /** Every sweep: idle slices are retired, finished ones given back. */

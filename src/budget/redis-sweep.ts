@@ -18,7 +18,13 @@ export type PendingOp =
 /** Failed settles/releases by request, oldest first, until they go through or are older than giveUpMs. */
 export class RetryQueue {
   private readonly ops = new Map<string, PendingOp>()
-  constructor(private readonly max: number, private readonly giveUpMs: number, private readonly log: LogFn) {}
+  constructor(
+    private readonly max: number,
+    private readonly giveUpMs: number,
+    private readonly log: LogFn,
+    /** Told of each operation dropped unapplied: the queue was full, or it was given up. */
+    private readonly onDrop: (op: PendingOp) => void = () => {},
+  ) {}
 
   static key(tenantId: string, requestId: string): string {
     return `${tenantId}\0${requestId}`
@@ -35,6 +41,7 @@ export class RetryQueue {
   keep(key: string, op: PendingOp): void {
     if (this.ops.size >= this.max) {
       this.log({ level: 'error', msg: `ledger retry queue full: a failed ${op.kind} is not retried`, request: key.split('\0')[1] })
+      this.onDrop(op)
       return
     }
     this.ops.set(key, op)
@@ -50,6 +57,7 @@ export class RetryQueue {
         if (now - op.since < this.giveUpMs) return
         this.ops.delete(key)
         this.log({ level: 'error', msg: `ledger gave up retrying a ${op.kind}`, request: key.split('\0')[1], error: String(e) })
+        this.onDrop(op)
       }
     }
   }

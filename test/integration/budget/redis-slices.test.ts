@@ -8,7 +8,9 @@ import type { Redis } from 'ioredis'
 import type { RedisLedger, RedisLedgerOptions } from '../../../src/budget/redis-ledger.ts'
 import { tenantKeys } from '../../../src/budget/scripts.ts'
 import type { ReserveInput } from '../../../src/budget/types.ts'
+import { createRedisLedger } from '../../../src/budget/redis-ledger.ts'
 import { randomInt } from '../../helpers/prng.ts'
+import { startRedis } from '../../helpers/redis.ts'
 import { redisLedgers } from '../../helpers/redis-ledgers.ts'
 import { uid, usage } from '../../unit/budget/ledger-contract.ts'
 
@@ -326,5 +328,31 @@ describe('budget slices', () => {
     expect(await l.reserve(input(t, 'b', 1_000, 1_000_000))).toEqual({ ok: true })
     const now = await admin.zrange(tenantKeys(t).resv, 0, -1)
     expect(now.filter(id => !first.includes(id)).length).toBe(1)
+  })
+
+  test('a settle given up after Redis stayed down too long: the slice is retired, and released whole once its draws end', async () => {
+    const own = await startRedis({ own: true })
+    try {
+      // Retries are given up after half the exactly-once retention: 200 ms here.
+      const l = env.adopt(await createRedisLedger({ url: own.url, rebuild: async () => 0, commandTimeoutMs: 200, sweepMs: 3_600_000,
+        sliceMicros: 100_000, sliceIdleMs: 3_600_000, doneRetentionMs: 400 }))
+      const t = uid('given-up')
+      for (const id of ['a', 'b']) expect(await l.reserve(input(t, id, 10_000, 1_000_000))).toEqual({ ok: true })
+      await own.kill()
+      await expect(settle(l, t, 'a', 5_000)).rejects.toThrow('budget store unavailable')
+      await Bun.sleep(300)
+      await l.sweep() // a's settle is given up: whether Redis applied it is unknown, so no more draws from that slice
+      expect(l.slices()).toEqual({ slices: 1, draws: 1, heldMicros: 100_000 })
+      await own.restart() // back, and empty
+      for (const until = Date.now() + 5_000; Date.now() < until; await Bun.sleep(50)) {
+        if (await l.snapshot(t, 'total').then(() => true, () => false)) break // reconnected (its backoff is up to 1 s)
+      }
+      expect(await settle(l, t, 'b', 5_000)).toEqual({ settled: true })
+      await l.sweep()
+      expect(l.slices()).toEqual({ slices: 0, draws: 0, heldMicros: 0 })
+      expect(await l.snapshot(t, 'total')).toEqual({ spentMicros: 5_000, reservedMicros: 0 })
+    } finally {
+      await own.stop()
+    }
   })
 })
