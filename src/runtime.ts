@@ -118,6 +118,8 @@ export async function openStores(config: GatewayConfig, log: LogFn, opts: { ship
   const ledger = (redis as PromiseFulfilledResult<Awaited<ReturnType<typeof createRedisLedger>> | null>).value
   if (!ledger) {
     log({ level: 'warn', msg: 'no REDIS_URL: using the in-process budget ledger; run a single gateway instance only' })
+    // The in-process ledger reserves without a round trip already: there is nothing for a slice to save.
+    if (config.budgetSliceMicros > 0) log({ level: 'warn', msg: 'budget_slice_usd is set but has no effect without REDIS_URL' })
     const s = store
     const memory = createMemoryLedger({
       // The same exactly-once memory as on Redis: its default (a day) held every request id of the day in this

@@ -140,6 +140,19 @@ test('stop: at the drain deadline AppDeps.shutdown ends what is left, then conne
   expect(await fetch(`${gw.metricsUrl}/metrics`).then(() => 'up', () => 'closed')).toBe('closed')
 })
 
+test('budget slices without REDIS_URL: the setting is said to have no effect', async () => {
+  const r = loadConfig(['--data-dir', join(dir, 'slices'), '--budget-slice-usd', '1'], {})
+  if (!r.ok) throw new Error(r.errors.join())
+  const lines: Array<Record<string, unknown>> = []
+  const stores = await openStores(r.config, (e) => lines.push(e))
+  try {
+    expect(lines.map((l) => l.msg)).toContain('budget_slice_usd is set but has no effect without REDIS_URL')
+  } finally {
+    await stores.ledger.close()
+    await stores.store.close()
+  }
+})
+
 describe('boot with unreachable stores', () => {
   test('both unreachable: one BootError naming the database and Redis (host and port only)', async () => {
     const [pgPort, redisPort] = [await freePort(), await freePort()]
