@@ -218,10 +218,20 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
     return true
   }
 
-  async function releaseNow(tenantId: string, periodKey: string, requestId: string): Promise<void> {
+  /** release.lua for the request, recovering the tenant in between if Redis lost its state. */
+  function releaseInRedis(tenantId: string, periodKey: string, requestId: string): Promise<[1 | 0, string] | [-1]> {
     const k = tenantKeys(tenantId)
-    const r = await withRecovery(tenantId, periodKey, () => scripts.release([k.reserved(periodKey), k.resv, k.resvAmt, k.done, k.epoch],
+    return withRecovery(tenantId, periodKey, () => scripts.release([k.reserved(periodKey), k.resv, k.resvAmt, k.done, k.epoch],
       [requestId, periodKey, now(), doneRetentionMs, holdings.epochOf(tenantId)]))
+  }
+
+  /** A release Redis did not answer, retried by the sweep: else what it holds would stay held until it expires. */
+  function keepRelease(tenantId: string, periodKey: string, requestId: string): void {
+    pending.keep(hk(tenantId, requestId), { kind: 'release', tenantId, periodKey, requestId, since: now() })
+  }
+
+  async function releaseNow(tenantId: string, periodKey: string, requestId: string): Promise<void> {
+    const r = await releaseInRedis(tenantId, periodKey, requestId)
     if (r.length !== 2) throw new Error('unreachable')
     await letGoIfRegisteredAgain(tenantId, periodKey, requestId, r[1])
     holdings.ended(tenantId, requestId)
@@ -238,11 +248,8 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
     const held = holdings.liveEpoch(tenantId, requestId)
     if (held === undefined || held === epoch) return
     holdings.ended(tenantId, requestId)
-    const k = tenantKeys(tenantId)
     // Never throws: the settle itself went through and must not be retried.
-    await withRecovery(tenantId, periodKey, () => scripts.release([k.reserved(periodKey), k.resv, k.resvAmt, k.done, k.epoch],
-      [requestId, periodKey, now(), doneRetentionMs, holdings.epochOf(tenantId)]))
-      .catch(() => pending.keep(hk(tenantId, requestId), { kind: 'release', tenantId, periodKey, requestId, since: now() }))
+    await releaseInRedis(tenantId, periodKey, requestId).catch(() => keepRelease(tenantId, periodKey, requestId))
   }
 
   function outboxFull(n: number): void {
@@ -260,21 +267,34 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
     epochOf: (tenantId) => client.get(tenantKeys(tenantId).epoch),
     recover: (tenantId) => recover(tenantId),
     storedUsageIds: opts.durable && ((ids) => opts.durable!.storedUsageIds(ids)),
+    alsoEachPass: () => sweepSlices(),
   })
 
-  async function reserveNow(input: ReserveInput): Promise<ReserveResult> {
-    const k = tenantKeys(input.tenantId)
+  /**
+   * reserve.lua under the tenant's limit for `requestId`: a request's own reservation of `amount`, or with `least` a
+   * budget slice's, granted up to `amount`. An admitted one is registered in the holdings. `at`: when it was made
+   * (its expiry is `at` + ttlMs); `held`: what it holds.
+   */
+  async function reserveInRedis(input: ReserveInput, requestId: string, amount: number, least?: number) {
+    const { tenantId, periodKey } = input
+    const k = tenantKeys(tenantId)
     const limit = Number.isFinite(input.limitMicros) ? input.limitMicros : -1
-    let expiry = 0
-    const r = await withRecovery(input.tenantId, input.periodKey, () => {
-      const t = now()
-      expiry = t + input.ttlMs
-      return scripts.reserve([k.spent(input.periodKey), k.reserved(input.periodKey), k.resv, k.resvAmt, k.epoch],
-        [input.requestId, input.amountMicros, limit, t, expiry, input.periodKey, graceMs, holdings.epochOf(input.tenantId)])
+    let at = 0
+    const r = await withRecovery(tenantId, periodKey, () => {
+      at = now()
+      return scripts.reserve([k.spent(periodKey), k.reserved(periodKey), k.resv, k.resvAmt, k.epoch],
+        [requestId, amount, limit, at, at + input.ttlMs, periodKey, graceMs, holdings.epochOf(tenantId), ...(least === undefined ? [] : [least])])
     })
     if (r[0] === -1) throw new Error('unreachable')
+    // A reservation made already (a repeated reserve) answers without a grant: it holds what was asked.
+    const held = r[0] === 1 ? (r[4] ?? amount) : 0
+    if (r[0] === 1) holdings.reserved(tenantId, { requestId, periodKey, amount: held, expiry: at + input.ttlMs, epoch: r[3] })
+    return { r, at, held }
+  }
+
+  async function reserveNow(input: ReserveInput): Promise<ReserveResult> {
+    const { r } = await reserveInRedis(input, input.requestId, input.amountMicros)
     if (r[0] === 0) return { ok: false, reason: 'budget_exceeded', spentMicros: r[1], reservedMicros: r[2] }
-    holdings.reserved(input.tenantId, { requestId: input.requestId, periodKey: input.periodKey, amount: input.amountMicros, expiry, epoch: r[3] })
     return { ok: true }
   }
 
@@ -348,31 +368,24 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
 
   async function lease(input: ReserveInput): Promise<boolean> {
     const { tenantId, periodKey } = input
-    const k = tenantKeys(tenantId)
     const id = `slice:${crypto.randomUUID()}`
-    const limit = Number.isFinite(input.limitMicros) ? input.limitMicros : -1
-    let leasedAt = 0
-    let r: Awaited<ReturnType<BudgetScripts['reserve']>>
+    let leased: Awaited<ReturnType<typeof reserveInRedis>>
     try {
-      r = await withRecovery(tenantId, periodKey, () => {
-        leasedAt = now()
-        return scripts.reserve([k.spent(periodKey), k.reserved(periodKey), k.resv, k.resvAmt, k.epoch],
-          [id, book!.sliceMicros, limit, leasedAt, leasedAt + input.ttlMs, periodKey, graceMs, holdings.epochOf(tenantId), input.amountMicros])
-      })
+      leased = await reserveInRedis(input, id, book!.sliceMicros, input.amountMicros)
     } catch (e) {
       // No answer, but Redis may have run it (a reply that timed out): released by the sweep like a failed release,
       // else a slice nobody knows of would hold the tenant's budget for the reservation's 2 hours. Releasing an id
       // Redis never saw only marks it done, and slice ids are never a request's.
-      pending.keep(hk(tenantId, id), { kind: 'release', tenantId, periodKey, requestId: id, since: now() })
+      keepRelease(tenantId, periodKey, id)
       throw e
     }
+    const { r, at, held } = leased
     if (r[0] !== 1) return false
-    holdings.reserved(tenantId, { requestId: id, periodKey, amount: r[4], expiry: leasedAt + input.ttlMs, epoch: r[3] })
     // Drawn from for a twelfth of the reservation's life (10 minutes of 2 hours), so that a request drawn at the
     // last moment, which may run 100 minutes (service.ts MAX_REQUEST_MS), still ends before the slice expires.
     // Confirmed as of the reply; the draw window counts from the time the reservation's expiry was computed from.
-    book!.add({ id, tenantId, periodKey, limitMicros: input.limitMicros, held: r[4], inflight: 0, draws: 0, lastDrawAt: leasedAt,
-      confirmedAt: now(), drawUntil: leasedAt + Math.floor(input.ttlMs / 12), retired: false })
+    book!.add({ id, tenantId, periodKey, limitMicros: input.limitMicros, held, inflight: 0, draws: 0, lastDrawAt: at,
+      confirmedAt: now(), drawUntil: at + Math.floor(input.ttlMs / 12), retired: false })
     return true
   }
 
@@ -393,8 +406,7 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
 
   /** Drops a finished slice's reservation; retried by the sweep like any release if Redis does not answer. */
   async function giveBack(s: Slice): Promise<void> {
-    await releaseNow(s.tenantId, s.periodKey, s.id)
-      .catch(() => pending.keep(hk(s.tenantId, s.id), { kind: 'release', tenantId: s.tenantId, periodKey: s.periodKey, requestId: s.id, since: now() }))
+    await releaseNow(s.tenantId, s.periodKey, s.id).catch(() => keepRelease(s.tenantId, s.periodKey, s.id))
   }
 
   /**
@@ -416,12 +428,10 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
     if (!book) return
     const t = now()
     for (const [key, until] of nearLimitUntil) if (until <= t) nearLimitUntil.delete(key)
-    await Promise.all(book.idle(now(), sliceIdleMs).map(s => retire(s).catch(() => {})))
+    await Promise.all(book.idle(t, sliceIdleMs).map(s => retire(s).catch(() => {})))
     await Promise.all(book.takeFinished().map(giveBack))
     opts.onSlices?.(book.size())
   }
-  let sliceTimer: ReturnType<typeof setInterval> | null = book ? setInterval(() => { void sweepSlices() }, opts.sweepMs ?? 1_000) : null
-  sliceTimer?.unref?.()
 
   return {
     kind: 'redis',
@@ -463,8 +473,7 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
       try {
         await releaseNow(tenantId, periodKey, requestId)
       } catch (e) {
-        // Else the reservation would hold the tenant's budget until it expires.
-        pending.keep(key, { kind: 'release', tenantId, periodKey, requestId, since: now() })
+        keepRelease(tenantId, periodKey, requestId)
         throw unavailable(e)
       }
     },
@@ -504,10 +513,7 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
     confirmStored(records) {
       holdings.stored(records)
     },
-    sweep: async () => {
-      await sweeper.sweep()
-      await sweepSlices()
-    },
+    sweep: () => sweeper.sweep(),
     holdings() {
       return { ...holdings.size(), pending: pending.size, dropped: holdings.dropped }
     },
@@ -516,7 +522,6 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
     async close(): Promise<void> {
       closing = true
       await sweeper.stop()
-      if (sliceTimer) { clearInterval(sliceTimer); sliceTimer = null }
       // A lease on the wire would add a slice after the ones given back below.
       await Promise.allSettled([...refilling.values()])
       // Requests have ended (the gateway drained): give back every slice, so the budget it held is free at once

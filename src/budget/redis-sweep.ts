@@ -74,6 +74,8 @@ export interface SweepDeps {
   storedUsageIds?: (requestIds: readonly string[]) => Promise<string[]>
   confirmAfterMs: number
   everyMs: number
+  /** One more step of every pass (the ledger's budget slices). */
+  alsoEachPass?: () => Promise<void>
 }
 
 export function startSweep(d: SweepDeps): { sweep(): Promise<void>; stop(): Promise<void> } {
@@ -100,7 +102,7 @@ export function startSweep(d: SweepDeps): { sweep(): Promise<void>; stop(): Prom
     running ??= (async () => {
       d.holdings.expire(d.now())
       // Each step on its own: Redis down must not keep the store from confirming records, nor the reverse.
-      for (const step of [() => d.retries.retry(d.now(), d.run), checkEpochs, confirmOld]) await step().catch(() => {})
+      for (const step of [() => d.retries.retry(d.now(), d.run), checkEpochs, confirmOld, d.alsoEachPass ?? (async () => {})]) await step().catch(() => {})
     })().finally(() => { running = null })
     return running
   }

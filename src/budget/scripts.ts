@@ -79,10 +79,11 @@ type ScriptFn = (...args: Arg[]) => Promise<unknown>
 /** Typed access to the registered commands; one per client. */
 export interface BudgetScripts {
   /**
-   * [1, spent, reserved, epoch, granted]: admitted (granted: the amount held, less than asked only for a slice) |
-   * [0, spent, reserved, epoch]: rejected | [-1]: counter or epoch missing or not the caller's: recover.
+   * [1, spent, reserved, epoch, granted]: admitted (granted: the amount held, less than asked only for a slice; absent
+   * when the id had reserved already) | [0, spent, reserved, epoch]: rejected | [-1]: counter or epoch missing or not
+   * the caller's: recover.
    */
-  reserve(keys: Keys<5>, args: Arg[]): Promise<[1, number, number, string, number] | [0, number, number, string] | [-1]>
+  reserve(keys: Keys<5>, args: Arg[]): Promise<[1, number, number, string, number?] | [0, number, number, string] | [-1]>
   /**
    * [1, epoch, sliceHeld]: settled (sliceHeld 0: the slice it named has no reservation any more) | [0, epoch]: already
    * settled/released | [-1]: the caller's epoch is gone: recover.
@@ -117,7 +118,7 @@ export function registerScripts(client: RedisClient): BudgetScripts {
   const recover = cmd('gwRecover'), shipRead = cmd('gwShipRead'), ack = cmd('gwAck')
   const releaseLease = cmd('gwReleaseLease'), trim = cmd('gwTrim')
   return {
-    reserve: (k, a) => reserve(...k, ...a) as Promise<[1, number, number, string, number] | [0, number, number, string] | [-1]>,
+    reserve: (k, a) => reserve(...k, ...a) as Promise<[1, number, number, string, number?] | [0, number, number, string] | [-1]>,
     settle: (k, a) => settle(...k, ...a) as Promise<[1, string, 0 | 1] | [0, string] | [-1]>,
     release: (k, a) => release(...k, ...a) as Promise<[1 | 0, string] | [-1]>,
     recover: (k, a) => recover(...k, ...a) as Promise<[number, string] | [-1]>,

@@ -46,14 +46,11 @@ export interface Draw {
   readonly amount: number
 }
 
-/** Slices of one tenant's period: the one drawn from, and retired ones whose draws are still in flight. */
-interface PeriodSlices {
-  current: Slice | null
-}
-
 export class SliceBook {
-  private readonly periods = new Map<string, Map<string, PeriodSlices>>()
+  /** tenant → period → the slice draws come from (never a retired one). */
+  private readonly drawnFrom = new Map<string, Map<string, Slice>>()
   private readonly drawsById = new Map<string, Draw>()
+  /** Every slice not yet given back: the current ones, and retired ones whose draws are still in flight. */
   private readonly slices = new Set<Slice>()
 
   constructor(
@@ -75,8 +72,8 @@ export class SliceBook {
    * but Redis must first show it still holds the slice (Slice.confirmedAt); 'none' if there is no slice that can.
    */
   draw(tenantId: string, periodKey: string, requestId: string, amount: number, limitMicros: number, now: number): 'drawn' | 'confirm' | 'none' {
-    const s = this.periods.get(tenantId)?.get(periodKey)?.current
-    if (!s || s.retired || now >= s.drawUntil || limitMicros < s.limitMicros || s.held - s.inflight < amount) return 'none'
+    const s = this.drawnFrom.get(tenantId)?.get(periodKey)
+    if (!s || now >= s.drawUntil || limitMicros < s.limitMicros || s.held - s.inflight < amount) return 'none'
     if (now - s.confirmedAt >= CONFIRM_MS) return 'confirm'
     s.inflight += amount
     s.draws++
@@ -104,17 +101,15 @@ export class SliceBook {
 
   /** A new slice for its tenant's period: drawn from from now on. The one it replaces must have been retired. */
   add(slice: Slice): void {
-    let byPeriod = this.periods.get(slice.tenantId)
-    if (!byPeriod) this.periods.set(slice.tenantId, byPeriod = new Map())
-    const p = byPeriod.get(slice.periodKey)
-    if (p) p.current = slice
-    else byPeriod.set(slice.periodKey, { current: slice })
+    let byPeriod = this.drawnFrom.get(slice.tenantId)
+    if (!byPeriod) this.drawnFrom.set(slice.tenantId, byPeriod = new Map())
+    byPeriod.set(slice.periodKey, slice)
     this.slices.add(slice)
   }
 
   /** The slice draws come from for this tenant's period, if any. */
   current(tenantId: string, periodKey: string): Slice | null {
-    return this.periods.get(tenantId)?.get(periodKey)?.current ?? null
+    return this.drawnFrom.get(tenantId)?.get(periodKey) ?? null
   }
 
   /**
@@ -124,8 +119,11 @@ export class SliceBook {
   retire(slice: Slice): number {
     if (slice.retired) return 0
     slice.retired = true
-    const p = this.periods.get(slice.tenantId)?.get(slice.periodKey)
-    if (p?.current === slice) p.current = null
+    const byPeriod = this.drawnFrom.get(slice.tenantId)
+    if (byPeriod?.get(slice.periodKey) === slice) {
+      byPeriod.delete(slice.periodKey)
+      if (byPeriod.size === 0) this.drawnFrom.delete(slice.tenantId)
+    }
     return Math.max(0, slice.held - slice.inflight)
   }
 
@@ -167,12 +165,6 @@ export class SliceBook {
   /** A retired slice with no draw left, given back: forgotten. */
   forget(slice: Slice): void {
     this.slices.delete(slice)
-    const byPeriod = this.periods.get(slice.tenantId)
-    const p = byPeriod?.get(slice.periodKey)
-    if (byPeriod && p && p.current === null) {
-      byPeriod.delete(slice.periodKey)
-      if (byPeriod.size === 0) this.periods.delete(slice.tenantId)
-    }
   }
 
   /** Every slice not yet given back (shutdown retires them all). */
