@@ -2,14 +2,15 @@
  * Scenario 3 — streams. 1,000 concurrent SSE streams of 200 chunks: direct to the upstream (the baseline
  * for TTFT), through the bare proxy (Bun's default fetch cap of 256 concurrent requests, which queues upstream
  * streams) and with the cap lifted (the floor of what Bun holds for the streams), through the gateway as shipped (it re-executes itself with BUN_CONFIG_MAX_HTTP_REQUESTS=65535),
- * and through the gateway with the cap set by the caller instead (4096).
+ * and through the gateway with the cap set by the caller instead (4096). Two floors under the gateway's memory: the
+ * bare proxy reading each reply in JavaScript, and the metering floor (bench/floor-proxy.ts) parsing every event.
  * Gateway RSS is sampled from /proc every 100 ms.
  */
 import { seedTenants, startOurGateway, UPSTREAM_KEY, writeConfig, type GatewayHandle } from './lib/gateway.ts'
 import { chatBody, jsonHeaders, type BenchCtx } from './lib/context.ts'
 import { rssMiB } from './lib/procs.ts'
 import { runLoad, type LoadResult } from './load.ts'
-import { startBareProxy, startUpstream } from './lib/servers.ts'
+import { startBareProxy, startFloorProxy, startUpstream } from './lib/servers.ts'
 import { round } from './lib/stats.ts'
 
 export interface StreamRun {
@@ -85,6 +86,10 @@ export async function streams(ctx: BenchCtx): Promise<StreamsResult> {
   const barePiped = await startBareProxy(up.url, { BUN_CONFIG_MAX_HTTP_REQUESTS: '65535' }, { jsPipe: true })
   await run('bare proxy, body read in JS (cap 65535)', barePiped.url, UPSTREAM_KEY, barePiped.pid)
   await barePiped.child.stop()
+  // …and parsing every event on the way, in an Elysia route (bench/floor-proxy.ts): the least a metering gateway holds.
+  const floor = await startFloorProxy(up.url, { elysia: true, env: { BUN_CONFIG_MAX_HTTP_REQUESTS: '65535' } })
+  await run('metering floor, Elysia (cap 65535)', floor.url, UPSTREAM_KEY, floor.pid)
+  await floor.child.stop()
   for (const variant of [
     { target: 'gateway as shipped (raises its own fetch cap to 65535)', env: {} as Record<string, string> },
     { target: 'gateway (fetch cap 4096 set by the caller)', env: { BUN_CONFIG_MAX_HTTP_REQUESTS: '4096' } },
