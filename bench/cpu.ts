@@ -61,7 +61,11 @@ export interface CpuResult {
   cells: CpuCell[]
   ratios: CpuRatio[]
   /** c=1: p50/p99 of each target minus direct's, ms. */
-  addedAtC1: Array<{ mode: string; target: CpuTarget; addedP50Ms: number | null; addedP99Ms: number | null }>
+  /**
+   * Added over direct at c=1: `addedP50Ms`/`addedP99Ms` from each request as it was timed (wrk.ts `raw`), the
+   * `wrk…` pair from wrk's own percentiles, which its coordinated-omission correction inflates (see wrk.ts).
+   */
+  addedAtC1: Array<{ mode: string; target: CpuTarget; addedP50Ms: number | null; addedP99Ms: number | null; wrkAddedP50Ms: number | null; wrkAddedP99Ms: number | null }>
   /** Levels where direct < 2× bare: there, the load generator or the upstream may be what limits. */
   loadGenSuspect: string[]
 }
@@ -177,7 +181,12 @@ export async function cpu(ctx: BenchCtx): Promise<CpuResult> {
       const d = cells.find((x) => x.mode === mode && x.concurrency === 1 && x.target === 'direct')?.wrk
       for (const t of CPU_TARGETS.filter((t) => t !== 'direct')) {
         const w = cells.find((x) => x.mode === mode && x.concurrency === 1 && x.target === t)?.wrk
-        addedAtC1.push({ mode, target: t, addedP50Ms: w && d ? round(w.p50Ms - d.p50Ms, 3) : null, addedP99Ms: w && d ? round(w.p99Ms - d.p99Ms, 3) : null })
+        const raw = w?.raw && d?.raw ? { w: w.raw, d: d.raw } : null
+        addedAtC1.push({
+          mode, target: t,
+          addedP50Ms: raw ? round(raw.w.p50Ms - raw.d.p50Ms, 3) : null, addedP99Ms: raw ? round(raw.w.p99Ms - raw.d.p99Ms, 3) : null,
+          wrkAddedP50Ms: w && d ? round(w.p50Ms - d.p50Ms, 3) : null, wrkAddedP99Ms: w && d ? round(w.p99Ms - d.p99Ms, 3) : null,
+        })
       }
     }
     return { durationS, chunks, portkey: 'unavailable' in peer ? peer : { version: peer.version }, cells, ratios, addedAtC1, loadGenSuspect }

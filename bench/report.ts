@@ -78,7 +78,7 @@ function cpuMd(c: CpuResult): string {
     '(floor-elysia), and as an Elysia route that also runs two Lua scripts per request through ioredis, before and after the upstream call ' +
     '(floor-elysia-redis: the round trips of a per-request atomic budget). ' +
     `The upstream answers at once (SSE: ${c.chunks} chunks back to back), so req/s is bounded by the proxies' own CPU. Latency = request start → whole ` +
-    'response read. CPU/1k = CPU time (user + system, /proc) of the serving process (the upstream for direct) per 1,000 requests: cost per request, ' +
+    'response read, wrk\'s percentiles (with its coordinated-omission correction; at c=1 see also the requests as timed, below). CPU/1k = CPU time (user + system, /proc) of the serving process (the upstream for direct) per 1,000 requests: cost per request, ' +
     'independent of how the cores were shared. Each gateway serves its own tenant, and before each cell the usage records the Redis gateways ' +
     'left in Redis are let drain (shipped), so one target\'s shipping does not run during the next one\'s cell.', '']
   for (const mode of ['json', 'stream'] as const) {
@@ -91,11 +91,15 @@ function cpuMd(c: CpuResult): string {
     c.ratios.map((r) => [r.mode, r.concurrency, x(r.directOverBare), x(r.redisOverBare), x(r.slicesOverBare), x(r.memoryOverBare), x(r.portkeyOverBare), x(r.redisOverPortkey), x(r.slicesOverPortkey), x(r.memoryOverPortkey)])), '')
   out.push('### Against the floors (req/s)', '', table(['mode', 'conc.', 'floor / bare', 'floor-elysia / floor', 'gw in-process / floor-elysia', 'gw Redis / floor-elysia-redis'],
     c.ratios.map((r) => [r.mode, r.concurrency, x(r.floorOverBare), x(r.elysiaOverFloor), x(r.memoryOverFloor), x(r.redisOverFloor)])), '')
-  out.push('### Added latency at c=1 (target − direct, ms)', '', table(['mode', ...targets.slice(1).map((t) => `${t} p50 / p99`)],
+  const added = (p50: 'addedP50Ms' | 'wrkAddedP50Ms', p99: 'addedP99Ms' | 'wrkAddedP99Ms') => table(['mode', ...targets.slice(1).map((t) => `${t} p50 / p99`)],
     ['json', 'stream'].map((m) => [m, ...targets.slice(1).map((t) => {
       const a = c.addedAtC1.find((y) => y.mode === m && y.target === t)
-      return a ? `${f(a.addedP50Ms, 3)} / ${f(a.addedP99Ms, 3)}` : '–'
-    })])), '')
+      return a ? `${f(a[p50], 3)} / ${f(a[p99], 3)}` : '–'
+    })]))
+  out.push('### Added latency at c=1 (target − direct, ms)', '',
+    'Each request as the client saw it (timed in wrk\'s script, request to whole response; `bench/wrk.ts`):', '', added('addedP50Ms', 'addedP99Ms'), '',
+    'wrk\'s own percentiles, as in the tables above: corrected for coordinated omission, so every slow request also adds made-up samples ' +
+    'below it, one per mean request interval (a 5 ms pause among 0.3 ms requests counts ~15 times):', '', added('wrkAddedP50Ms', 'wrkAddedP99Ms'), '')
   out.push(c.loadGenSuspect.length
     ? `**Load generator check failed** (direct < 2× bare) at: ${c.loadGenSuspect.join('; ')} — there the upstream or wrk may limit the bare proxy's figure.`
     : 'Load generator check: direct ≥ 2× bare at every level.', '')
