@@ -15,7 +15,7 @@ import { Holdings } from './holdings.ts'
 import { connectRedis, type ConnectOptions, withTimeout } from './redis-connect.ts'
 import { recoverTenant, type RecoveryDeps } from './redis-recovery.ts'
 import { type PendingOp, RetryQueue, startSweep } from './redis-sweep.ts'
-import { type Slice, SliceBook } from './slices.ts'
+import { type Slice, SliceBook, type SliceTotals } from './slices.ts'
 import {
   LEASE_WAIT_MS, LEDGER_TENANTS_KEY, preloadScripts, recordToFields, registerScripts, SHIP_LEASE_MS, tenantKeys,
   type BudgetScripts, type RedisClient,
@@ -62,7 +62,7 @@ export interface RedisLedgerOptions extends ConnectOptions {
   /** A slice nobody drew from for this long is given back (default 2 s). */
   sliceIdleMs?: number
   /** Told what the slices hold after each of their sweeps (every sweepMs; metrics). */
-  onSlices?: (held: { slices: number; draws: number; heldMicros: number }) => void
+  onSlices?: (held: SliceTotals) => void
 }
 
 export interface RedisLedger extends BudgetLedger {
@@ -77,8 +77,8 @@ export interface RedisLedger extends BudgetLedger {
   sweep(): Promise<void>
   /** What this gateway holds: live reservations, unconfirmed records, failed settles/releases to retry, records forgotten. */
   holdings(): { live: number; outbox: number; pending: number; dropped: number }
-  /** Budget slices held (null: slices are off): how many, the requests drawn from them, the µUSD they hold. */
-  slices(): { slices: number; draws: number; heldMicros: number } | null
+  /** Budget slices held (null: slices are off). */
+  slices(): SliceTotals | null
 }
 
 /** How long close() waits for a connection that is reconnecting (its backoff is at most 1 s) before its last try. */

@@ -41,6 +41,13 @@ export interface Slice {
 /** How long a slice's last confirmation is trusted (see Slice.confirmedAt). */
 export const CONFIRM_MS = 250
 
+/** What a gateway's slices hold: how many, the requests drawn from them, the µUSD they hold in Redis. */
+export interface SliceTotals {
+  slices: number
+  draws: number
+  heldMicros: number
+}
+
 export interface Draw {
   readonly slice: Slice
   readonly amount: number
@@ -172,7 +179,7 @@ export class SliceBook {
     return [...this.slices]
   }
 
-  size(): { slices: number; draws: number; heldMicros: number } {
+  size(): SliceTotals {
     let heldMicros = 0
     for (const s of this.slices) heldMicros += s.held
     return { slices: this.slices.size, draws: this.drawsById.size, heldMicros }
