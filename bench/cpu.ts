@@ -60,7 +60,6 @@ export interface CpuResult {
   portkey: { version: string } | { unavailable: string }
   cells: CpuCell[]
   ratios: CpuRatio[]
-  /** c=1: p50/p99 of each target minus direct's, ms. */
   /**
    * Added over direct at c=1: `addedP50Ms`/`addedP99Ms` from each request as it was timed (wrk.ts `raw`), the
    * `wrk…` pair from wrk's own percentiles, which its coordinated-omission correction inflates (see wrk.ts).
@@ -73,6 +72,13 @@ export interface CpuResult {
 const cpuMs = cpuTimeMs
 
 const div = (a: number | null | undefined, b: number | null | undefined) => (a == null || b == null || b <= 0 ? null : round(a / b, 2))
+
+type Percentiles = { p50Ms: number; p99Ms: number }
+
+/** p50 and p99 of a target minus those of direct, ms; nulls when either is missing. */
+function addedOver(target: Percentiles | null | undefined, direct: Percentiles | null | undefined): [number | null, number | null] {
+  return target && direct ? [round(target.p50Ms - direct.p50Ms, 3), round(target.p99Ms - direct.p99Ms, 3)] : [null, null]
+}
 
 export async function cpu(ctx: BenchCtx): Promise<CpuResult> {
   const wrk = findWrk()
@@ -181,12 +187,9 @@ export async function cpu(ctx: BenchCtx): Promise<CpuResult> {
       const d = cells.find((x) => x.mode === mode && x.concurrency === 1 && x.target === 'direct')?.wrk
       for (const t of CPU_TARGETS.filter((t) => t !== 'direct')) {
         const w = cells.find((x) => x.mode === mode && x.concurrency === 1 && x.target === t)?.wrk
-        const raw = w?.raw && d?.raw ? { w: w.raw, d: d.raw } : null
-        addedAtC1.push({
-          mode, target: t,
-          addedP50Ms: raw ? round(raw.w.p50Ms - raw.d.p50Ms, 3) : null, addedP99Ms: raw ? round(raw.w.p99Ms - raw.d.p99Ms, 3) : null,
-          wrkAddedP50Ms: w && d ? round(w.p50Ms - d.p50Ms, 3) : null, wrkAddedP99Ms: w && d ? round(w.p99Ms - d.p99Ms, 3) : null,
-        })
+        const [addedP50Ms, addedP99Ms] = addedOver(w?.raw, d?.raw)
+        const [wrkAddedP50Ms, wrkAddedP99Ms] = addedOver(w, d)
+        addedAtC1.push({ mode, target: t, addedP50Ms, addedP99Ms, wrkAddedP50Ms, wrkAddedP99Ms })
       }
     }
     return { durationS, chunks, portkey: 'unavailable' in peer ? peer : { version: peer.version }, cells, ratios, addedAtC1, loadGenSuspect }
