@@ -41,8 +41,8 @@ export interface WrkResult {
   socketErrors: number
   /** Responses with a status outside 2xx/3xx. */
   non2xx: number
-  /** Each request as timed by the script, without wrk's correction; only with one connection per thread. */
-  raw: { p50Ms: number; p90Ms: number; p99Ms: number; maxMs: number; n: number } | null
+  /** Each request as timed by the script, without wrk's correction; only with one connection per thread. over1Ms: how many took over 1 ms. */
+  raw: { p50Ms: number; p90Ms: number; p99Ms: number; maxMs: number; n: number; over1Ms: number } | null
 }
 
 /** Path of the wrk executable, or null with the reason to print. */
@@ -76,7 +76,9 @@ local function raw()
   table.sort(a)
   if #a == 0 then return "null" end
   local function p(q) return a[math.max(1, math.ceil(#a * q))] end
-  return string.format('{"n":%d,"p50":%d,"p90":%d,"p99":%d,"max":%d}', #a, p(0.5), p(0.9), p(0.99), a[#a])
+  local over = 0
+  for i = #a, 1, -1 do if a[i] > 1000 then over = over + 1 else break end end
+  return string.format('{"n":%d,"p50":%d,"p90":%d,"p99":%d,"max":%d,"over1ms":%d}', #a, p(0.5), p(0.9), p(0.99), a[#a], over)
 end
 `
 
@@ -114,6 +116,6 @@ export async function runWrk(wrk: string, spec: WrkSpec): Promise<WrkResult> {
     requests: j.requests!, durationMs: Math.round(j.duration_us! / 1000), rps: Math.round((j.requests! / j.duration_us!) * 1e6),
     p50Ms: ms(j.p50!), p90Ms: ms(j.p90!), p99Ms: ms(j.p99!), maxMs: ms(j.max!), meanMs: ms(j.mean!),
     socketErrors: j.socket!, non2xx: j.non2xx!,
-    raw: raw ? { n: raw.n!, p50Ms: ms(raw.p50!), p90Ms: ms(raw.p90!), p99Ms: ms(raw.p99!), maxMs: ms(raw.max!) } : null,
+    raw: raw ? { n: raw.n!, p50Ms: ms(raw.p50!), p90Ms: ms(raw.p90!), p99Ms: ms(raw.p99!), maxMs: ms(raw.max!), over1Ms: raw.over1ms! } : null,
   }
 }

@@ -6,6 +6,7 @@ import { HELP_TEXT, startsServer } from './config/argv.ts'
 import { loadConfig, type GatewayConfig } from './config/index.ts'
 import { createLogger, type Logger } from './log.ts'
 import { BootError, startGateway, type RunningGateway } from './runtime.ts'
+import { serverStartupEnv } from './startup-env.ts'
 import { generateApiKey } from './store/keys.ts'
 import type { Store } from './store/types.ts'
 import pkg from '../package.json' with { type: 'json' }
@@ -96,20 +97,19 @@ async function admin(config: GatewayConfig) {
 }
 
 /**
- * Bun caps concurrent outgoing fetches at 256 unless BUN_CONFIG_MAX_HTTP_REQUESTS is set when the process
- * starts (setting it later has no effect). A gateway must not queue upstream calls below its inbound
- * concurrency (measured: 1,000 streams had 5.6 s added time-to-first-token), so a server re-executes itself
- * once with it set. execve keeps the pid, so supervisors and signals are unaffected.
+ * A server re-executes itself once with the settings Bun reads only at process start (startup-env.ts).
+ * execve keeps the pid, so supervisors and signals are unaffected.
  */
-function ensureFetchConcurrency(): void {
-  if (process.env.BUN_CONFIG_MAX_HTTP_REQUESTS || typeof process.execve !== 'function') return
+function ensureStartupEnv(): void {
+  const env = serverStartupEnv(process.env)
+  if (env === null || typeof process.execve !== 'function') return
   const compiled = (process.argv[1] ?? '').startsWith('/$bunfs/')
   const argv = compiled ? [process.execPath, ...process.argv.slice(2)] : [process.execPath, ...process.argv.slice(1)]
-  process.execve(process.execPath, argv, { ...process.env, BUN_CONFIG_MAX_HTTP_REQUESTS: '65535' })
+  process.execve(process.execPath, argv, env)
 }
 
 async function main() {
-  if (startsServer(process.argv.slice(2))) ensureFetchConcurrency()
+  if (startsServer(process.argv.slice(2))) ensureStartupEnv()
   const result = loadConfig(process.argv.slice(2), process.env)
   if (!result.ok) fail(`invalid configuration:\n  - ${result.errors.join('\n  - ')}\nRun "gateway --help" for usage.`)
   const config = result.config

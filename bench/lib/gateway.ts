@@ -5,6 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import postgres from 'postgres'
 import { freePort } from '../../test/helpers/ports.ts'
+import { SERVER_STARTUP_ENV } from '../../src/startup-env.ts'
 import { ROOT, spawnChild, waitHttp, type Child } from './procs.ts'
 
 export const BINARY = `${ROOT}dist/gateway`
@@ -52,7 +53,7 @@ export function dbMigrate(databaseUrl: string, redisUrl: string): void {
 export function gatewayEnv(databaseUrl: string | null, redisUrl: string | null, extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {}
   for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !/^(DATABASE_URL|REDIS_URL|GATEWAY_|OPENAI_|ANTHROPIC_|BUN_CONFIG_)/.test(k)) env[k] = v
+    if (v !== undefined && !/^(DATABASE_URL|REDIS_URL|GATEWAY_|OPENAI_|ANTHROPIC_|BUN_CONFIG_|MIMALLOC_)/.test(k)) env[k] = v
   }
   if (databaseUrl) env.DATABASE_URL = databaseUrl
   if (redisUrl) env.REDIS_URL = redisUrl
@@ -125,8 +126,9 @@ export async function startOurGateway(o: {
   /** Embedded store directory (with `databaseUrl: null`). */
   dataDir?: string
   /**
-   * Run from source under `bun --cpu-prof-md`, writing the profile into this directory at exit. The fetch cap
-   * is set from outside so main.ts does not re-execute (the re-exec would drop bun's own flags).
+   * Run from source under `bun --cpu-prof-md`, writing the profile into this directory at exit. The startup
+   * settings (src/startup-env.ts) are set from outside so main.ts does not re-execute (the re-exec would drop
+   * bun's own flags).
    */
   profileDir?: string
   /** More `bun` flags with profileDir, e.g. `--cpu-prof-interval=100`, `--heap-prof-md`. */
@@ -138,7 +140,7 @@ export async function startOurGateway(o: {
   const exe = o.profileDir
     ? [process.execPath, '--cpu-prof-md', `--cpu-prof-dir=${o.profileDir}`, ...(o.profileFlags ?? []), `${ROOT}src/main.ts`]
     : [binary]
-  const env = { ...(o.profileDir ? { BUN_CONFIG_MAX_HTTP_REQUESTS: '65535' } : {}), ...o.env }
+  const env = { ...(o.profileDir ? SERVER_STARTUP_ENV : {}), ...o.env }
   const child = spawnChild(o.name, [...exe, 'serve', '--port', String(port), '--host', '127.0.0.1',
     '--warm-limit', String(o.warmLimit ?? 50), '--config', o.config, ...(o.dataDir ? ['--data-dir', o.dataDir] : [])],
   { env: gatewayEnv(o.databaseUrl, o.redisUrl, env) })

@@ -96,9 +96,10 @@ test('admin commands from the binary: words, the store line, embedded migrations
   expect(usage.by).toBe('day')
 })
 
-test('started flag-first, the server re-executed itself (same pid) with Bun\'s outgoing fetch cap lifted', async () => {
-  const environ = await Bun.file(`/proc/${gw.proc.pid}/environ`).text()
-  expect(environ.split('\0')).toContain('BUN_CONFIG_MAX_HTTP_REQUESTS=65535')
+test('started flag-first, the server re-executed itself (same pid) with Bun\'s outgoing fetch cap lifted and the allocator\'s hole purging off', async () => {
+  const environ = (await Bun.file(`/proc/${gw.proc.pid}/environ`).text()).split('\0')
+  expect(environ).toContain('BUN_CONFIG_MAX_HTTP_REQUESTS=65535')
+  expect(environ).toContain('MIMALLOC_PURGE_HOLES=0')
   const ready = gw.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).find((l) => l.msg === 'ready')
   expect(ready).toMatchObject({ fetch_cap: 65535 })
 })
