@@ -9,6 +9,12 @@
  * CPU time of each proxy process during its run (from /proc) gives its cost per request independently of
  * how the 2 cores were shared. Before each cell, the usage records the Redis gateways left in Redis are let drain
  * (shipped to their stores), so one gateway's shipping does not run during the next target's cell.
+ *
+ * Every target first serves STEADY_WARMUP_S of load at c=32 in each mode, so the cells measure servers in their
+ * steady state rather than their JIT compiler: a 1 s warm-up alone left the Redis gateway's c=32 cell inside its first
+ * 5 s of load, when JavaScriptCore's compiler thread took 48–60 µs of CPU per request (3 µs after) on a 2-core machine
+ * it shares with the gateway, Redis, the upstream and wrk, and its c=1 p99 fell from 3.7 to 1.9 ms over 40 s of load.
+ * The same for every target, so no ratio is bent by it.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { Redis } from 'ioredis'
@@ -54,8 +60,13 @@ export interface CpuRatio {
   memoryOverPortkey: number | null
 }
 
+/** Seconds of load at c=32 each target serves in each mode before its first cell (see the module comment). */
+export const STEADY_WARMUP_S = 10
+
 export interface CpuResult {
   durationS: number
+  /** Seconds of load at c=32 each target served per mode before its cells (STEADY_WARMUP_S; less with --quick). */
+  warmupS: number
   chunks: number
   portkey: { version: string } | { unavailable: string }
   cells: CpuCell[]
@@ -84,6 +95,7 @@ export async function cpu(ctx: BenchCtx): Promise<CpuResult> {
   const wrk = findWrk()
   if ('missing' in wrk) throw new Error(wrk.missing)
   const durationS = ctx.quick ? 2 : 4
+  const warmupS = ctx.quick ? 2 : STEADY_WARMUP_S
   const chunks = 20
   const up = await startUpstream({ latencyMs: 0, chunks, intervalMs: 0, fast: true })
   const config = writeConfig('cpu', up.url)
@@ -146,6 +158,12 @@ export async function cpu(ctx: BenchCtx): Promise<CpuResult> {
         const tg = target(t)
         if (tg) await checkReply(tg.url, tg.headers, body, mode, chunks, t)
       }
+      for (const t of CPU_TARGETS) {
+        const tg = target(t)
+        if (!tg) continue
+        await drained()
+        await runWrk(wrk.path, { url: tg.url, headers: tg.headers, body, connections: 32, durationS: warmupS })
+      }
       for (const c of [1, 32, 256]) {
         for (const t of CPU_TARGETS) {
           const tg = target(t)
@@ -155,7 +173,7 @@ export async function cpu(ctx: BenchCtx): Promise<CpuResult> {
           }
           const spec = { url: tg.url, headers: tg.headers, body, connections: c }
           await drained()
-          await runWrk(wrk.path, { ...spec, durationS: 1 }) // warm-up: JIT, connection pools
+          await runWrk(wrk.path, { ...spec, durationS: 1 }) // this level's connections and pools
           const cpu0 = cpuMs(tg.pid)
           const r = await runWrk(wrk.path, { ...spec, durationS })
           const cpuUsed = cpuMs(tg.pid) - cpu0
@@ -192,7 +210,7 @@ export async function cpu(ctx: BenchCtx): Promise<CpuResult> {
         addedAtC1.push({ mode, target: t, addedP50Ms, addedP99Ms, wrkAddedP50Ms, wrkAddedP99Ms })
       }
     }
-    return { durationS, chunks, portkey: 'unavailable' in peer ? peer : { version: peer.version }, cells, ratios, addedAtC1, loadGenSuspect }
+    return { durationS, warmupS, chunks, portkey: 'unavailable' in peer ? peer : { version: peer.version }, cells, ratios, addedAtC1, loadGenSuspect }
   } finally {
     admin?.disconnect()
     for (const s of servers.reverse()) await ('stop' in s ? s.stop() : s.child.stop()).catch(() => {})
