@@ -69,7 +69,7 @@ function overheadMd(o: OverheadResult): string {
 function cpuMd(c: CpuResult): string {
   const targets = CPU_TARGETS
   const out: string[] = ['## 5. CPU-bound (wrk, upstream answering in 0 ms)', '',
-    `wrk (one thread, ${c.durationS} s per cell after a 1 s warm-up; before its first cell in each mode every target served ${c.warmupS ?? 0} s of load at c=32, so the cells measure steady state, not the JIT compiler's first seconds) against: (a) direct to the fake upstream, (b) the bare \`Bun.serve\` fetch-proxy, ` +
+    `wrk (one thread, ${c.durationS} s per cell after a 1 s warm-up${c.warmupS ? `; before its first cell in each mode every target served ${c.warmupS} s of load at c=32, to get past its JIT compiler's first seconds` : ''}) against: (a) direct to the fake upstream, (b) the bare \`Bun.serve\` fetch-proxy, ` +
     '(c) our gateway with strict budgets in Redis, (c\'\') the same with budget slices of $1 (`gateway-slices`, `--budget-slice-usd 1`), ' +
     '(c\') our gateway with the in-process ledger — all on the embedded store (bun:sqlite) — and ' +
     `(d) Portkey ${'version' in c.portkey ? c.portkey.version : `— **unavailable**: ${c.portkey.unavailable}`} under Bun, ` +

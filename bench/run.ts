@@ -4,7 +4,7 @@
  * Builds dist/gateway, starts throwaway Redis + Postgres, runs the scenarios one after another (each
  * starts and stops its own servers) and writes bench/RESULTS.md and bench/results.json.
  *
- *   --quick            fewer requests/streams/rounds (a smoke run, ~2 min)
+ *   --quick            fewer requests/streams/rounds (a smoke run, ~6 min)
  *   --only a,b         scenarios to run: overhead, cold-start, streams, budget-race, cpu, profile (the others keep
  *                      their figures from the previous results.json, marked with the run that measured them)
  *
