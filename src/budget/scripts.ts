@@ -120,18 +120,15 @@ export function registerScripts(client: RedisClient): BudgetScripts {
       return client.eval(lua, numberOfKeys, ...keys, ...args)
     })
   }
-  const reserve = cmd('gwReserve'), settle = cmd('gwSettle'), release = cmd('gwRelease')
-  const recover = cmd('gwRecover'), shipRead = cmd('gwShipRead'), ack = cmd('gwAck')
-  const releaseLease = cmd('gwReleaseLease'), trim = cmd('gwTrim')
   return {
-    reserve: (k, a) => reserve(k, a) as Promise<[1, number, number, string, number?] | [0, number, number, string] | [-1]>,
-    settle: (k, a) => settle(k, a) as Promise<[1, string, 0 | 1] | [0, string] | [-1]>,
-    release: (k, a) => release(k, a) as Promise<[1 | 0, string] | [-1]>,
-    recover: (k, a) => recover(k, a) as Promise<[number, string] | [-1]>,
-    shipRead: (k, a) => shipRead(k, a) as Promise<[0] | [1, [string, string][]]>,
-    ack: (k, a) => ack(k, a) as Promise<number>,
-    releaseLease: (k, a) => releaseLease(k, a) as Promise<number>,
-    trim: (k, a) => trim(k, a) as Promise<[1, string] | [-1]>,
+    reserve: cmd('gwReserve') as BudgetScripts['reserve'],
+    settle: cmd('gwSettle') as BudgetScripts['settle'],
+    release: cmd('gwRelease') as BudgetScripts['release'],
+    recover: cmd('gwRecover') as BudgetScripts['recover'],
+    shipRead: cmd('gwShipRead') as BudgetScripts['shipRead'],
+    ack: cmd('gwAck') as BudgetScripts['ack'],
+    releaseLease: cmd('gwReleaseLease') as BudgetScripts['releaseLease'],
+    trim: cmd('gwTrim') as BudgetScripts['trim'],
   }
 }
 
