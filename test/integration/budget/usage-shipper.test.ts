@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { Redis } from 'ioredis'
 import { createRedisLedger, type RedisLedger } from '../../../src/budget/redis-ledger.ts'
-import { tenantKeys } from '../../../src/budget/scripts.ts'
+import { registerScripts, tenantKeys } from '../../../src/budget/scripts.ts'
 import { createUsageShipper } from '../../../src/budget/usage-shipper.ts'
 import { startRedis, type TestRedis } from '../../helpers/redis.ts'
 import { FakeStore, uid, usage } from '../../unit/budget/ledger-contract.ts'
@@ -313,4 +313,39 @@ test('timer passes visit noted tenants at once and everyone else only at the per
   await shipper.flush() // a flush always visits everyone
   expect(rowsOf(quiet2)).toBe(2)
   await shipper.stop()
+})
+
+test('ack.lua: acks and deletes every entry of a batch larger than one XDEL slice, counting each once', async () => {
+  const t = uid('big-ack')
+  const k = tenantKeys(t)
+  const group = uid('g')
+  // 2,345 entries: three XDEL slices of at most 1,000 ids, the last one partial.
+  const ids = await settleMany([t], 2345)
+  const scripts = registerScripts(admin)
+  const token = 'tok-' + uid('l')
+  const read = await scripts.shipRead([k.ledger, k.shipLease], [token, 10_000, group, 'c1', 5000, 30_000])
+  expect(read[0]).toBe(1)
+  const entries = (read as [1, [string, string][]])[1]
+  expect(entries.length).toBe(ids.length)
+  const entryIds = entries.map((e) => e[0])
+  // An id given twice is acked (and counted) once.
+  expect(await scripts.ack([k.ledger, k.shipLease], [token, group, ...entryIds, entryIds[0]!])).toBe(ids.length)
+  expect(await admin.xlen(k.ledger)).toBe(0)
+  expect(await admin.xpending(k.ledger, group)).toEqual([0, null, null, null])
+  expect(await admin.exists(k.shipLease)).toBe(0)
+})
+
+test('ack.lua: an entry not pending for the group (acked before) is neither counted nor deleted', async () => {
+  const t = uid('ack-partial')
+  const k = tenantKeys(t)
+  const group = uid('g')
+  await settleMany([t], 3)
+  const scripts = registerScripts(admin)
+  const token = 'tok-' + uid('l')
+  const read = await scripts.shipRead([k.ledger, k.shipLease], [token, 10_000, group, 'c1', 10, 30_000]) as [1, [string, string][]]
+  const [a, b, c] = read[1].map((e) => e[0])
+  await admin.xack(k.ledger, group, b!) // acked elsewhere but left in the stream
+  expect(await scripts.ack([k.ledger, k.shipLease], [token, group, a!, b!, c!])).toBe(2)
+  const left = (await admin.xrange(k.ledger, '-', '+')).map((e) => e[0])
+  expect(left).toEqual([b!])
 })
