@@ -5,6 +5,7 @@
  * Each operation's state change runs synchronously (no await in between), which is what makes it atomic here.
  * Settled records go to `sink` (the embedded store) in batches; on failure they stay queued and are retried.
  */
+import { DoneIds } from './done-ids.ts'
 import { FairRwGate } from './rw-gate.ts'
 import type { BudgetLedger, PeriodSnapshot, ReserveInput, ReserveResult, SettleInput, UsageRecord } from './types.ts'
 
@@ -35,13 +36,6 @@ export interface MemoryLedger extends BudgetLedger {
 
 interface Reservation { periodKey: string; amount: number; expiry: number }
 
-/**
- * A tenant's settled or released ids (`ids`), and the same ids in the order they were marked with when (`order`,
- * `at`, from `head` on), so expiry takes them from the front. A Map trimmed from a fresh iterator on every call stepped
- * over every id deleted since JavaScriptCore last compacted it, and one iterator kept between calls holds the Map's
- * outgrown tables (and the ids deleted from them) while it waits: the arrays do neither (bench/ledger-bookkeeping.ts).
- */
-interface DoneIds { ids: Set<string>; order: (string | undefined)[]; at: number[]; head: number }
 interface Queued { periodKey: string; record: UsageRecord }
 
 export function createMemoryLedger(opts: MemoryLedgerOptions): MemoryLedger {
@@ -80,26 +74,12 @@ export function createMemoryLedger(opts: MemoryLedgerOptions): MemoryLedger {
     reserved.set(k, Math.max(0, (reserved.get(k) ?? 0) - r.amount))
   }
 
-  const isDone = (tenantId: string, requestId: string) => done.get(tenantId)?.ids.has(requestId) ?? false
+  const isDone = (tenantId: string, requestId: string) => done.get(tenantId)?.has(requestId) ?? false
 
   function markDone(tenantId: string, requestId: string): void {
     let d = done.get(tenantId)
-    if (!d) { d = { ids: new Set(), order: [], at: [], head: 0 }; done.set(tenantId, d) }
-    const t = now()
-    d.ids.add(requestId)
-    d.order.push(requestId)
-    d.at.push(t)
-    // Oldest first; stop at the first one still retained.
-    while (d.head < d.order.length && d.at[d.head]! < t - retention) {
-      d.ids.delete(d.order[d.head]!)
-      d.order[d.head++] = undefined // the id itself can go now; its slot goes at the next compaction
-    }
-    // Slots before `head` are at most a quarter of the arrays (and 16 bytes each, against ~100 for a retained id).
-    if (d.head >= 1024 && d.head * 4 >= d.order.length) {
-      d.order = d.order.slice(d.head)
-      d.at = d.at.slice(d.head)
-      d.head = 0
-    }
+    if (!d) { d = new DoneIds(retention); done.set(tenantId, d) }
+    d.add(requestId, now())
   }
 
   /** Mirrors reserve.lua: 1 admitted, 0 rejected, -1 counter missing. */
