@@ -1,20 +1,24 @@
 /**
- * One tenant's exactly-once set in the in-process ledger: the ids settled or released in the last `retention` ms,
- * forgotten oldest first.
+ * The in-process ledger's exactly-once set: which (tenant, ledger id) pairs were settled or released in the last
+ * `retention` ms, forgotten oldest first.
  *
- * Ledger ids are the gateway's own UUIDs (ledger-id.ts). Those are kept as 128-bit keys in typed arrays, which the
- * garbage collector never scans. A Set of strings put a string and a hash-table cell per request on the heap for the
- * whole retention (2 hours): ~100–150 bytes a request, and marking them was ~12 µs of CPU a request at c=32
- * (bench/RESULTS.md, "The eighth VM"). Here a UUID costs 47–94 bytes (77 of RSS measured) and no cell. Any other id (a caller's own, tests)
- * goes to a plain Set with the same expiry. Ids are compared as strings: only lowercase UUID text takes the compact
- * path, so `ABC…` and `abc…` stay two ids, as they were.
+ * Ledger ids are the gateway's own UUIDs (ledger-id.ts). Those are kept as 160-bit keys (the tenant's number and the
+ * UUID's 128 bits) in typed arrays, which the garbage collector never scans. A Set of strings put a string and a
+ * hash-table cell per request on the heap for the whole retention (2 hours): 159 bytes of RSS per id, and marking
+ * them cost ~12 µs of CPU a request at c=32 (bench/RESULTS.md, "The eighth VM"). Here an id takes 58–88 bytes of
+ * arrays (90–130 of RSS measured) and no cell.
+ *
+ * No step may stop the event loop for long, whatever the set holds: the table is 256 shards that each grow or shrink
+ * alone (a resize rehashes 1/256 of the ids: ~1 ms at 7 million), and the expiry order is a list of fixed-size
+ * chunks (never copied). Any id that is not a UUID in lowercase text (a caller's own, tests) goes to a plain Set
+ * with the same expiry; ids are compared as strings, so `ABC…` and `abc…` stay two ids.
  */
 
 /** Positions of the 32 hex digits in `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`. */
 const HEX_AT = [0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 14, 15, 16, 17, 19, 20, 21, 22, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35]
 
-/** The id's four 32-bit words into `out`, if it is a UUID in lowercase text; false otherwise. */
-export function uuidWords(id: string, out: Uint32Array): boolean {
+/** The id's four 32-bit words into out[o..o+3], if it is a UUID in lowercase text; false otherwise. */
+export function uuidWords(id: string, out: Uint32Array, o = 0): boolean {
   if (id.length !== 36 || id.charCodeAt(8) !== 45 || id.charCodeAt(13) !== 45 || id.charCodeAt(18) !== 45 || id.charCodeAt(23) !== 45) return false
   let w = 0
   for (let k = 0; k < 32; k++) {
@@ -25,74 +29,112 @@ export function uuidWords(id: string, out: Uint32Array): boolean {
     else return false
     w = (w << 4) | d
     if ((k & 7) === 7) {
-      out[k >> 3] = w
+      out[o + (k >> 3)] = w
       w = 0
     }
   }
   return true
 }
 
+/** Words per key: the tenant's number, then the UUID. */
+const W = 5
+const SHARD_BITS = 8
+const SHARDS = 1 << SHARD_BITS
 const MIN_SLOTS = 16
-/** Grow past this share of slots in use (linear probing stays short below it). */
+/** A shard grows past this share of its slots in use (linear probing stays short below it). */
 const MAX_LOAD = 0.7
+/** Marks per chunk of the expiry order. */
+const CHUNK = 4096
+
+/** One shard: open addressing with linear probing; slot i holds keys[W*i..W*i+4] when used[i] is 1. */
+interface Shard { keys: Uint32Array; used: Uint8Array; mask: number; count: number }
+interface Chunk { keys: Uint32Array; at: Float64Array }
+
+function hashOf(k: Uint32Array, o: number): number {
+  // UUIDv7's first words are a timestamp: mix every word so the random ones spread the keys.
+  let h = Math.imul(k[o]! ^ Math.imul(k[o + 1]!, 0x9e3779b1) ^ Math.imul(k[o + 2]!, 0x85ebca77) ^ Math.imul(k[o + 3]!, 0xc2b2ae3d) ^ Math.imul(k[o + 4]!, 0x165667b1), 0x27d4eb2f)
+  h ^= h >>> 15
+  return h >>> 0
+}
+
+const newShard = (slots: number): Shard => ({ keys: new Uint32Array(W * slots), used: new Uint8Array(slots), mask: slots - 1, count: 0 })
 
 export class DoneIds {
-  // Open addressing with linear probing: slot i holds words keys[4i..4i+3] when used[i] is 1.
-  private keys = new Uint32Array(4 * MIN_SLOTS)
-  private used = new Uint8Array(MIN_SLOTS)
-  private mask = MIN_SLOTS - 1
-  private count = 0
-  // Marks in the order made (a ring): the key's words and when.
-  private ringKeys = new Uint32Array(4 * MIN_SLOTS)
-  private ringAt = new Float64Array(MIN_SLOTS)
-  private ringHead = 0
-  private ringLen = 0
-  // Ids that are not lowercase UUIDs, with their own order.
-  private other = new Set<string>()
+  private readonly shards: Shard[] = Array.from({ length: SHARDS }, () => newShard(MIN_SLOTS))
+  private compact = 0
+  private chunks: Chunk[] = []
+  /** Next mark to expire in chunks[0], and the next free place in the last chunk. */
+  private head = 0
+  private tail = CHUNK
+  private readonly tenantNumbers = new Map<string, number>()
+  // Ids that are not lowercase UUIDs, as `<tenant length>:<tenant><id>` (unambiguous), with their own order.
+  private readonly other = new Set<string>()
   private otherOrder: string[] = []
   private otherAt: number[] = []
   private otherHead = 0
-  private readonly w = new Uint32Array(4)
+  private readonly key = new Uint32Array(W)
 
   constructor(private readonly retentionMs: number) {}
 
   get size(): number {
-    return this.count + this.other.size
+    return this.compact + this.other.size
   }
 
-  has(id: string): boolean {
-    if (!uuidWords(id, this.w)) return this.other.has(id)
-    return this.find(this.w, 0) >= 0
+  has(tenantId: string, id: string): boolean {
+    if (!this.keyOf(tenantId, id, false)) return this.other.has(`${tenantId.length}:${tenantId}${id}`)
+    return this.find(this.key, 0) >= 0
   }
 
-  /** Marks `id` done at `now` (a second mark of the same id keeps the first), then forgets what is past retention. */
-  add(id: string, now: number): void {
+  /** Marks the id done at `now` (a second mark keeps the first), after forgetting what is past retention. */
+  add(tenantId: string, id: string, now: number): void {
     this.expire(now - this.retentionMs)
-    if (!uuidWords(id, this.w)) {
-      if (this.other.has(id)) return
-      this.other.add(id)
-      this.otherOrder.push(id)
+    if (!this.keyOf(tenantId, id, true)) {
+      const s = `${tenantId.length}:${tenantId}${id}`
+      if (this.other.has(s)) return
+      this.other.add(s)
+      this.otherOrder.push(s)
       this.otherAt.push(now)
       return
     }
-    if (this.find(this.w, 0) >= 0) return
-    if (this.count + 1 > (this.mask + 1) * MAX_LOAD) this.resize((this.mask + 1) * 2)
-    this.insert(this.w, 0)
-    this.push(this.w, now)
+    if (this.find(this.key, 0) >= 0) return
+    const h = hashOf(this.key, 0)
+    let shard = this.shards[h & (SHARDS - 1)]!
+    if (shard.count + 1 > (shard.mask + 1) * MAX_LOAD) shard = this.resize(h & (SHARDS - 1), (shard.mask + 1) * 2)
+    this.insert(shard, this.key, 0, h)
+    this.compact++
+    this.push(now)
   }
 
-  /** Forgets every id marked before `cutoff`. */
-  private expire(cutoff: number): void {
-    while (this.ringLen > 0 && this.ringAt[this.ringHead]! < cutoff) {
-      this.remove(this.ringKeys, 4 * this.ringHead)
-      this.ringHead = (this.ringHead + 1) % this.ringAt.length
-      this.ringLen--
+  /** The key of (tenant, id) into this.key; false if the id is not a lowercase UUID. */
+  private keyOf(tenantId: string, id: string, create: boolean): boolean {
+    if (!uuidWords(id, this.key, 1)) return false
+    let n = this.tenantNumbers.get(tenantId)
+    if (n === undefined) {
+      // A tenant never seen has no marks: any number that is no tenant's will find nothing.
+      if (!create) n = 0xffffffff
+      else {
+        n = this.tenantNumbers.size
+        this.tenantNumbers.set(tenantId, n)
+      }
     }
-    // A quiet tenant gives its memory back: the table and the ring shrink once mostly empty.
-    const slots = this.mask + 1
-    if (slots > MIN_SLOTS && this.count * 8 < slots) this.resize(slots / 2)
-    if (this.ringAt.length > MIN_SLOTS && this.ringLen * 4 < this.ringAt.length) this.resizeRing(this.ringAt.length / 2)
+    this.key[0] = n
+    return true
+  }
 
+  private expire(cutoff: number): void {
+    while (this.chunks.length > 0) {
+      const c = this.chunks[0]!
+      const end = this.chunks.length === 1 ? this.tail : CHUNK
+      if (this.head === end) {
+        if (this.chunks.length === 1) break
+        this.chunks.shift()
+        this.head = 0
+        continue
+      }
+      if (c.at[this.head]! >= cutoff) break
+      this.remove(c.keys, W * this.head)
+      this.head++
+    }
     while (this.otherHead < this.otherOrder.length && this.otherAt[this.otherHead]! < cutoff) {
       this.other.delete(this.otherOrder[this.otherHead]!)
       this.otherHead++
@@ -104,84 +146,69 @@ export class DoneIds {
     }
   }
 
-  private home(k: Uint32Array, o: number): number {
-    // UUIDv7's first words are a timestamp: mix all four so the random words spread the slots.
-    let h = Math.imul(k[o]! ^ Math.imul(k[o + 1]!, 0x9e3779b1) ^ Math.imul(k[o + 2]!, 0x85ebca77) ^ Math.imul(k[o + 3]!, 0xc2b2ae3d), 0x27d4eb2f)
-    h ^= h >>> 15
-    return h & this.mask
+  private push(now: number): void {
+    if (this.tail === CHUNK) {
+      this.chunks.push({ keys: new Uint32Array(W * CHUNK), at: new Float64Array(CHUNK) })
+      this.tail = 0
+      if (this.chunks.length === 1) this.head = 0
+    }
+    const c = this.chunks[this.chunks.length - 1]!
+    c.keys.set(this.key, W * this.tail)
+    c.at[this.tail] = now
+    this.tail++
   }
 
-  private sameKey(i: number, k: Uint32Array, o: number): boolean {
-    const s = 4 * i
-    const keys = this.keys
-    return keys[s] === k[o] && keys[s + 1] === k[o + 1] && keys[s + 2] === k[o + 2] && keys[s + 3] === k[o + 3]
+  private sameKey(s: Shard, i: number, k: Uint32Array, o: number): boolean {
+    const b = W * i
+    const keys = s.keys
+    return keys[b + 1] === k[o + 1] && keys[b + 2] === k[o + 2] && keys[b + 3] === k[o + 3] && keys[b + 4] === k[o + 4] && keys[b] === k[o]
   }
 
-  /** The slot holding key k[o..o+3], or -1. */
+  /** The slot holding key k[o..o+4] in its shard, or -1. */
   private find(k: Uint32Array, o: number): number {
-    for (let i = this.home(k, o); this.used[i] === 1; i = (i + 1) & this.mask) if (this.sameKey(i, k, o)) return i
+    const h = hashOf(k, o)
+    const s = this.shards[h & (SHARDS - 1)]!
+    for (let i = (h >>> SHARD_BITS) & s.mask; s.used[i] === 1; i = (i + 1) & s.mask) if (this.sameKey(s, i, k, o)) return i
     return -1
   }
 
-  private insert(k: Uint32Array, o: number): void {
-    let i = this.home(k, o)
-    while (this.used[i] === 1) i = (i + 1) & this.mask
-    const s = 4 * i
-    this.keys[s] = k[o]!
-    this.keys[s + 1] = k[o + 1]!
-    this.keys[s + 2] = k[o + 2]!
-    this.keys[s + 3] = k[o + 3]!
-    this.used[i] = 1
-    this.count++
+  private insert(s: Shard, k: Uint32Array, o: number, h: number): void {
+    let i = (h >>> SHARD_BITS) & s.mask
+    while (s.used[i] === 1) i = (i + 1) & s.mask
+    const b = W * i
+    for (let w = 0; w < W; w++) s.keys[b + w] = k[o + w]!
+    s.used[i] = 1
+    s.count++
   }
 
-  /** Deletes key k[o..o+3] if present, shifting back the entries after it (no tombstones to pile up). */
+  /** Deletes key k[o..o+4], shifting back the entries after it (no tombstones to pile up). */
   private remove(k: Uint32Array, o: number): void {
+    const h = hashOf(k, o)
+    const n = h & (SHARDS - 1)
+    const s = this.shards[n]!
     let hole = this.find(k, o)
     if (hole < 0) return
-    const mask = this.mask
-    for (let j = (hole + 1) & mask; this.used[j] === 1; j = (j + 1) & mask) {
+    const mask = s.mask
+    for (let j = (hole + 1) & mask; s.used[j] === 1; j = (j + 1) & mask) {
       // The entry at j may fill the hole only if the hole lies on its probe path, from its home slot to j.
-      const h = this.home(this.keys, 4 * j)
-      if (((j - h) & mask) >= ((j - hole) & mask)) {
-        this.keys.copyWithin(4 * hole, 4 * j, 4 * j + 4)
+      const home = (hashOf(s.keys, W * j) >>> SHARD_BITS) & mask
+      if (((j - home) & mask) >= ((j - hole) & mask)) {
+        s.keys.copyWithin(W * hole, W * j, W * j + W)
         hole = j
       }
     }
-    this.used[hole] = 0
-    this.count--
+    s.used[hole] = 0
+    s.count--
+    this.compact--
+    // A shard mostly emptied (traffic fell) gives its memory back.
+    if (s.mask + 1 > MIN_SLOTS && s.count * 8 < s.mask + 1) this.resize(n, (s.mask + 1) / 2)
   }
 
-  private resize(slots: number): void {
-    const oldKeys = this.keys
-    const oldUsed = this.used
-    this.keys = new Uint32Array(4 * slots)
-    this.used = new Uint8Array(slots)
-    this.mask = slots - 1
-    this.count = 0
-    for (let i = 0; i < oldUsed.length; i++) if (oldUsed[i] === 1) this.insert(oldKeys, 4 * i)
-  }
-
-  private push(k: Uint32Array, at: number): void {
-    if (this.ringLen === this.ringAt.length) this.resizeRing(this.ringAt.length * 2)
-    const slot = (this.ringHead + this.ringLen) % this.ringAt.length
-    this.ringKeys.set(k, 4 * slot)
-    this.ringAt[slot] = at
-    this.ringLen++
-  }
-
-  /** The ring into arrays of `slots` entries, oldest first. */
-  private resizeRing(slots: number): void {
-    const keys = new Uint32Array(4 * slots)
-    const at = new Float64Array(slots)
-    const n = this.ringAt.length
-    for (let i = 0; i < this.ringLen; i++) {
-      const from = (this.ringHead + i) % n
-      keys.set(this.ringKeys.subarray(4 * from, 4 * from + 4), 4 * i)
-      at[i] = this.ringAt[from]!
-    }
-    this.ringKeys = keys
-    this.ringAt = at
-    this.ringHead = 0
+  private resize(n: number, slots: number): Shard {
+    const old = this.shards[n]!
+    const s = newShard(slots)
+    for (let i = 0; i <= old.mask; i++) if (old.used[i] === 1) this.insert(s, old.keys, W * i, hashOf(old.keys, W * i))
+    this.shards[n] = s
+    return s
   }
 }

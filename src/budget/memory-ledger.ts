@@ -49,7 +49,7 @@ export function createMemoryLedger(opts: MemoryLedgerOptions): MemoryLedger {
   // tenant → no later than its earliest reservation expiry: reserve looks for expired reservations only from then,
   // instead of reading every reservation in flight each time (15 µs per reserve at 1,000 in flight, 65 at 5,000).
   const firstExpiry = new Map<string, number>()
-  const done = new Map<string, DoneIds>()
+  const done = new DoneIds(retention)
   const rebuilding = new Map<string, Promise<void>>()
   let queue: Queued[] = []
   let flushing: Promise<void> | null = null
@@ -74,13 +74,8 @@ export function createMemoryLedger(opts: MemoryLedgerOptions): MemoryLedger {
     reserved.set(k, Math.max(0, (reserved.get(k) ?? 0) - r.amount))
   }
 
-  const isDone = (tenantId: string, requestId: string) => done.get(tenantId)?.has(requestId) ?? false
-
-  function markDone(tenantId: string, requestId: string): void {
-    let d = done.get(tenantId)
-    if (!d) { d = new DoneIds(retention); done.set(tenantId, d) }
-    d.add(requestId, now())
-  }
+  const isDone = (tenantId: string, requestId: string) => done.has(tenantId, requestId)
+  const markDone = (tenantId: string, requestId: string) => done.add(tenantId, requestId, now())
 
   /** Mirrors reserve.lua: 1 admitted, 0 rejected, -1 counter missing. */
   function reserveSync(input: ReserveInput): [number, number, number] {

@@ -28,45 +28,59 @@ describe('DoneIds', () => {
   test('an id is done from its mark until `retention` ms later, then forgotten at the next mark', () => {
     const d = new DoneIds(1_000)
     const a = '01a23dc7-4ef9-769f-b090-e4f7d1326b0d'
-    d.add(a, 10_000)
-    expect(d.has(a)).toBe(true)
-    d.add(crypto.randomUUID(), 11_000) // cutoff 10,000: a mark at exactly the cutoff is kept
-    expect(d.has(a)).toBe(true)
-    d.add(crypto.randomUUID(), 11_001)
-    expect(d.has(a)).toBe(false)
+    d.add('t', a, 10_000)
+    expect(d.has('t', a)).toBe(true)
+    d.add('t', crypto.randomUUID(), 11_000) // cutoff 10,000: a mark at exactly the cutoff is kept
+    expect(d.has('t', a)).toBe(true)
+    d.add('t', crypto.randomUUID(), 11_001)
+    expect(d.has('t', a)).toBe(false)
     expect(d.size).toBe(2)
+  })
+
+  test('an id is done for its tenant only', () => {
+    const d = new DoneIds(1_000)
+    const a = '01a23dc7-4ef9-769f-b090-e4f7d1326b0d'
+    d.add('t1', a, 0)
+    d.add('t1', 'req-1', 0)
+    expect(d.has('t1', a)).toBe(true)
+    expect(d.has('t2', a)).toBe(false)
+    expect(d.has('t2', 'req-1')).toBe(false)
+    d.add('t2', a, 1)
+    expect(d.has('t2', a)).toBe(true)
+    expect(d.size).toBe(3)
   })
 
   test('a second mark keeps the first (the id expires from its first mark)', () => {
     const d = new DoneIds(1_000)
-    d.add('req-1', 0)
-    d.add('req-1', 900)
-    d.add('01a23dc7-4ef9-769f-b090-e4f7d1326b0d', 0)
-    d.add('01a23dc7-4ef9-769f-b090-e4f7d1326b0d', 900)
+    d.add('t', 'req-1', 0)
+    d.add('t', 'req-1', 900)
+    d.add('t', '01a23dc7-4ef9-769f-b090-e4f7d1326b0d', 0)
+    d.add('t', '01a23dc7-4ef9-769f-b090-e4f7d1326b0d', 900)
     expect(d.size).toBe(2)
-    d.add('other', 1_001)
-    expect(d.has('req-1')).toBe(false)
-    expect(d.has('01a23dc7-4ef9-769f-b090-e4f7d1326b0d')).toBe(false)
+    d.add('t', 'other', 1_001)
+    expect(d.has('t', 'req-1')).toBe(false)
+    expect(d.has('t', '01a23dc7-4ef9-769f-b090-e4f7d1326b0d')).toBe(false)
   })
 
   test('ids that differ only in case are two ids', () => {
     const d = new DoneIds(1_000)
-    d.add('01a23dc7-4ef9-769f-b090-e4f7d1326b0d', 0)
-    expect(d.has('01A23DC7-4EF9-769F-B090-E4F7D1326B0D')).toBe(false)
-    d.add('01A23DC7-4EF9-769F-B090-E4F7D1326B0D', 1)
-    expect(d.has('01A23DC7-4EF9-769F-B090-E4F7D1326B0D')).toBe(true)
+    d.add('t', '01a23dc7-4ef9-769f-b090-e4f7d1326b0d', 0)
+    expect(d.has('t', '01A23DC7-4EF9-769F-B090-E4F7D1326B0D')).toBe(false)
+    d.add('t', '01A23DC7-4EF9-769F-B090-E4F7D1326B0D', 1)
+    expect(d.has('t', '01A23DC7-4EF9-769F-B090-E4F7D1326B0D')).toBe(true)
     expect(d.size).toBe(2)
   })
 
   // Against a plain Map of id → first mark, over bursts (the table grows), quiet spells (it expires and shrinks)
   // and every kind of id, with a retention short enough that most marks are forgotten along the way.
-  test('agrees with a reference set over 200,000 random operations', () => {
+  test('agrees with a reference set over 200,000 random operations (growth, expiry, shrinking, chunk turnover)', () => {
     let seed = 42
     const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32)
     const retention = 500
     const d = new DoneIds(retention)
     const ref = new Map<string, number>()
-    const seen: string[] = []
+    const seen: Array<[string, string]> = []
+    const tenants = ['a', 'b', 'c', 'a\0b']
     const newId = (): string => {
       const r = rand()
       if (r < 0.6) return Bun.randomUUIDv7()
@@ -81,20 +95,45 @@ describe('DoneIds', () => {
       now += rand() < 0.0005 ? retention * 2 : rand() < 0.5 ? 1 : 0
       const op = rand()
       if (op < 0.55) {
-        const id = seen.length > 0 && rand() < 0.1 ? seen[Math.floor(rand() * seen.length)]! : newId()
-        seen.push(id)
+        const [t, id] = seen.length > 0 && rand() < 0.1 ? seen[Math.floor(rand() * seen.length)]! : [tenants[Math.floor(rand() * tenants.length)]!, newId()]
+        seen.push([t, id])
         if (seen.length > 5_000) seen.splice(0, 1_000)
-        d.add(id, now)
+        d.add(t, id, now)
         for (const [k, at] of ref) if (at < now - retention) ref.delete(k); else break
-        if (!ref.has(id)) ref.set(id, now)
+        if (!ref.has(`${t}|${id}`)) ref.set(`${t}|${id}`, now)
       } else {
-        const id = seen.length > 0 && rand() < 0.9 ? seen[Math.floor(rand() * seen.length)]! : newId()
-        expect(d.has(id)).toBe(ref.has(id))
+        const [t, id] = seen.length > 0 && rand() < 0.9 ? seen[Math.floor(rand() * seen.length)]! : [tenants[Math.floor(rand() * tenants.length)]!, newId()]
+        // The same id under another tenant is another key.
+        const t2 = rand() < 0.2 ? tenants[Math.floor(rand() * tenants.length)]! : t
+        expect(d.has(t2, id)).toBe(ref.has(`${t2}|${id}`))
       }
       maxSize = Math.max(maxSize, ref.size)
       if (step % 997 === 0) expect(d.size).toBe(ref.size)
     }
     expect(maxSize).toBeGreaterThan(200) // the table grew well past its first 16 slots
-    for (const id of seen) expect(d.has(id)).toBe(ref.has(id))
+    for (const [t, id] of seen) expect(d.has(t, id)).toBe(ref.has(`${t}|${id}`))
+  })
+
+  test('a burst of 300,000 ids grows every shard, a later flow expires them all and the shards shrink back', () => {
+    const d = new DoneIds(10_000)
+    const ids = Array.from({ length: 300_000 }, () => Bun.randomUUIDv7())
+    for (const [i, id] of ids.entries()) d.add(i % 3 === 0 ? 't1' : 't2', id, 0)
+    expect(d.size).toBe(300_000)
+    for (let i = 0; i < ids.length; i += 97) {
+      expect(d.has(i % 3 === 0 ? 't1' : 't2', ids[i]!)).toBe(true)
+      expect(d.has(i % 3 === 0 ? 't2' : 't1', ids[i]!)).toBe(false)
+    }
+    // Half of them again at a later time: still marked from the first time.
+    for (let i = 0; i < ids.length; i += 2) d.add(i % 3 === 0 ? 't1' : 't2', ids[i]!, 5_000)
+    expect(d.size).toBe(300_000)
+    // Past the retention every first mark goes; the flow that pushes them out is all that is left.
+    const later = Array.from({ length: 1_000 }, () => Bun.randomUUIDv7())
+    for (const id of later) d.add('t1', id, 10_001)
+    expect(d.size).toBe(1_000)
+    for (let i = 0; i < ids.length; i += 97) expect(d.has(i % 3 === 0 ? 't1' : 't2', ids[i]!)).toBe(false)
+    for (const id of later) expect(d.has('t1', id)).toBe(true)
+    // The memory went back: every shard is small again.
+    const slots = (d as unknown as { shards: Array<{ mask: number }> }).shards.reduce((n, s) => n + s.mask + 1, 0)
+    expect(slots).toBeLessThanOrEqual(256 * 64)
   })
 })
