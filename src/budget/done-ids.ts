@@ -50,7 +50,8 @@ const CHUNK = 4096
 interface Shard { keys: Uint32Array; used: Uint8Array; mask: number; count: number }
 interface Chunk { keys: Uint32Array; at: Float64Array }
 
-function hashOf(k: Uint32Array, o: number): number {
+/** A key's hash: its shard is the low 8 bits, its home slot in the shard the bits above (exported for tests). */
+export function hashOf(k: Uint32Array, o: number): number {
   // UUIDv7's first words are a timestamp: mix every word so the random ones spread the keys.
   let h = Math.imul(k[o]! ^ Math.imul(k[o + 1]!, 0x9e3779b1) ^ Math.imul(k[o + 2]!, 0x85ebca77) ^ Math.imul(k[o + 3]!, 0xc2b2ae3d) ^ Math.imul(k[o + 4]!, 0x165667b1), 0x27d4eb2f)
   h ^= h >>> 15

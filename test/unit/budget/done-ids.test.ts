@@ -1,6 +1,6 @@
 /** The in-process ledger's exactly-once set: compact UUID keys, a string fallback, expiry oldest first. */
 import { describe, expect, test } from 'bun:test'
-import { DoneIds, uuidWords } from '../../../src/budget/done-ids.ts'
+import { DoneIds, hashOf, uuidWords } from '../../../src/budget/done-ids.ts'
 
 describe('uuidWords', () => {
   const cases: Array<[string, string, number[] | null]> = [
@@ -73,7 +73,7 @@ describe('DoneIds', () => {
 
   // Against a plain Map of id → first mark, over bursts (the table grows), quiet spells (it expires and shrinks)
   // and every kind of id, with a retention short enough that most marks are forgotten along the way.
-  test('agrees with a reference set over 200,000 random operations (growth, expiry, shrinking, chunk turnover)', () => {
+  test('agrees with a reference set over 200,000 random operations (few live ids: expiry, repeats, chunk turnover)', () => {
     let seed = 42
     const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32)
     const retention = 500
@@ -135,5 +135,69 @@ describe('DoneIds', () => {
     // The memory went back: every shard is small again.
     const slots = (d as unknown as { shards: Array<{ mask: number }> }).shards.reduce((n, s) => n + s.mask + 1, 0)
     expect(slots).toBeLessThanOrEqual(256 * 64)
+  })
+
+  // Tens of thousands live: shards grow past their first slots and lose ids from the middle of long probe runs.
+  test('agrees with a reference set with ~40,000 ids live, checked while it runs', () => {
+    let seed = 7
+    const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32)
+    const retention = 20_000
+    const d = new DoneIds(retention)
+    const ref = new Map<string, number>()
+    const seen: Array<[string, string]> = []
+    let now = 0
+    let maxSize = 0
+    for (let step = 0; step < 150_000; step++) {
+      now += rand() < 0.5 ? 1 : 0
+      const [t, id] = seen.length > 0 && rand() < 0.05 ? seen[Math.floor(rand() * seen.length)]! : [['a', 'b', 'c'][Math.floor(rand() * 3)]!, Bun.randomUUIDv7()]
+      d.add(t, id, now)
+      for (const [k, at] of ref) if (at < now - retention) ref.delete(k); else break
+      if (!ref.has(`${t}|${id}`)) ref.set(`${t}|${id}`, now)
+      seen.push([t, id])
+      if (seen.length > 60_000) seen.splice(0, 10_000)
+      maxSize = Math.max(maxSize, ref.size)
+      if (step % 25 === 0) {
+        const [a, b] = seen[Math.floor(rand() * seen.length)]!
+        expect(d.has(a, b)).toBe(ref.has(`${a}|${b}`))
+      }
+    }
+    expect(maxSize).toBeGreaterThan(30_000)
+    expect(d.size).toBe(ref.size)
+    for (const [t, id] of seen) expect(d.has(t, id)).toBe(ref.has(`${t}|${id}`))
+  })
+
+  test('the same UUID under another tenant is never found, even in a crowded table', () => {
+    const d = new DoneIds(60_000)
+    const ids = Array.from({ length: 100_000 }, () => Bun.randomUUIDv7())
+    for (const id of ids) d.add('t1', id, 0)
+    let wrong = 0
+    for (const id of ids) if (d.has('t2', id)) wrong++
+    expect(wrong).toBe(0)
+    d.add('t2', 'x', 0) // t2 now has a number of its own
+    for (const id of ids) if (d.has('t2', id)) wrong++
+    expect(wrong).toBe(0)
+  })
+
+  test('a UUID marked for one tenant is not found for another whose key has the same shard and home slot', () => {
+    // Tenants are numbered in the order first marked: t1 is 0, t2 is 1. Find a UUID whose two keys collide.
+    const key = new Uint32Array(5)
+    const home = (tenant: number) => {
+      key[0] = tenant
+      const h = hashOf(key, 0)
+      return [h & 255, (h >>> 8) & 15]
+    }
+    let id = ''
+    for (let tries = 0; tries < 1_000_000 && id === ''; tries++) {
+      const candidate = crypto.randomUUID()
+      uuidWords(candidate, key, 1)
+      const [a, b] = [home(0), home(1)]
+      if (a[0] === b[0] && a[1] === b[1]) id = candidate
+    }
+    expect(id).not.toBe('')
+    const d = new DoneIds(1_000)
+    d.add('t1', id, 0)
+    d.add('t2', crypto.randomUUID(), 0) // t2 gets its number (1)
+    expect(d.has('t1', id)).toBe(true)
+    expect(d.has('t2', id)).toBe(false)
   })
 })
