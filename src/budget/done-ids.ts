@@ -83,7 +83,8 @@ export class DoneIds {
 
   has(tenantId: string, id: string): boolean {
     if (!this.keyOf(tenantId, id, false)) return this.other.has(`${tenantId.length}:${tenantId}${id}`)
-    return this.find(this.key, 0) >= 0
+    const h = hashOf(this.key, 0)
+    return this.slotOf(this.shards[h & (SHARDS - 1)]!, h, this.key, 0) >= 0
   }
 
   /** Marks the id done at `now` (a second mark keeps the first), after forgetting what is past retention. */
@@ -97,9 +98,9 @@ export class DoneIds {
       this.otherAt.push(now)
       return
     }
-    if (this.find(this.key, 0) >= 0) return
     const h = hashOf(this.key, 0)
     let shard = this.shards[h & (SHARDS - 1)]!
+    if (this.slotOf(shard, h, this.key, 0) >= 0) return
     if (shard.count + 1 > (shard.mask + 1) * MAX_LOAD) shard = this.resize(h & (SHARDS - 1), (shard.mask + 1) * 2)
     this.insert(shard, this.key, 0, h)
     this.compact++
@@ -165,10 +166,8 @@ export class DoneIds {
     return keys[b + 1] === k[o + 1] && keys[b + 2] === k[o + 2] && keys[b + 3] === k[o + 3] && keys[b + 4] === k[o + 4] && keys[b] === k[o]
   }
 
-  /** The slot holding key k[o..o+4] in its shard, or -1. */
-  private find(k: Uint32Array, o: number): number {
-    const h = hashOf(k, o)
-    const s = this.shards[h & (SHARDS - 1)]!
+  /** The slot of shard `s` holding key k[o..o+4] (whose hash is `h`), or -1. */
+  private slotOf(s: Shard, h: number, k: Uint32Array, o: number): number {
     for (let i = (h >>> SHARD_BITS) & s.mask; s.used[i] === 1; i = (i + 1) & s.mask) if (this.sameKey(s, i, k, o)) return i
     return -1
   }
@@ -187,7 +186,7 @@ export class DoneIds {
     const h = hashOf(k, o)
     const n = h & (SHARDS - 1)
     const s = this.shards[n]!
-    let hole = this.find(k, o)
+    let hole = this.slotOf(s, h, k, o)
     if (hole < 0) return
     const mask = s.mask
     for (let j = (hole + 1) & mask; s.used[j] === 1; j = (j + 1) & mask) {
