@@ -51,30 +51,6 @@ export function flattenBatches<T>(batches: AsyncIterable<T[]>): BatchedIterable<
   }
 }
 
-/**
- * The items made of a stream of event batches, one batch out per batch in: `step` appends the items of one event to
- * `out` and returns true when that event ends the stream (nothing after it is read). An error thrown by `step` (an
- * upstream error event, a malformed one) comes after the items of the events before it in its batch, as it would
- * were the events handled one at a time.
- */
-export async function* mapBatches<E, T>(batches: AsyncIterable<E[]>, step: (event: E, out: T[]) => boolean): AsyncGenerator<T[]> {
-  for await (const events of batches) {
-    const out: T[] = []
-    let ended = false
-    for (const event of events) {
-      try {
-        ended = step(event, out)
-      } catch (err) {
-        if (out.length > 0) yield out
-        throw err
-      }
-      if (ended) break
-    }
-    if (out.length > 0) yield out
-    if (ended) return
-  }
-}
-
 /** Whether an iterator can hand over its buffered items (adapters that batch) or only one at a time. */
 export function canTakeBuffered<T>(it: AsyncIterator<T>): it is BatchedIterator<T> {
   return typeof (it as Partial<BatchedIterator<T>>).takeBuffered === 'function'

@@ -4,13 +4,16 @@
  */
 import type { ChatChunk, ChatCompletion } from '../wire/openai.ts'
 
+/** Read-only: stands in for an absent list without allocating one per chunk. */
+const NO_TOOL_CALLS: readonly never[] = []
+
 export const utf8Bytes = (s: unknown): number => (typeof s === 'string' ? Buffer.byteLength(s, 'utf8') : 0)
 
 export function chunkBytes(c: ChatChunk): number {
   let n = 0
   for (const ch of c.choices) {
     n += utf8Bytes(ch.delta.content) + utf8Bytes(ch.delta.refusal)
-    for (const t of ch.delta.tool_calls ?? []) n += utf8Bytes(t.function?.arguments) + utf8Bytes(t.function?.name)
+    for (const t of ch.delta.tool_calls ?? NO_TOOL_CALLS) n += utf8Bytes(t.function?.arguments) + utf8Bytes(t.function?.name)
   }
   return n
 }
@@ -20,7 +23,7 @@ export function completionBytes(c: ChatCompletion): number {
   for (const ch of c.choices ?? []) {
     const m = ch.message ?? {}
     n += utf8Bytes(m.content) + utf8Bytes(m.refusal)
-    for (const t of m.tool_calls ?? []) n += utf8Bytes(t.function?.arguments) + utf8Bytes(t.function?.name)
+    for (const t of m.tool_calls ?? NO_TOOL_CALLS) n += utf8Bytes(t.function?.arguments) + utf8Bytes(t.function?.name)
   }
   return n
 }

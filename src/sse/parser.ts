@@ -32,6 +32,7 @@ export interface SseParserState {
 
 const LF = 10
 const CR = 13
+const STREAMING = { stream: true } as const
 
 export class SseParser {
   readonly state: SseParserState = {
@@ -43,7 +44,7 @@ export class SseParser {
 
   /** Feeds one read; returns the events it completed (possibly none). */
   feed(bytes: Uint8Array): SseEvent[] {
-    this.scan(this.decoder.decode(bytes, { stream: true }))
+    this.scan(this.decoder.decode(bytes, STREAMING))
     return this.take()
   }
 
@@ -99,32 +100,21 @@ export class SseParser {
     if (line === '') return this.dispatch()
     if (line.charCodeAt(0) === 58 /* ':' */) return // comment
     const colon = line.indexOf(':')
-    let field: string
-    let value: string
-    if (colon === -1) {
-      field = line
-      value = ''
-    } else {
-      field = line.slice(0, colon)
-      value = line.charCodeAt(colon + 1) === 32 /* ' ' */ ? line.slice(colon + 2) : line.slice(colon + 1)
+    // The value starts after the colon and one optional space; the field is matched in place (no substring for
+    // it: this runs for every line of every stream).
+    const value = colon === -1 ? '' : line.slice(line.charCodeAt(colon + 1) === 32 /* ' ' */ ? colon + 2 : colon + 1)
+    const nameLength = colon === -1 ? line.length : colon
+    if (isField(line, nameLength, 'data')) {
+      s.data.push(value)
+      s.hasData = true
+    } else if (isField(line, nameLength, 'event')) {
+      s.eventType = value
+    } else if (isField(line, nameLength, 'id')) {
+      if (!value.includes('\u0000')) s.lastEventId = value
+    } else if (isField(line, nameLength, 'retry')) {
+      if (value !== '' && isAsciiDigits(value)) s.retryMs = Number(value)
     }
-    switch (field) {
-      case 'event':
-        s.eventType = value
-        break
-      case 'data':
-        s.data.push(value)
-        s.hasData = true
-        break
-      case 'id':
-        if (!value.includes('\u0000')) s.lastEventId = value
-        break
-      case 'retry':
-        if (value !== '' && isAsciiDigits(value)) s.retryMs = Number(value)
-        break
-      default:
-        break // unknown fields are ignored per spec
-    }
+    // unknown fields are ignored per spec
   }
 
   private dispatch(): void {
@@ -134,13 +124,18 @@ export class SseParser {
       s.eventType = ''
       return
     }
-    const event: SseEvent = { event: s.eventType === '' ? 'message' : s.eventType, data: s.data.join('\n') }
+    const event: SseEvent = { event: s.eventType === '' ? 'message' : s.eventType, data: s.data.length === 1 ? s.data[0]! : s.data.join('\n') }
     if (s.lastEventId !== '') event.id = s.lastEventId
-    s.data = []
+    s.data.length = 0 // the event has its own string; the array is reused
     s.hasData = false
     s.eventType = ''
     this.out.push(event)
   }
+}
+
+/** Whether the line's field name (its first `length` characters) is `name`. */
+function isField(line: string, length: number, name: string): boolean {
+  return length === name.length && line.startsWith(name)
 }
 
 function isAsciiDigits(value: string): boolean {
@@ -164,43 +159,9 @@ export function parseSse(bytes: Uint8Array | string): SseEvent[] {
  */
 export const MAX_EVENT_CHARS = 16 * 1024 * 1024
 
-function pendingChars(s: SseParserState): number {
+/** Characters of the event being built (its partial line and data lines): what an unended event holds. */
+export function pendingChars(s: SseParserState): number {
   let n = s.line.length
   for (const d of s.data) n += d.length
   return n
-}
-
-/**
- * Reads a response body as SSE events, in batches: all the events completed by one read of the body (never an
- * empty batch). A consumer handles a batch in one go (one write to its client for a burst of events rather than
- * one per event). Stopping early (break/return from the consumer) cancels the body so the upstream connection is
- * released. An abort of `signal` cancels the read and rethrows the abort reason, so a truncated stream is never
- * mistaken for a clean end.
- */
-export async function* readSseEventBatches(body: ReadableStream<Uint8Array>, signal?: AbortSignal): AsyncGenerator<SseEvent[]> {
-  const reader = body.getReader()
-  const parser = new SseParser()
-  const onAbort = (): void => {
-    reader.cancel(signal?.reason).catch(() => {})
-  }
-  signal?.throwIfAborted()
-  signal?.addEventListener('abort', onAbort, { once: true })
-  let finished = false
-  try {
-    while (true) {
-      const { done, value } = await reader.read()
-      signal?.throwIfAborted()
-      if (done) break
-      const events = parser.feed(value)
-      if (events.length > 0) yield events
-      if (pendingChars(parser.state) > MAX_EVENT_CHARS) throw new Error(`SSE event larger than ${MAX_EVENT_CHARS} characters`)
-    }
-    const last = parser.end()
-    if (last.length > 0) yield last
-    finished = true
-  } finally {
-    signal?.removeEventListener('abort', onAbort)
-    if (!finished) reader.cancel().catch(() => {})
-    reader.releaseLock()
-  }
 }

@@ -3,8 +3,8 @@
  * or the event stream back. Translation lives in request.ts / response.ts / stream.ts; this file is I/O glue.
  */
 import { GatewayError } from '../../errors.ts'
-import { readSseEventBatches, type SseEvent } from '../../sse/parser.ts'
-import { flattenBatches, mapBatches } from '../batches.ts'
+import type { BatchedIterable } from '../batches.ts'
+import { sseItems } from '../sse-items.ts'
 import type { ModelRoute, ProviderAdapter } from '../types.ts'
 import type { ProviderConfig } from '../../config/types.ts'
 import type { ChatChunk, ChatCompletion, ChatRequest } from '../../wire/openai.ts'
@@ -43,30 +43,28 @@ export function createAnthropicAdapter(opts: { now?: () => number } = {}): Provi
       const body = { ...toAnthropicRequest(req, model.upstreamModel, model.maxOutputTokens), stream: true }
       const res = await upstreamFetch(provider, PATH, { body, headers: anthropicHeaders(provider.apiKey), signal })
       if (!res.body) throw new GatewayError('upstream_error', `upstream ${provider.name} sent no stream body`)
-      return flattenBatches(anthropicChunkBatches(res.body, provider, req.model, now, signal))
+      return anthropicChunks(res.body, provider, req.model, now, signal)
     },
   }
 }
 
 export const anthropicAdapter: ProviderAdapter = createAnthropicAdapter()
 
-/** Chat chunks, a batch per read of the upstream body (see mapBatches). */
-async function* anthropicChunkBatches(
+/** Chat chunks, handed out per read of the upstream body (see sseItems). */
+function anthropicChunks(
   body: ReadableStream<Uint8Array>, provider: ProviderConfig, requestedModel: string, now: () => number, signal: AbortSignal,
-): AsyncGenerator<ChatChunk[]> {
+): BatchedIterable<ChatChunk> {
   const state = createAnthropicStreamState({ requestedModel, now, secret: provider.apiKey })
-  try {
-    yield* mapBatches<SseEvent, ChatChunk>(readSseEventBatches(body, signal), (sse, out) => {
+  return sseItems<ChatChunk>(body, signal, {
+    step(sse, out) {
       out.push(...anthropicEventToChunks(state, parseEvent(sse.event, sse.data, provider)))
       return state.stopped
-    })
-    if (state.stopped) return
-  } catch (err) {
-    throw streamReadError(err, provider, signal)
-  }
-  // A clean end of the body before message_stop means the turn was cut off; the client must not take the
-  // partial answer for a complete one.
-  throw new GatewayError('upstream_error', `upstream ${provider.name} stream ended before message_stop`)
+    },
+    // A clean end of the body before message_stop means the turn was cut off; the client must not take the
+    // partial answer for a complete one.
+    cutOff: () => (state.stopped ? null : new GatewayError('upstream_error', `upstream ${provider.name} stream ended before message_stop`)),
+    failure: (err) => streamReadError(err, provider, signal),
+  })
 }
 
 /** Exposed for fixture replay: SSE event → typed Anthropic event, malformed JSON → upstream_error. */

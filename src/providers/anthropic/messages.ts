@@ -4,8 +4,8 @@
  * Anthropic wrote it (events re-emitted by the route through the one SSE writer). Only usage is read here.
  */
 import { GatewayError } from '../../errors.ts'
-import { readSseEventBatches, type SseEvent } from '../../sse/parser.ts'
-import { flattenBatches, mapBatches } from '../batches.ts'
+import type { BatchedIterable } from '../batches.ts'
+import { sseItems } from '../sse-items.ts'
 import type { ProviderConfig } from '../../config/types.ts'
 import type { NativeMessages, RawMessagesEvent } from '../types.ts'
 import { parseJsonBody, sanitizeUpstreamMessage, streamReadError, upstreamFetch } from '../upstream.ts'
@@ -43,29 +43,27 @@ async function anthropicMessage(provider: ProviderConfig, res: Response, signal:
  */
 /** Exposed for fixture replay: the reply body → its events, as stream() yields them. */
 export async function* anthropicEvents(res: Response, provider: ProviderConfig, signal: AbortSignal): AsyncGenerator<RawMessagesEvent> {
-  yield* flattenBatches(anthropicEventBatches(res, provider, signal))
+  yield* await anthropicEventItems(res, provider, signal)
 }
 
-/** The events, a batch per read of the upstream body (see mapBatches). */
-async function* anthropicEventBatches(res: Response, provider: ProviderConfig, signal: AbortSignal): AsyncGenerator<RawMessagesEvent[]> {
+/** The events, handed out per read of the upstream body (see sseItems). */
+async function anthropicEventItems(res: Response, provider: ProviderConfig, signal: AbortSignal): Promise<BatchedIterable<RawMessagesEvent>> {
   const type = res.headers.get('content-type') ?? ''
   if (!res.body || !type.toLowerCase().includes('text/event-stream')) {
     await res.body?.cancel().catch(() => {})
     throw new GatewayError('upstream_error', `upstream ${provider.name} answered a stream request without an event stream (${type || 'no content-type'})`)
   }
-  try {
-    let stopped = false
-    yield* mapBatches<SseEvent, RawMessagesEvent>(readSseEventBatches(res.body, signal), (sse, out) => {
+  let stopped = false
+  return sseItems<RawMessagesEvent>(res.body, signal, {
+    step(sse, out) {
       const event = parseEvent(sse.event, sse.data, provider)
       if (event.type === 'error') throw upstreamStreamError(event, provider)
       out.push({ event, json: sse.data })
       return (stopped = event.type === 'message_stop')
-    })
-    if (stopped) return
-  } catch (err) {
-    throw streamReadError(err, provider, signal)
-  }
-  throw new GatewayError('upstream_error', `upstream ${provider.name} stream ended before message_stop`)
+    },
+    cutOff: () => (stopped ? null : new GatewayError('upstream_error', `upstream ${provider.name} stream ended before message_stop`)),
+    failure: (err) => streamReadError(err, provider, signal),
+  })
 }
 
 const STREAM_ERROR_STATUS: Readonly<Record<string, number>> = { overloaded_error: 529, rate_limit_error: 429, api_error: 502 }
@@ -83,7 +81,7 @@ export const anthropicMessages: NativeMessages = {
     return anthropicMessage(route.provider, await postToAnthropic(route.provider, '/v1/messages', body, client, signal), signal)
   },
   async stream(route, body, client, signal) {
-    return flattenBatches(anthropicEventBatches(await postToAnthropic(route.provider, '/v1/messages', body, client, signal), route.provider, signal))
+    return anthropicEventItems(await postToAnthropic(route.provider, '/v1/messages', body, client, signal), route.provider, signal)
   },
   async countTokens(route, body, client, signal) {
     const res = await postToAnthropic(route.provider, '/v1/messages/count_tokens', body, client, signal)

@@ -3,8 +3,8 @@
  * already in the gateway's wire format; only the model name is set back to the one the client asked for.
  */
 import { GatewayError } from '../../errors.ts'
-import { readSseEventBatches, type SseEvent } from '../../sse/parser.ts'
-import { flattenBatches, mapBatches } from '../batches.ts'
+import type { BatchedIterable } from '../batches.ts'
+import { sseItems } from '../sse-items.ts'
 import { type ModelRoute, type ProviderAdapter } from '../types.ts'
 import { type ProviderConfig } from '../../config/types.ts'
 import { BILLING, type ChatChunk, type ChatCompletion, type ChatRequest, type Usage } from '../../wire/openai.ts'
@@ -44,7 +44,7 @@ export const openaiAdapter: ProviderAdapter = {
       await res.body?.cancel().catch(() => {})
       throw new GatewayError('upstream_error', `upstream ${provider.name} answered a stream request without an event stream (${type || 'no content-type'})`)
     }
-    return flattenBatches(openAIChunkBatches(res.body, provider, req.model, signal))
+    return openAIChunks(res.body, provider, req.model, signal)
   },
 }
 
@@ -72,31 +72,30 @@ export function openAIEventToChunk(data: string, provider: ProviderConfig, reque
   return chunk
 }
 
-/** Chunks, a batch per read of the upstream body (see mapBatches). */
-async function* openAIChunkBatches(
+/** Chunks, handed out per read of the upstream body (see sseItems). */
+function openAIChunks(
   body: ReadableStream<Uint8Array>, provider: ProviderConfig, requestedModel: string, signal: AbortSignal,
-): AsyncGenerator<ChatChunk[]> {
+): BatchedIterable<ChatChunk> {
   let finished = false
   let done = false
   let tier: unknown
-  try {
-    yield* mapBatches<SseEvent, ChatChunk>(readSseEventBatches(body, signal), (event, out) => {
+  return sseItems<ChatChunk>(body, signal, {
+    step(event, out) {
       // Event names are not checked: OpenAI sends none, and compatible servers that name an error event
       // still put `{"error":...}` in its data, which the step below turns into a GatewayError.
       const chunk = openAIEventToChunk(event.data, provider, requestedModel)
       if (chunk === 'done') return (done = true)
-      if (chunk.choices.some((c) => c.finish_reason)) finished = true
+      for (const c of chunk.choices) if (c.finish_reason) finished = true
       tier = chunk.service_tier ?? tier
       withServedTier(chunk.usage, tier)
       out.push(chunk)
       return false
-    })
-  } catch (err) {
-    throw streamReadError(err, provider, signal)
-  }
-  // Compatible servers may omit [DONE], but a stream that closed before any finish_reason was cut off:
-  // passing it on as complete would hand the client a truncated answer as a whole one.
-  if (!done && !finished) throw new GatewayError('upstream_error', `upstream ${provider.name} stream ended before completion`)
+    },
+    // Compatible servers may omit [DONE], but a stream that closed before any finish_reason was cut off:
+    // passing it on as complete would hand the client a truncated answer as a whole one.
+    cutOff: () => (done || finished ? null : new GatewayError('upstream_error', `upstream ${provider.name} stream ended before completion`)),
+    failure: (err) => streamReadError(err, provider, signal),
+  })
 }
 
 /**

@@ -1,10 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { MAX_EVENT_CHARS, parseSse, readSseEventBatches, SseParser, type SseEvent } from '../../../src/sse/parser.ts'
-
-/** The batches one event at a time, as the tests below read them. */
-async function* readSseEvents(body: ReadableStream<Uint8Array>, signal?: AbortSignal): AsyncGenerator<SseEvent> {
-  for await (const batch of readSseEventBatches(body, signal)) yield* batch
-}
+import { parseSse, SseParser, type SseEvent } from '../../../src/sse/parser.ts'
 
 const enc = new TextEncoder()
 
@@ -43,6 +38,8 @@ const cases: Array<[name: string, input: string, expected: SseEvent[]]> = [
   ['retry is not an event', 'retry: 1000\n\ndata: a\n\n', [msg('a')]],
   ['unknown fields are ignored', 'foo: bar\ndata: a\n\n', [msg('a')]],
   ['field names are case sensitive', 'Data: a\n\n', []],
+  ['a field named like a known one plus more is unknown', 'datum: x\ndatas: y\nids: 9\nevents: e\ndata: a\n\n', [msg('a')]],
+  ['a known field name cut short is unknown', 'dat: x\nevent: e\nda\n\ndata: b\n\n', [msg('b')]],
   ['incomplete final event is discarded', 'data: a\n\ndata: b\n', [msg('a')]],
   ['final line without line end is discarded', 'data: a\n\ndata: b', [msg('a')]],
   ['blank lines alone produce nothing', '\n\n\r\n\r', []],
@@ -96,89 +93,5 @@ describe('SseParser chunk boundaries', () => {
     expect(p.feed(enc.encode('data: a\n'))).toEqual([])
     expect(p.feed(enc.encode('\ndata: b'))).toEqual([msg('a')])
     expect(p.end()).toEqual([])
-  })
-})
-
-function bodyOf(pieces: string[], opts: { error?: Error; hang?: boolean } = {}): ReadableStream<Uint8Array> {
-  let i = 0
-  return new ReadableStream<Uint8Array>({
-    async pull(c) {
-      if (i < pieces.length) return c.enqueue(enc.encode(pieces[i++]))
-      if (opts.error) return c.error(opts.error)
-      if (opts.hang) return new Promise<void>(() => {})
-      c.close()
-    },
-  })
-}
-
-describe('readSseEvents', () => {
-  test('yields events from a body', async () => {
-    const got: SseEvent[] = []
-    for await (const e of readSseEvents(bodyOf(['data: 1\n', '\ndata: 2\n\n']))) got.push(e)
-    expect(got).toEqual([msg('1'), msg('2')])
-  })
-
-  test('a read error propagates', async () => {
-    const it = readSseEvents(bodyOf(['data: 1\n\n'], { error: new Error('reset') }))
-    expect((await it.next()).value).toEqual(msg('1'))
-    await expect(it.next()).rejects.toThrow('reset')
-  })
-
-  test('abort during a pending read rejects with the abort reason quickly', async () => {
-    const ac = new AbortController()
-    const it = readSseEvents(bodyOf(['data: 1\n\n'], { hang: true }), ac.signal)
-    await it.next()
-    const pending = it.next()
-    const t0 = performance.now()
-    ac.abort(new Error('client gone'))
-    await expect(pending).rejects.toThrow('client gone')
-    await pending.catch(() => {})
-    expect(performance.now() - t0).toBeLessThan(50)
-  })
-
-  test('breaking out early cancels the body', async () => {
-    let cancelled = false
-    const body = new ReadableStream<Uint8Array>({
-      pull(c) {
-        c.enqueue(enc.encode('data: x\n\n'))
-      },
-      cancel() {
-        cancelled = true
-      },
-    })
-    for await (const _ of readSseEvents(body)) break
-    expect(cancelled).toBe(true)
-  })
-})
-
-describe('readSseEventBatches', () => {
-  test('one batch per read that completed events; a read that completed none yields nothing', async () => {
-    const got: SseEvent[][] = []
-    for await (const b of readSseEventBatches(bodyOf(['data: 1\n\ndata: 2\n\ndata: 3\n\nda', 'ta: 4\n', '\n']))) got.push(b)
-    expect(got).toEqual([[msg('1'), msg('2'), msg('3')], [msg('4')]])
-  })
-
-  test('a read error after a batch: the batch first, then the error', async () => {
-    const it = readSseEventBatches(bodyOf(['data: 1\n\ndata: 2\n\n'], { error: new Error('reset') }))
-    expect((await it.next()).value).toEqual([msg('1'), msg('2')])
-    await expect(it.next()).rejects.toThrow('reset')
-  })
-})
-
-describe('readSseEvents: an event that never ends', () => {
-  test('an endless line is an error once it passes MAX_EVENT_CHARS, not unbounded memory', async () => {
-    const chunk = new TextEncoder().encode('data: ' + 'x'.repeat(1024 * 1024))
-    let sent = 0
-    const body = new ReadableStream<Uint8Array>({
-      pull(c) {
-        sent += chunk.length
-        c.enqueue(chunk)
-      },
-    })
-    const err = await (async () => {
-      for await (const _ of readSseEvents(body)) { /* never an event */ }
-    })().then(() => null, (e: unknown) => e as Error)
-    expect(String(err)).toContain('SSE event larger than')
-    expect(sent).toBeLessThan(MAX_EVENT_CHARS + 4 * chunk.length)
   })
 })

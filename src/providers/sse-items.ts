@@ -1,0 +1,181 @@
+/**
+ * A provider's stream items read straight off its SSE body: each read of the body is parsed into events, each
+ * event stepped into items, and the items handed out through one BatchedIterator (next, or takeBuffered for the
+ * rest of the read). One promise chain per read of the body, with no async generator in between: a reader, an
+ * event generator, a mapping generator and a flattening iterator stacked up cost each read of each stream a
+ * promise, a result object and resolving functions per layer, which is garbage 1,000 concurrent streams leave
+ * for the collector on every chunk (bench/RESULTS.md, "the ninth VM").
+ */
+import { MAX_EVENT_CHARS, pendingChars, SseParser, type SseEvent } from '../sse/parser.ts'
+import type { BatchedIterable, BatchedIterator } from './batches.ts'
+
+export interface SseItemsSpec<T> {
+  /**
+   * Appends the items of one event to `out`; returns true when the event ends the stream (nothing after it is
+   * read). May throw (an upstream error event, a malformed one): the items of the events before it in the same
+   * read still come out first, then the error.
+   */
+  step(event: SseEvent, out: T[]): boolean
+  /** The body ended without an event that ended the stream: the error to end it with, or null for a clean end. */
+  cutOff(): unknown
+  /** Any failure (a failed read, an abort of the signal, an error from step or cutOff) as the consumer sees it. */
+  failure(err: unknown): unknown
+}
+
+/** What is used of the body's reader (Bun's and Node's typings of it differ). */
+interface Reader {
+  read(): Promise<{ done: true; value?: undefined } | { done: false; value: Uint8Array }>
+  cancel(reason?: unknown): Promise<void>
+  releaseLock(): void
+}
+
+const NONE: never[] = []
+const DONE: IteratorResult<never, undefined> = Object.freeze({ done: true, value: undefined })
+const OK = Symbol('no failure')
+
+/**
+ * The body is read from the first next() on (a stream nobody reads is never locked). An abort of `signal`
+ * cancels the read in progress and ends the items with the signal's reason (through `failure`), so a cut
+ * stream is never taken for a clean end. However the items end (the last event, a failure, return()), the body
+ * is cancelled if it was not read to its end, which releases the upstream connection.
+ */
+export function sseItems<T>(body: ReadableStream<Uint8Array>, signal: AbortSignal, spec: SseItemsSpec<T>): BatchedIterable<T> {
+  let reader: Reader | null = null
+  const parser = new SseParser()
+  let batch: T[] = NONE
+  let at = 0
+  let ended = false
+  let failed: unknown = OK
+  let reading: Promise<IteratorResult<T, undefined>> | null = null
+
+  const onAbort = (): void => {
+    reader?.cancel(signal.reason).catch(() => {})
+  }
+  /** Stops reading: the body is cancelled unless it was read to its end. */
+  const close = (readToEnd: boolean): void => {
+    if (reader === null) return
+    signal.removeEventListener('abort', onAbort)
+    const r = reader
+    reader = null
+    if (!readToEnd) r.cancel().catch(() => {})
+    r.releaseLock()
+  }
+  const fail = (err: unknown): void => {
+    if (failed === OK && !ended) failed = spec.failure(err)
+    ended = true
+    close(false)
+  }
+  /** The items of `events` into a new batch; stops at the event that ends the stream or at the first error. */
+  const stepAll = (events: SseEvent[]): void => {
+    if (events.length === 0) return
+    const out: T[] = []
+    for (const event of events) {
+      try {
+        if (spec.step(event, out)) {
+          ended = true
+          close(false)
+          break
+        }
+      } catch (err) {
+        fail(err)
+        break
+      }
+    }
+    batch = out
+    at = 0
+  }
+  /** What next() can answer without reading: an item, the failure, the end; null when it must read. Throws the failure. */
+  const ready = (): IteratorResult<T, undefined> | null => {
+    if (at < batch.length) return { done: false, value: batch[at++]! }
+    if (failed !== OK) {
+      const err = failed
+      failed = OK // reported once; later calls see the end
+      throw err
+    }
+    return ended ? DONE : null
+  }
+  /** Reads once more (the answer is settled by the read's handlers, which read again if it completed no item). */
+  const read = (): Promise<IteratorResult<T, undefined>> => {
+    let r = reader
+    if (r === null) {
+      r = reader = body.getReader() as unknown as Reader
+      if (signal.aborted) {
+        fail(signal.reason)
+        return iterator.next()
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+    }
+    reading = r.read().then(onRead, onReadError)
+    return reading
+  }
+  // Each returns the answer itself when it has one (not a promise of it): one promise per read, not two.
+  const onRead = (r: Awaited<ReturnType<Reader['read']>>): IteratorResult<T, undefined> | Promise<IteratorResult<T, undefined>> => {
+    reading = null
+    if (ended) {
+      // return() while the read was in flight
+    } else if (signal.aborted) {
+      fail(signal.reason)
+    } else if (r.done) {
+      stepAll(parser.end())
+      if (!ended) {
+        let cut: unknown = null
+        try {
+          cut = spec.cutOff()
+        } catch (err) {
+          cut = err
+        }
+        if (cut !== null) fail(cut)
+        else {
+          ended = true
+          close(true)
+        }
+      }
+    } else {
+      stepAll(parser.feed(r.value))
+      if (!ended && pendingChars(parser.state) > MAX_EVENT_CHARS) fail(new Error(`SSE event larger than ${MAX_EVENT_CHARS} characters`))
+    }
+    return ready() ?? read()
+  }
+  const onReadError = (err: unknown): IteratorResult<T, undefined> | Promise<IteratorResult<T, undefined>> => {
+    reading = null
+    fail(signal.aborted ? signal.reason : err)
+    return ready() ?? read()
+  }
+
+  const iterator: BatchedIterator<T> = {
+    next(): Promise<IteratorResult<T, undefined>> {
+      if (reading) return reading.then(() => iterator.next())
+      let r: IteratorResult<T, undefined> | null
+      try {
+        r = ready()
+      } catch (err) {
+        return Promise.reject(err)
+      }
+      return r ? Promise.resolve(r) : read()
+    },
+    takeBuffered(): T[] {
+      if (at >= batch.length) return NONE
+      const rest = at === 0 ? batch : batch.slice(at)
+      batch = NONE
+      at = 0
+      return rest
+    },
+    async return(): Promise<IteratorResult<T, undefined>> {
+      batch = NONE
+      at = 0
+      failed = OK
+      ended = true
+      close(false)
+      return DONE
+    },
+  }
+  let handedOut = false
+  return {
+    [Symbol.asyncIterator](): BatchedIterator<T> {
+      // One body, read once: a second iteration would only see what the first left.
+      if (handedOut) throw new TypeError('sseItems: the items of a body can be iterated once')
+      handedOut = true
+      return iterator
+    },
+  }
+}
