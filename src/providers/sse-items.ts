@@ -94,7 +94,30 @@ export function sseItems<T>(body: ReadableStream<Uint8Array>, signal: AbortSigna
     }
     return ended ? DONE : null
   }
-  /** Reads once more (the answer is settled by the read's handlers, which read again if it completed no item). */
+  /** Takes in one read of the body: its items, or how the stream ended. */
+  const absorb = (r: Awaited<ReturnType<Reader['read']>>): void => {
+    if (ended) return // return() while the read was in flight
+    if (signal.aborted) return fail(signal.reason)
+    if (r.done) {
+      stepAll(parser.end())
+      if (ended) return
+      let cut: unknown = null
+      try {
+        cut = spec.cutOff()
+      } catch (err) {
+        cut = err
+      }
+      if (cut !== null) return fail(cut)
+      ended = true
+      close(true)
+      return
+    }
+    stepAll(parser.feed(r.value))
+    if (!ended && pendingChars(parser.state) > MAX_EVENT_CHARS) fail(new Error(`SSE event larger than ${MAX_EVENT_CHARS} characters`))
+  }
+  const absorbError = (err: unknown): void => fail(signal.aborted ? signal.reason : err)
+
+  /** Reads until next() has its answer: an item, the end or the failure. */
   const read = (): Promise<IteratorResult<T, undefined>> => {
     let r = reader
     if (r === null) {
@@ -108,43 +131,58 @@ export function sseItems<T>(body: ReadableStream<Uint8Array>, signal: AbortSigna
     reading = r.read().then(onRead, onReadError)
     return reading
   }
-  // Each returns the answer itself when it has one (not a promise of it): one promise per read, not two.
+  // The first read's handlers return the answer itself (not a promise of it): one promise per read, not two.
   const onRead = (r: Awaited<ReturnType<Reader['read']>>): IteratorResult<T, undefined> | Promise<IteratorResult<T, undefined>> => {
-    reading = null
-    if (ended) {
-      // return() while the read was in flight
-    } else if (signal.aborted) {
-      fail(signal.reason)
-    } else if (r.done) {
-      stepAll(parser.end())
-      if (!ended) {
-        let cut: unknown = null
-        try {
-          cut = spec.cutOff()
-        } catch (err) {
-          cut = err
-        }
-        if (cut !== null) fail(cut)
-        else {
-          ended = true
-          close(true)
-        }
-      }
-    } else {
-      stepAll(parser.feed(r.value))
-      if (!ended && pendingChars(parser.state) > MAX_EVENT_CHARS) fail(new Error(`SSE event larger than ${MAX_EVENT_CHARS} characters`))
-    }
-    return ready() ?? read()
+    absorb(r)
+    return answer()
   }
   const onReadError = (err: unknown): IteratorResult<T, undefined> | Promise<IteratorResult<T, undefined>> => {
-    reading = null
-    fail(signal.aborted ? signal.reason : err)
-    return ready() ?? read()
+    absorbError(err)
+    return answer()
+  }
+  const answer = (): IteratorResult<T, undefined> | Promise<IteratorResult<T, undefined>> => {
+    let a: IteratorResult<T, undefined> | null
+    try {
+      a = ready()
+    } catch (err) {
+      reading = null
+      throw err
+    }
+    if (a) {
+      reading = null
+      return a
+    }
+    // A read that completed no item (part of an event, a comment, a ping): the reads after it settle this one
+    // promise through callbacks. Returning each next read's promise instead would chain a promise per such read,
+    // held until an item comes.
+    return new Promise((resolve, reject) => readOn(resolve, reject))
+  }
+  const readOn = (resolve: (a: IteratorResult<T, undefined>) => void, reject: (err: unknown) => void): void => {
+    const settle = (): void => {
+      let a: IteratorResult<T, undefined> | null
+      try {
+        a = ready()
+      } catch (err) {
+        reading = null
+        return reject(err)
+      }
+      if (a === null) return readOn(resolve, reject)
+      reading = null
+      resolve(a)
+    }
+    reader!.read().then((r) => {
+      absorb(r)
+      settle()
+    }, (err: unknown) => {
+      absorbError(err)
+      settle()
+    })
   }
 
   const iterator: BatchedIterator<T> = {
     next(): Promise<IteratorResult<T, undefined>> {
-      if (reading) return reading.then(() => iterator.next())
+      // After the call before it is answered, whichever way (its failure is reported to it alone).
+      if (reading) return reading.then(() => iterator.next(), () => iterator.next())
       let r: IteratorResult<T, undefined> | null
       try {
         r = ready()

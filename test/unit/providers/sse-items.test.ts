@@ -101,6 +101,38 @@ describe('items', () => {
     expect(seen.reads).toBe(1)
   })
 
+  test('a long run of reads that complete nothing (comments, parts of an event) is waited out by one answer', async () => {
+    const pieces = [frames(1), ...Array.from({ length: 1_998 }, () => ': ping\n\n'), 'da', 'ta: 2\n', '\n', frames(0)]
+    const { body, seen } = bodyOf(pieces)
+    const it = iterate(body, numbers())
+    expect(await it.next()).toEqual({ done: false, value: 1 })
+    const second = it.next()
+    const overlapping = it.next() // asked while the reads are still going on: answered after the second
+    expect(await second).toEqual({ done: false, value: 2 })
+    expect(await overlapping).toEqual({ done: false, value: 0 })
+    expect(seen.reads).toBe(2_003)
+  })
+
+  test('an abort, or return(), in the middle of such a run ends it', async () => {
+    // Pings as a network body delivers them: each read answered by a later turn of the event loop.
+    const pings = () => new ReadableStream<Uint8Array>({
+      async pull(c) {
+        await Bun.sleep(0)
+        c.enqueue(enc.encode(': ping\n\n'))
+      },
+    }, new CountQueuingStrategy({ highWaterMark: 0 }))
+    const ac = new AbortController()
+    const pending = iterate(pings(), numbers(), ac.signal).next()
+    setTimeout(() => ac.abort(new Error('deadline')), 20)
+    await expect(pending).rejects.toThrow('mapped: deadline')
+
+    const it = iterate(pings(), numbers())
+    const waiting = it.next()
+    await Bun.sleep(20)
+    await it.return!()
+    expect(await waiting).toEqual({ done: true, value: undefined })
+  })
+
   test('calls to next() that overlap are answered in order', async () => {
     const { body } = bodyOf([frames(1), frames(2), frames(3, 0)])
     const it = iterate(body, numbers())
@@ -131,6 +163,13 @@ describe('how it ends', () => {
     expect(await it.next()).toEqual({ done: true, value: undefined })
     expect(seen.cancelled).toBe(true)
     expect(spec.failures.length).toBe(1)
+  })
+
+  test('calls that overlap a failure: it goes to the one it answers, the calls after it see the end', async () => {
+    const it = iterate(bodyOf([frames(1)], { error: new Error('reset') }).body, numbers())
+    const got = await Promise.allSettled([it.next(), it.next(), it.next()])
+    expect(got.map((r) => (r.status === 'rejected' ? String(r.reason) : r.value.done ? 'done' : r.value.value)))
+      .toEqual([1, 'Error: mapped: reset', 'done'])
   })
 
   test('a failed read comes after the items already read, mapped by failure', async () => {
