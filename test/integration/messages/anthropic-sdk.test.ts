@@ -87,6 +87,19 @@ describe('Anthropic upstream: passed through', () => {
     ])
   })
 
+  test('a stream request answered without an event stream: a 502 before any stream, nothing charged or held', async () => {
+    const before = await env.gw.ledger.snapshot('t1', 'total')
+    env.up.program({ kind: 'json', body: anthropicMessage({ model: MODELS.anthropic.upstream, text: 'not a stream', outputTokens: 3 }) })
+    const res = await rawPost({ model: MODELS.anthropic.client, max_tokens: 50, stream: true, messages: [{ role: 'user', content: 'hi' }] })
+    expect(res.status).toBe(502)
+    expect(res.headers.get('content-type')).toContain('application/json')
+    const body = await res.json() as { type: string; error: { type: string; message: string } }
+    expect(body.type).toBe('error')
+    expect(body.error.message).toContain('without an event stream')
+    await env.gw.idle()
+    expect(await env.gw.ledger.snapshot('t1', 'total')).toEqual(before)
+  })
+
   test('tool use round trip: streamed tool_use input, then the tool_result turn', async () => {
     env.up.program(sseReply(anthropicToolUseStream({ model: MODELS.anthropic.upstream, tools: [{ id: 'toolu_1', name: 'get_weather', jsonParts: ['{"city":', '"Paris"}'] }] }), { chunkSize: 3 }))
     const tools = [{ name: 'get_weather', description: 'Weather', input_schema: { type: 'object' as const, properties: { city: { type: 'string' } } } }]
