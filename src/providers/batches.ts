@@ -15,33 +15,55 @@ export interface BatchedIterable<T> extends AsyncIterable<T, undefined> {
 
 const NONE: never[] = []
 
+/** The batch being handed out: an item at a time (next), or the rest of it at once (takeBuffered). */
+export class BatchCursor<T> {
+  private batch: T[] = NONE
+  private at = 0
+
+  /** Hands out `batch` from its start (the previous one must be used up or dropped). */
+  load(batch: T[]): void {
+    this.batch = batch
+    this.at = 0
+  }
+
+  /** The next item as an iterator result, or null when the batch is used up. */
+  next(): IteratorResult<T, undefined> | null {
+    return this.at < this.batch.length ? { done: false, value: this.batch[this.at++]! } : null
+  }
+
+  /** The items not yet handed out, possibly none; the cursor is then empty. */
+  takeRest(): T[] {
+    if (this.at >= this.batch.length) return NONE
+    const rest = this.at === 0 ? this.batch : this.batch.slice(this.at)
+    this.load(NONE)
+    return rest
+  }
+
+  clear(): void {
+    this.load(NONE)
+  }
+}
+
 export function flattenBatches<T>(batches: AsyncIterable<T[]>): BatchedIterable<T> {
   return {
     [Symbol.asyncIterator](): BatchedIterator<T> {
       const source = batches[Symbol.asyncIterator]()
-      let batch: T[] = NONE
-      let at = 0
+      const cursor = new BatchCursor<T>()
       const iterator: BatchedIterator<T> = {
         // Not an async function: an item already read costs one settled promise, not an async frame (the
         // allocations per item decide how much garbage 1,000 concurrent streams leave for the collector).
         next(): Promise<IteratorResult<T, undefined>> {
-          if (at < batch.length) return Promise.resolve({ done: false, value: batch[at++]! })
+          const item = cursor.next()
+          if (item) return Promise.resolve(item)
           return source.next().then((r): IteratorResult<T, undefined> | Promise<IteratorResult<T, undefined>> => {
             if (r.done) return { done: true, value: undefined }
-            batch = r.value
-            at = 0
+            cursor.load(r.value)
             return iterator.next()
           })
         },
-        takeBuffered(): T[] {
-          if (at >= batch.length) return NONE
-          const rest = at === 0 ? batch : batch.slice(at)
-          batch = NONE
-          at = 0
-          return rest
-        },
+        takeBuffered: () => cursor.takeRest(),
         async return(): Promise<IteratorResult<T, undefined>> {
-          batch = NONE
+          cursor.clear()
           await source.return?.()
           return { done: true, value: undefined }
         },

@@ -7,7 +7,7 @@
  * for the collector on every chunk (bench/RESULTS.md, "the ninth VM").
  */
 import { MAX_EVENT_CHARS, pendingChars, SseParser, type SseEvent } from '../sse/parser.ts'
-import type { BatchedIterable, BatchedIterator } from './batches.ts'
+import { BatchCursor, type BatchedIterable, type BatchedIterator } from './batches.ts'
 
 export interface SseItemsSpec<T> {
   /**
@@ -29,7 +29,6 @@ interface Reader {
   releaseLock(): void
 }
 
-const NONE: never[] = []
 const DONE: IteratorResult<never, undefined> = Object.freeze({ done: true, value: undefined })
 const OK = Symbol('no failure')
 
@@ -42,8 +41,7 @@ const OK = Symbol('no failure')
 export function sseItems<T>(body: ReadableStream<Uint8Array>, signal: AbortSignal, spec: SseItemsSpec<T>): BatchedIterable<T> {
   let reader: Reader | null = null
   const parser = new SseParser()
-  let batch: T[] = NONE
-  let at = 0
+  const cursor = new BatchCursor<T>()
   let ended = false
   let failed: unknown = OK
   let reading: Promise<IteratorResult<T, undefined>> | null = null
@@ -81,12 +79,12 @@ export function sseItems<T>(body: ReadableStream<Uint8Array>, signal: AbortSigna
         break
       }
     }
-    batch = out
-    at = 0
+    cursor.load(out)
   }
   /** What next() can answer without reading: an item, the failure, the end; null when it must read. Throws the failure. */
   const ready = (): IteratorResult<T, undefined> | null => {
-    if (at < batch.length) return { done: false, value: batch[at++]! }
+    const item = cursor.next()
+    if (item) return item
     if (failed !== OK) {
       const err = failed
       failed = OK // reported once; later calls see the end
@@ -191,16 +189,9 @@ export function sseItems<T>(body: ReadableStream<Uint8Array>, signal: AbortSigna
       }
       return r ? Promise.resolve(r) : read()
     },
-    takeBuffered(): T[] {
-      if (at >= batch.length) return NONE
-      const rest = at === 0 ? batch : batch.slice(at)
-      batch = NONE
-      at = 0
-      return rest
-    },
+    takeBuffered: () => cursor.takeRest(),
     async return(): Promise<IteratorResult<T, undefined>> {
-      batch = NONE
-      at = 0
+      cursor.clear()
       failed = OK
       ended = true
       close(false)
