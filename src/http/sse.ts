@@ -3,8 +3,6 @@
  * cannot be split by a bare CR or LF (https://html.spec.whatwg.org/multipage/server-sent-events.html:
  * CR, LF and CRLF all end a line, so one inside a payload would cut the event in two).
  */
-const encoder = new TextEncoder()
-
 export function sseJsonStringify(value: unknown): string {
   const json = JSON.stringify(value)
   if (json === undefined) throw new TypeError('sseJsonStringify: value is not serializable')
@@ -39,10 +37,6 @@ export const SSE_DONE_FRAME = 'data: [DONE]\n\n'
 
 /** A comment line: keeps the connection visibly alive; every SSE client ignores it. */
 export const SSE_HEARTBEAT_FRAME = ': keep-alive\n\n'
-
-export function encodeSse(frame: string): Uint8Array {
-  return encoder.encode(frame)
-}
 
 export const SSE_HEADERS: Record<string, string> = {
   'content-type': 'text/event-stream; charset=utf-8',

@@ -10,17 +10,16 @@
  * (a reasoning model thinks before it writes), so it could only charge the worst case.
  *
  * A client that stops reading holds back the upstream instead of filling the gateway's memory: the body is a
- * pull stream with room for one chunk, `pull` (the only reader of the upstream) runs only when that room is
- * free, Bun.serve stops taking chunks while the client's socket is full, and fetch stops reading the upstream
- * socket once its own body buffer is full. What the gateway holds per stalled stream is then about one
- * upstream read (fetch's buffer and the events parsed from it) and one item's frames; the rest of the reply
- * waits in the kernel's socket buffers and at the upstream. Keep-alive comments are written only into an
- * empty queue, so they cannot pile up either.
+ * direct stream whose one reader of the upstream (`pump`) waits on every write the client's socket cannot take
+ * yet, and fetch stops reading the upstream socket once its own body buffer is full. What the gateway holds per
+ * stalled stream is then about one upstream read (fetch's buffer and the events parsed from it) and one write;
+ * the rest of the reply waits in the kernel's socket buffers and at the upstream. Keep-alive comments are not
+ * written behind a waiting write, so they cannot pile up either.
  */
 import { MAX_REQUEST_MS } from '../budget/service.ts'
 import { closeReservation, type RequestEnding } from '../budget/settlement.ts'
 import { asGatewayError, GatewayError, shutdownError } from '../errors.ts'
-import { encodeSse, SSE_HEADERS, SSE_HEARTBEAT_FRAME } from '../http/sse.ts'
+import { SSE_HEADERS, SSE_HEARTBEAT_FRAME } from '../http/sse.ts'
 import { canTakeBuffered } from '../providers/batches.ts'
 import type { Usage } from '../wire/openai.ts'
 import type { Admission } from './admission.ts'
@@ -29,8 +28,6 @@ import type { AppDeps, RequestContext } from './context.ts'
 /** Default for providers without `idle_timeout_ms`: long enough for reasoning models that think silently. */
 export const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 300_000
 const HEARTBEAT_MS = 15_000
-/** Chunks the body queues before it stops pulling from the upstream: one (the default, made explicit). */
-const QUEUED_CHUNKS = 1
 
 /** What the gateway has seen of a reply: settlement reads it whatever way the request ends. */
 export interface ReplyMeter {
@@ -146,37 +143,54 @@ export async function streamResponse<T>(
     return it.next()
   }
 
-  let controllerRef: ReadableStreamDefaultController<Uint8Array> | null = null
-  const closeWithError = (err: GatewayError) => {
-    if (finished || !controllerRef || cancelled) return
+  // The body is one of Bun's direct streams: frames go into the response as strings, which Bun.serve encodes
+  // straight into the socket (a reader of the Response gets bytes, as the Fetch standard has it), with no queue, no
+  // encoded copy of each frame and no pull per chunk. 1,000 concurrent streams peaked ~20 MiB lower for it
+  // (bench/RESULTS.md). Backpressure: a write answers with a promise once the client's socket buffers are full, and
+  // nothing more is read from the upstream until it settles.
+  let sink: ReadableStreamDirectController | null = null
+  let cancelled = false
+  let closed = false
+  /** A write waits on a client that does not read: keep-alive comments must not pile up behind it. */
+  let held = false
+  const send = async (frame: string): Promise<void> => {
+    if (cancelled || closed || sink === null) return
+    const written = sink.write(frame)
+    void sink.flush()
+    if (typeof written === 'number') return
+    held = true
     try {
-      controllerRef.enqueue(encodeSse(protocol.error(err, ctx.requestId)))
-      controllerRef.close()
+      await written
+    } finally {
+      held = false
+    }
+  }
+  /** The protocol's end, or its one error event, then the end of the body. */
+  const close = (frames: string[]) => {
+    if (closed || cancelled || sink === null) return
+    closed = true
+    try {
+      if (frames.length > 0) sink.write(frames.join(''))
+      sink.close()
     } catch {}
   }
+  const closeWithError = (err: GatewayError) => close([protocol.error(err, ctx.requestId)])
 
-  // One reader of the upstream at a time: a pull, or after the client left, the drain that reads the rest for
-  // its usage (frames discarded). `cancelled` is checked after every await, so nothing is written to a
-  // cancelled stream.
-  let cancelled = false
-  let reading = false
-  const read = async (controller: ReadableStreamDefaultController<Uint8Array> | null) => {
-    reading = true
+  // The one reader of the upstream: it writes what it reads while the client is there and, after the client
+  // left, reads the rest for its usage (frames discarded). `finished` is checked after every await.
+  const pump = async (): Promise<void> => {
     try {
       for (;;) {
         const { done, value } = await nextItem()
         waiting = false
         if (finished) return
         if (done) {
-          if (!cancelled && controller) {
-            for (const f of protocol.end(meter)) controller.enqueue(encodeSse(f))
-            controller.close()
-          }
+          close(protocol.end(meter))
           return await finish({ endedBy: 'completed', status: cancelled ? 'client_disconnect' : 'ok' })
         }
         meter.started = true
         const frames = protocol.frames(value, meter)
-        // The rest of the upstream read this item came in: one enqueue (one write to the client) for all of it.
+        // The rest of the upstream read this item came in: one write to the client for all of it.
         // Items already metered reach the client even if a later one of the batch fails.
         let failed: { error: unknown } | null = null
         if (canTakeBuffered(it)) {
@@ -189,10 +203,8 @@ export async function streamResponse<T>(
             }
           }
         }
-        const sent = !cancelled && controller !== null && frames.length > 0
-        if (sent) controller.enqueue(encodeSse(frames.length === 1 ? frames[0]! : frames.join('')))
+        if (frames.length > 0) await send(frames.length === 1 ? frames[0]! : frames.join(''))
         if (failed) throw failed.error
-        if (sent) return
       }
     } catch (e) {
       waiting = false
@@ -201,41 +213,47 @@ export async function streamResponse<T>(
       if (cancelled) return await finish({ ...f, status: f.status === 'shutdown' ? 'shutdown' : 'client_disconnect' })
       closeWithError(f.error)
       await finish(f)
-    } finally {
-      reading = false
     }
   }
+  let pumping: Promise<void> | null = null
+  const startPump = () => (pumping ??= pump())
 
-  const body = new ReadableStream<Uint8Array>({
-    start(controller) {
-      controllerRef = controller
-      // A gateway end must close the stream even when nothing pulls (a client that stopped reading).
-      onGatewayEnd = () => {
-        if (!gatewayEnd || finished) return
-        const { err, status } = gatewayEnd
-        closeWithError(err)
-        void finish({ endedBy: 'gateway', status: cancelled && status !== 'shutdown' ? 'client_disconnect' : status, error: err })
-      }
-      if (gatewayEnd) onGatewayEnd()
+  // A gateway end must close the stream even when nothing reads it (a client that stopped reading).
+  onGatewayEnd = () => {
+    if (!gatewayEnd || finished) return
+    const { err, status } = gatewayEnd
+    closeWithError(err)
+    void finish({ endedBy: 'gateway', status: cancelled && status !== 'shutdown' ? 'client_disconnect' : status, error: err })
+  }
+  if (gatewayEnd) onGatewayEnd()
+
+  const body = new ReadableStream({
+    type: 'direct',
+    // Called once by Bun.serve (and by a reader, whose later reads wait for it): the stream lasts as long as it.
+    pull(controller) {
+      sink = controller
+      // Ended by the gateway before the client began to read: just the error event.
+      if (gatewayEnd) return closeWithError(gatewayEnd.err)
       // A comment line every 15 s keeps proxies and idle-socket timers from cutting a silent stream (a model
-      // that reasons before writing); SSE clients ignore comments. Only into an empty queue: bytes already
-      // waiting keep the connection busy, and a client that stopped reading must not collect comments.
+      // that reasons before writing); SSE clients ignore comments. Not behind a held write: a client that
+      // stopped reading must not collect comments.
       heartbeat = setInterval(() => {
-        if ((controller.desiredSize ?? 0) < QUEUED_CHUNKS) return
+        if (held || closed || cancelled) return
         try {
-          controller.enqueue(encodeSse(SSE_HEARTBEAT_FRAME))
+          controller.write(SSE_HEARTBEAT_FRAME)
+          void controller.flush()
         } catch {
           clearInterval(heartbeat)
         }
       }, deps.heartbeatMs ?? HEARTBEAT_MS)
+      return startPump()
     },
-    pull: (controller) => read(controller),
     cancel() {
       cancelled = true
       clearInterval(heartbeat)
-      // A pull in progress carries on as the drain; otherwise start one.
-      if (!reading && !finished) return read(null)
+      // A pump in progress carries on as the drain (a held write settles when the client goes); otherwise start one.
+      if (!finished) void startPump()
     },
-  }, new CountQueuingStrategy({ highWaterMark: QUEUED_CHUNKS }))
-  return new Response(body, { status: 200, headers: SSE_HEADERS })
+  })
+  return new Response(body as ReadableStream<Uint8Array>, { status: 200, headers: SSE_HEADERS })
 }
