@@ -166,15 +166,18 @@ export async function streamResponse<T>(
     }
   }
   /** The protocol's end, or its one error event, then the end of the body. */
-  const close = (frames: string[]) => {
+  const close = (lastFrames: () => string[]) => {
     if (closed || cancelled || sink === null) return
     closed = true
     try {
+      const frames = lastFrames()
       if (frames.length > 0) sink.write(frames.join(''))
+    } catch {}
+    try {
       sink.close()
     } catch {}
   }
-  const closeWithError = (err: GatewayError) => close([protocol.error(err, ctx.requestId)])
+  const closeWithError = (err: GatewayError) => close(() => [protocol.error(err, ctx.requestId)])
 
   // The one reader of the upstream: it writes what it reads while the client is there and, after the client
   // left, reads the rest for its usage (frames discarded). `finished` is checked after every await.
@@ -185,7 +188,8 @@ export async function streamResponse<T>(
         waiting = false
         if (finished) return
         if (done) {
-          close(protocol.end(meter))
+          const end = protocol.end(meter) // a throw here is the pump's failure, as any other
+          close(() => end)
           return await finish({ endedBy: 'completed', status: cancelled ? 'client_disconnect' : 'ok' })
         }
         meter.started = true
@@ -229,7 +233,8 @@ export async function streamResponse<T>(
 
   const body = new ReadableStream({
     type: 'direct',
-    // Called once by Bun.serve (and by a reader, whose later reads wait for it): the stream lasts as long as it.
+    // Called once, by Bun.serve or by the first read of a reader (whose reads resolve as the writes happen): the
+    // stream lasts as long as the promise it returns.
     pull(controller) {
       sink = controller
       // Ended by the gateway before the client began to read: just the error event.
@@ -240,8 +245,14 @@ export async function streamResponse<T>(
       heartbeat = setInterval(() => {
         if (held || closed || cancelled) return
         try {
-          controller.write(SSE_HEARTBEAT_FRAME)
+          const written = controller.write(SSE_HEARTBEAT_FRAME)
           void controller.flush()
+          // A comment the socket could not take: no more of them until it drains.
+          if (typeof written !== 'number') {
+            held = true
+            const free = () => (held = false)
+            written.then(free, free)
+          }
         } catch {
           clearInterval(heartbeat)
         }
