@@ -138,7 +138,8 @@ export function sseItems<T>(body: ReadableStream<Uint8Array>, signal: AbortSigna
     absorbError(err)
     return answer()
   }
-  const answer = (): IteratorResult<T, undefined> | Promise<IteratorResult<T, undefined>> => {
+  /** ready() after a read was taken in, ending the wait of calls that overlap once there is an answer. */
+  const answered = (): IteratorResult<T, undefined> | null => {
     let a: IteratorResult<T, undefined> | null
     try {
       a = ready()
@@ -146,27 +147,24 @@ export function sseItems<T>(body: ReadableStream<Uint8Array>, signal: AbortSigna
       reading = null
       throw err
     }
-    if (a) {
-      reading = null
-      return a
-    }
+    if (a) reading = null
+    return a
+  }
+  const answer = (): IteratorResult<T, undefined> | Promise<IteratorResult<T, undefined>> =>
     // A read that completed no item (part of an event, a comment, a ping): the reads after it settle this one
     // promise through callbacks. Returning each next read's promise instead would chain a promise per such read,
     // held until an item comes.
-    return new Promise((resolve, reject) => readOn(resolve, reject))
-  }
+    answered() ?? new Promise((resolve, reject) => readOn(resolve, reject))
   const readOn = (resolve: (a: IteratorResult<T, undefined>) => void, reject: (err: unknown) => void): void => {
     const settle = (): void => {
       let a: IteratorResult<T, undefined> | null
       try {
-        a = ready()
+        a = answered()
       } catch (err) {
-        reading = null
         return reject(err)
       }
-      if (a === null) return readOn(resolve, reject)
-      reading = null
-      resolve(a)
+      if (a === null) readOn(resolve, reject)
+      else resolve(a)
     }
     reader!.read().then((r) => {
       absorb(r)

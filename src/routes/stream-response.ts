@@ -242,20 +242,9 @@ export async function streamResponse<T>(
       // A comment line every 15 s keeps proxies and idle-socket timers from cutting a silent stream (a model
       // that reasons before writing); SSE clients ignore comments. Not behind a held write: a client that
       // stopped reading must not collect comments.
+      // A comment the socket cannot take holds back the next ones as any held write does (send).
       heartbeat = setInterval(() => {
-        if (held || closed || cancelled) return
-        try {
-          const written = controller.write(SSE_HEARTBEAT_FRAME)
-          void controller.flush()
-          // A comment the socket could not take: no more of them until it drains.
-          if (typeof written !== 'number') {
-            held = true
-            const free = () => (held = false)
-            written.then(free, free)
-          }
-        } catch {
-          clearInterval(heartbeat)
-        }
+        if (!held) send(SSE_HEARTBEAT_FRAME).catch(() => clearInterval(heartbeat))
       }, deps.heartbeatMs ?? HEARTBEAT_MS)
       return startPump()
     },
