@@ -233,8 +233,13 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions): P
   readyProviders(config.providers)
   const ready = warmTenants(store, cache, config.warmLimit, (t) => budget.prime(t)).then(async (w) => {
     await warmRequestPath(appDeps)
-    // Bun starts its HTTP client on the first fetch; do that here (to ourselves) instead of on a client's request.
-    await fetch(`${url}/healthz`).then((r) => r.arrayBuffer()).catch(() => {})
+    // Bun starts its HTTP client on the first fetch; do that here (to ourselves) instead of on a client's request,
+    // and as a POST with a JSON body and the options of an upstream call: a GET left the first upstream call ~2 ms
+    // slower than the next ones (bench/RESULTS.md). POST /healthz is a 404 that nothing records.
+    await fetch(`${url}/healthz`, {
+      method: 'POST', body: '{"warmup":true}', headers: { 'content-type': 'application/json' },
+      signal: new AbortController().signal, redirect: 'manual', timeout: false,
+    } as RequestInit).then((r) => r.arrayBuffer()).catch(() => {})
     warmed = true
     metrics.warmupMs.set({}, w.durationMs)
     metrics.warmTenants.set({}, cache.size)

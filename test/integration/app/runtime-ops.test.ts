@@ -91,6 +91,17 @@ const chat = (model: string, stream = false) => fetch(`${gw.url}/v1/chat/complet
 })
 const modelIds = async () => ((await (await fetch(`${gw.url}/v1/models`, { headers: { authorization: `Bearer ${key}` } })).json()) as any).data.map((m: any) => m.id)
 
+// First in the file: nothing but the boot has run yet. The boot's own calls (the request path run in-process, the
+// POST to itself that starts Bun's HTTP client) must not show as traffic.
+test('boot: the warm-up counts no request and logs no access or [COLD-START] line', async () => {
+  const text = await (await fetch(`${gw.metricsUrl}/metrics`)).text()
+  expect(text).not.toContain('gateway_requests_total{')
+  expect(text).not.toContain('gateway_errors_total{')
+  const msgs = logs.map((l) => JSON.parse(l).msg)
+  expect(msgs).toContain('ready')
+  expect(msgs.filter((m) => m === 'access' || m === '[COLD-START]')).toEqual([])
+})
+
 test('metrics_listen: /metrics (with per-tenant spend) there, 404 on the main port', async () => {
   expect((await chat('old-model')).status).toBe(200)
   expect(gw.metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
