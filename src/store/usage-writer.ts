@@ -32,14 +32,15 @@ export interface UsageWriterOptions {
   /**
    * A batch goes at most this often (ms) while inserts keep coming; an insert after a quiet spell goes at once.
    * Each commit costs ~20 µs of the thread's CPU whatever its size (WAL frames, the index's edge pages): at
-   * 12,000 rows/s, one-row batches cost ~20 µs a row, 50-row batches ~5 µs. Default 16: against 4, the in-process
-   * gateway used 7% less CPU a request at c=32 (fewer hand-offs and wake-ups of the thread; bench/RESULTS.md).
+   * 12,000 rows/s, one-row batches cost ~20 µs a row, 50-row batches ~5 µs. A longer window saves the thread more
+   * (16 ms: the in-process gateway used 7% less CPU a request at c=32, bench/RESULTS.md) but holds records that much
+   * longer in a process a SIGKILL can end: the in-process ledger's records exist nowhere else until written.
    */
   groupWindowMs?: number
   /**
    * A batch goes at once when this many records wait, window or not. Default 100, the usage shipper's batch: a
    * shipper pass waits for its insert before the next, so a window on full passes would cap shipping at one
-   * batch per window (100 records per 16 ms) whatever the request rate.
+   * batch per window (100 records per 4 ms) whatever the request rate.
    */
   maxGroupRecords?: number
   /** Told the size of each batch sent (tests, metrics). */
@@ -49,11 +50,11 @@ export interface UsageWriterOptions {
 /**
  * One batch in flight at a time; inserts asked for meanwhile go together as the next one (group commit), and
  * under a steady flow a batch waits for the group window (or until maxGroupRecords wait), so the thread commits
- * at most ~60 times a second below 6,000 records a second, and in batches of 100 above. If a grouped batch fails, each caller's records are retried alone, so one bad record
- * fails only its own caller.
+ * at most ~250 times a second below 25,000 records a second, and in batches of 100 above. If a grouped batch
+ * fails, each caller's records are retried alone, so one bad record fails only its own caller.
  */
 export function startUsageWriter(path: string, opts: UsageWriterOptions = {}): UsageWriter {
-  const windowMs = opts.groupWindowMs ?? 16
+  const windowMs = opts.groupWindowMs ?? 4
   const maxGroup = opts.maxGroupRecords ?? 100
   let worker: Worker | null = null
   let nextId = 1
