@@ -238,8 +238,9 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions): P
     // slower than the next ones (bench/RESULTS.md). POST /healthz is a 404 that nothing records.
     await fetch(`${url}/healthz`, {
       method: 'POST', body: '{"warmup":true}', headers: { 'content-type': 'application/json' },
-      signal: new AbortController().signal, redirect: 'manual', timeout: false,
-    } as RequestInit).then((r) => r.arrayBuffer()).catch(() => {})
+      // Bounded: a request to ourselves that never answers (a proxy from the environment) must not hold /readyz.
+      signal: AbortSignal.timeout(5_000), redirect: 'manual', timeout: false,
+    }).then((r) => r.arrayBuffer()).catch(() => {})
     warmed = true
     metrics.warmupMs.set({}, w.durationMs)
     metrics.warmTenants.set({}, cache.size)

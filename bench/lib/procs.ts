@@ -10,6 +10,7 @@ export const BUN = process.execPath
 
 export interface Child {
   name: string
+  /** Its stdout and stderr are a file (not streams): read them with output(). */
   proc: Subprocess<'ignore', number, number>
   /** What the child wrote (stdout and stderr, interleaved), its last OUTPUT_TAIL bytes. */
   output: () => string
@@ -22,7 +23,7 @@ const children = new Set<Child>()
 const LOG_DIR = `${ROOT}bench/.tmp`
 /** A chatty child's log is read back only this far (its start is what readiness checks look for, its end what errors show). */
 const OUTPUT_TAIL = 4_000_000
-/** Children's log folders, removed when the bench exits (a stopped child's output stays readable until then). */
+/** Children's log folders not removed yet (a child's is removed when it stops; what is left, when the bench exits). */
 const logDirs = new Set<string>()
 process.on('exit', () => {
   for (const d of logDirs) rmSync(d, { recursive: true, force: true })
@@ -50,7 +51,10 @@ export function spawnChild(name: string, cmd: string[], opts: { env?: Record<str
   } finally {
     closeSync(fd) // the child has its own copy
   }
+  /** Once the child has stopped: its output's tail, kept here, and the file removed (an access log grows ~2 MB/s). */
+  let kept: string | null = null
   const output = (): string => {
+    if (kept !== null) return kept
     try {
       const f = openSync(logPath, 'r')
       try {
@@ -66,6 +70,12 @@ export function spawnChild(name: string, cmd: string[], opts: { env?: Record<str
       return ''
     }
   }
+  const release = () => {
+    if (kept !== null) return
+    kept = output()
+    rmSync(dir, { recursive: true, force: true })
+    logDirs.delete(dir)
+  }
   const child: Child = {
     name,
     proc,
@@ -73,7 +83,9 @@ export function spawnChild(name: string, cmd: string[], opts: { env?: Record<str
     async waitForLine(re, timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs
       while (Date.now() < deadline) {
-        const m = output().split('\n').find((l) => re.test(l))
+        // Complete lines only: a line being written may show up cut short.
+        const text = output()
+        const m = text.slice(0, text.lastIndexOf('\n') + 1).split('\n').find((l) => re.test(l))
         if (m !== undefined) return m
         if (proc.exitCode !== null || proc.signalCode !== null) {
           throw new Error(`${name} exited (${proc.exitCode ?? proc.signalCode}) before printing ${re}:\n${output().slice(-3000)}`)
@@ -84,11 +96,13 @@ export function spawnChild(name: string, cmd: string[], opts: { env?: Record<str
     },
     async stop() {
       children.delete(child)
-      if (proc.exitCode !== null || proc.signalCode !== null) return
-      proc.kill('SIGTERM')
-      const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000)
-      await proc.exited
-      clearTimeout(timer)
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill('SIGTERM')
+        const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000)
+        await proc.exited
+        clearTimeout(timer)
+      }
+      release()
     },
   }
   children.add(child)

@@ -49,9 +49,9 @@ export interface UsageWriterOptions {
 
 /**
  * One batch in flight at a time; inserts asked for meanwhile go together as the next one (group commit), and
- * under a steady flow a batch waits for the group window (or until maxGroupRecords wait), so the thread commits
- * at most ~250 times a second below 25,000 records a second, and in batches of 100 above. If a grouped batch
- * fails, each caller's records are retried alone, so one bad record fails only its own caller.
+ * under a steady flow a batch waits for the group window unless maxGroupRecords wait (an insert of that many, a
+ * shipper pass, goes at once), so small inserts commit at most ~250 times a second. If a grouped batch fails, each
+ * caller's records are retried alone, so one bad record fails only its own caller.
  */
 export function startUsageWriter(path: string, opts: UsageWriterOptions = {}): UsageWriter {
   const windowMs = opts.groupWindowMs ?? 4
