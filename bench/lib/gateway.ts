@@ -6,14 +6,14 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import postgres from 'postgres'
 import { freePort } from '../../test/helpers/ports.ts'
 import { SERVER_STARTUP_ENV } from '../../src/startup-env.ts'
-import { ROOT, spawnChild, waitHttp, type Child } from './procs.ts'
+import { ROOT, spawnChild, TMP, waitHttp, type Child } from './procs.ts'
 
 export const BINARY = `${ROOT}dist/gateway`
 let binary = BINARY
 /** The executable the scenarios run: dist/gateway, unless the runner had to build a fallback elsewhere. */
 export const gatewayBinary = () => binary
 export const useGatewayBinary = (path: string) => { binary = path }
-export const TMP = `${ROOT}bench/.tmp`
+export { TMP }
 export const UPSTREAM_KEY = 'sk-bench-upstream'
 
 /** Prices in USD per million tokens: bench-model is cheap; bench-race costs ~2,000 µUSD per reply. */

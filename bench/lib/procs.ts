@@ -20,7 +20,8 @@ export interface Child {
 }
 
 const children = new Set<Child>()
-const LOG_DIR = `${ROOT}bench/.tmp`
+/** The bench's scratch folder (gitignored): configs, wrk scripts, data dirs, children's logs. */
+export const TMP = `${ROOT}bench/.tmp`
 /** A chatty child's log is read back only this far (its start is what readiness checks look for, its end what errors show). */
 const OUTPUT_TAIL = 4_000_000
 /** Children's log folders not removed yet (a child's is removed when it stops; what is left, when the bench exits). */
@@ -37,8 +38,8 @@ process.on('exit', () => {
  * or journald would in production, and nobody else anything.
  */
 export function spawnChild(name: string, cmd: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): Child {
-  mkdirSync(LOG_DIR, { recursive: true })
-  const dir = mkdtempSync(`${LOG_DIR}/child-`)
+  mkdirSync(TMP, { recursive: true })
+  const dir = mkdtempSync(`${TMP}/child-`)
   logDirs.add(dir)
   const logPath = `${dir}/output.log`
   const fd = openSync(logPath, 'a')

@@ -28,6 +28,12 @@ const WORKER_URL = new URL('./usage-writer-worker.ts', import.meta.url)
 
 interface Waiting { records: UsageRecord[]; resolve: () => void; reject: (e: Error) => void }
 
+/**
+ * A batch goes at once when this many records wait. The usage shipper reads passes of this size (runtime.ts), so a
+ * pass is one batch and never waits on the window, which would cap shipping at one pass per window.
+ */
+export const MAX_GROUP_RECORDS = 100
+
 export interface UsageWriterOptions {
   /**
    * A batch goes at most this often (ms) while inserts keep coming; an insert after a quiet spell goes at once.
@@ -37,11 +43,7 @@ export interface UsageWriterOptions {
    * longer in a process a SIGKILL can end: the in-process ledger's records exist nowhere else until written.
    */
   groupWindowMs?: number
-  /**
-   * A batch goes at once when this many records wait, window or not. Default 100, the usage shipper's batch: a
-   * shipper pass waits for its insert before the next, so a window on full passes would cap shipping at one
-   * batch per window (100 records per 4 ms) whatever the request rate.
-   */
+  /** A batch goes at once when this many records wait, window or not (default MAX_GROUP_RECORDS). */
   maxGroupRecords?: number
   /** Told the size of each batch sent (tests, metrics). */
   onBatch?: (records: number) => void
@@ -55,7 +57,7 @@ export interface UsageWriterOptions {
  */
 export function startUsageWriter(path: string, opts: UsageWriterOptions = {}): UsageWriter {
   const windowMs = opts.groupWindowMs ?? 4
-  const maxGroup = opts.maxGroupRecords ?? 100
+  const maxGroup = opts.maxGroupRecords ?? MAX_GROUP_RECORDS
   let worker: Worker | null = null
   let nextId = 1
   const pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>()
