@@ -5,7 +5,7 @@ import { CPU_TARGETS, type CpuResult } from './cpu.ts'
 import { ROOT } from './lib/procs.ts'
 import type { OverheadResult } from './overhead.ts'
 import type { ProfileRun, ProfilesResult } from './profile.ts'
-import type { StreamsResult } from './streams.ts'
+import { type StreamsResult, summarizeStreams } from './streams.ts'
 
 export interface BenchResults {
   command: string
@@ -121,14 +121,26 @@ function coldMd(c: ColdStartResult): string {
 }
 
 function streamsMd(s: StreamsResult): string {
-  return ['## 3. Streams', '',
+  const rounds = s.rounds ?? 1
+  const summary = s.summary ?? summarizeStreams(s.runs.map((r) => ({ ...r, round: r.round ?? 1, chunksVsDirect: r.chunksVsDirect ?? null })))
+  const out = ['## 3. Streams', '',
     `${s.streams.toLocaleString('en')} concurrent SSE streams of ${s.chunksPerStream} chunks (upstream: ${s.upstream.latencyMs} ms to the first byte, ` +
     `${s.upstream.intervalMs} ms between chunks, so a stream lasts ≥ ${(s.upstream.latencyMs + s.upstream.chunks * s.upstream.intervalMs) / 1000} s). ` +
     'RSS of the proxy process sampled every 100 ms (before the load → peak). chunks/s = `data:` events received by the client per second of the run. ' +
-    'Bun\'s `fetch` allows 256 concurrent requests per process unless `BUN_CONFIG_MAX_HTTP_REQUESTS` is set at process start; the first bare proxy runs with that default, the second with it lifted (what Bun itself holds for 1,000 proxied streams), the third also reads each reply in JavaScript (a reader and a pull stream, as any proxy that must see the bytes does), the metering floor (`bench/floor-proxy.ts` as an Elysia route) also splits the reply into events and parses each one, as a gateway that meters must (the floor under the gateway\'s RSS), the gateway raises it itself (it re-executes once with 65535), and the last row sets it from outside instead.', '',
-    table(['target', 'ok/sent', 'chunks/s', 'TTFT p50 ms', 'TTFT p99 ms', 'TTFT added p50', 'TTFT added p99', 'stream p50 ms', 'stream p99 ms', 'RSS MiB before → peak', 'errors'],
-      s.runs.map((r) => [r.target, `${r.load.ok}/${r.load.sent}`, r.load.chunksPerSec, f(r.load.ttfb.p50), f(r.load.ttfb.p99), f(r.ttftAddedP50Ms), f(r.ttftAddedP99Ms),
-        f(r.load.total.p50), f(r.load.total.p99), r.rssPeakMiB !== null ? `${f(r.rssBeforeMiB, 0)} → ${f(r.rssPeakMiB, 0)}` : '–', r.load.errors])), ''].join('\n')
+    'Bun\'s `fetch` allows 256 concurrent requests per process unless `BUN_CONFIG_MAX_HTTP_REQUESTS` is set at process start; the first bare proxy runs with that default, the second with it lifted (what Bun itself holds for 1,000 proxied streams), the third also reads each reply in JavaScript (a reader and a pull stream, as any proxy that must see the bytes does), the metering floor (`bench/floor-proxy.ts` as an Elysia route) also splits the reply into events and parses each one, as a gateway that meters must (the floor under the gateway\'s RSS), the gateway raises it itself (it re-executes once with 65535), and the last row sets it from outside instead.', '']
+  if (rounds > 1) {
+    out.push(`Direct, the uncapped bare proxies, the metering floor and the gateway as shipped ran in ${rounds} interleaved rounds (each process started fresh; ` +
+      'direct first in each round, the others in an order that turns every round); the two other rows ran once. Each figure below is the median over ' +
+      'the rounds, "vs direct" the median of each round\'s ratio to that round\'s direct run; the rounds themselves follow.', '')
+  }
+  out.push(table(['target', 'rounds', 'ok/sent', 'chunks/s', 'vs direct', 'TTFT p50 ms', 'TTFT p99 ms', 'TTFT added p50', 'TTFT added p99', 'stream p50 ms', 'stream p99 ms', 'RSS MiB before → peak', 'peak each round', 'errors'],
+    summary.map((m) => [m.target, m.rounds, `${m.ok}/${m.sent}`, m.chunksPerSec, x(m.chunksVsDirect), f(m.ttftP50Ms), f(m.ttftP99Ms), f(m.ttftAddedP50Ms), f(m.ttftAddedP99Ms),
+      f(m.streamP50Ms), f(m.streamP99Ms), m.rssPeakMiB !== null ? `${f(m.rssBeforeMiB, 0)} → ${f(m.rssPeakMiB, 0)}` : '–', m.rssPeaksMiB.map((p) => f(p, 0)).join(' / ') || '–', m.errors])), '')
+  if (rounds > 1) {
+    out.push(table(['round', 'target', 'chunks/s', 'vs direct', 'TTFT p50 ms', 'RSS MiB before → peak'],
+      s.runs.map((r) => [r.round, r.target, r.load.chunksPerSec, x(r.chunksVsDirect), f(r.load.ttfb.p50), r.rssPeakMiB !== null ? `${f(r.rssBeforeMiB, 0)} → ${f(r.rssPeakMiB, 0)}` : '–'])), '')
+  }
+  return out.join('\n')
 }
 
 function raceMd(b: BudgetRaceResult): string {
