@@ -10,9 +10,21 @@ import type { ChatRequest } from '../../wire/openai.ts'
  * usage chunk again when the client did not ask for it. Non-stream mode drops `stream_options`, which
  * OpenAI rejects unless `stream` is true.
  */
-/** The official API reads max_completion_tokens and refuses max_tokens for reasoning models. */
+/** Providers' base URLs come from the config, so a few; past this many the answer is computed each time. */
+const OFFICIAL_CACHE_MAX = 256
+const officialByUrl = new Map<string, boolean>()
+
+/**
+ * The official API reads max_completion_tokens and refuses max_tokens for reasoning models. Asked on every
+ * request of an OpenAI-compatible route, and parsing the URL each time showed in its profile: answered once per URL.
+ */
 export function isOfficialOpenAI(baseUrl: string): boolean {
-  return URL.canParse(baseUrl) && new URL(baseUrl).hostname === 'api.openai.com'
+  let official = officialByUrl.get(baseUrl)
+  if (official === undefined) {
+    official = URL.canParse(baseUrl) && new URL(baseUrl).hostname === 'api.openai.com'
+    if (officialByUrl.size < OFFICIAL_CACHE_MAX) officialByUrl.set(baseUrl, official)
+  }
+  return official
 }
 
 /**

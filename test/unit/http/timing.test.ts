@@ -2,7 +2,7 @@ import { expect, test } from 'bun:test'
 import { createLogger } from '../../../src/log.ts'
 import { createMetrics } from '../../../src/http/metrics.ts'
 import { createRecorder } from '../../../src/http/recorder.ts'
-import { RequestTiming } from '../../../src/http/timing.ts'
+import { msDecimals, RequestTiming } from '../../../src/http/timing.ts'
 
 test('stages accumulate in order and appear in Server-Timing', () => {
   const t = new RequestTiming()
@@ -12,6 +12,28 @@ test('stages accumulate in order and appear in Server-Timing', () => {
   const h = t.serverTimingHeader()
   expect(h).toMatch(/^auth;dur=\d+\.\d{3}, config;dur=\d+\.\d{3}, total;dur=\d+\.\d{3}$/)
   expect(Object.keys(t.stagesMs())).toEqual(['auth', 'config'])
+})
+
+test.each([
+  [0, '0.000'], [0.0004, '0.000'], [0.0006, '0.001'], [0.001, '0.001'], [0.0999, '0.100'], [0.12, '0.120'], [0.999, '0.999'],
+  [0.9996, '1.000'], [1, '1.000'], [7.05, '7.050'], [12.3456, '12.346'], [999.9999, '1000.000'], [123456.789, '123456.789'],
+  [1e9, (1e9).toFixed(3)], [-0.5, '-0.500'], [Number.NaN, 'NaN'], [Number.POSITIVE_INFINITY, 'Infinity'],
+])('msDecimals(%p) = %p, as toFixed(3) writes it', (ms, text) => {
+  expect(msDecimals(ms)).toBe(text)
+  expect(msDecimals(ms)).toBe(ms.toFixed(3))
+})
+
+test('msDecimals agrees with toFixed(3) on stage durations of every size', () => {
+  // Durations as performance.now() differences: microsecond fractions from 0 to minutes.
+  let x = 0.000123
+  for (let i = 0; i < 20_000; i++) {
+    x = (x * 1.7 + 0.0137) % 250_000
+    const fixed = x.toFixed(3)
+    const ours = msDecimals(x)
+    // A value within rounding error of a half thousandth may go either way; it is then 0.001 apart at most.
+    if (ours !== fixed) expect(Math.abs(Number(ours) - Number(fixed))).toBeCloseTo(0.001, 9)
+    expect(ours).toMatch(/^\d+\.\d{3}$/)
+  }
 })
 
 test('only the first 3 requests log a [COLD-START] line; all feed the metrics', () => {

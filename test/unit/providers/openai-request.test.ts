@@ -18,5 +18,8 @@ describe('the output cap in every field the upstream may read', () => {
     ['http://127.0.0.1:11434/v1', false],
     ['https://openai.example.com/v1', false],
     ['not a url', false],
-  ] as const)('%s is official: %s', (url, official) => expect(isOfficialOpenAI(url)).toBe(official))
+  ] as const)('%s is official: %s', (url, official) => {
+    expect(isOfficialOpenAI(url)).toBe(official)
+    expect(isOfficialOpenAI(url)).toBe(official) // answered again from what the first call kept
+  })
 })
