@@ -1,10 +1,17 @@
 /**
  * Two builds of the gateway side by side in one run: which one serves more, on the same machine at the same
- * time. Each build gets its own embedded store; both run behind the same 0 ms upstream; wrk drives them in
- * interleaved rounds (A, B, A, B, …) so drifting machine load hits both alike.
+ * time. Each build gets its own embedded store and its own tenant; both run behind the same 0 ms upstream; wrk
+ * drives them in interleaved rounds (A B, B A, A B, …) so drifting machine load hits both alike.
+ *
+ * What one side leaves behind must not land on the other's cell: before each cell the usage records the Redis
+ * gateways left in Redis are let drain (shipped), and each side's gateway ships only its own tenant's records (with
+ * one tenant for both, the side measured second could ship the first one's backlog in its own cell). Each gateway
+ * first serves --warmup seconds of load at c=32 in each mode (bench/cpu.ts's STEADY_WARMUP_S), past its JIT
+ * compiler's first seconds. Without these and with A always first, an A/A run (one binary on both sides, 5 rounds,
+ * JSON c=32) read B/A 0.98× req/s with Redis and 0.85× in-process (CPU 1.18×); with them, 1.00× and 0.98×.
  *
  *   bun bench/ab.ts --a OLD_BINARY [--b dist/gateway] [--rounds 3] [-d 4] [-c 32] [--mode json,stream] [--ledger redis,memory]
- *                   [--a-env K=V,…] [--b-env K=V,…]
+ *                   [--a-env K=V,…] [--b-env K=V,…] [--warmup 10]
  *
  * The same binary twice with different settings compares those: `--a dist/gateway --b-env GATEWAY_BUDGET_SLICE_USD=1`.
  *
@@ -13,8 +20,11 @@
  * `raw`); above, wrk's own percentiles.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
+import { Redis } from 'ioredis'
 import { parseArgs } from 'node:util'
+import { tenantKeys } from '../src/budget/scripts.ts'
 import { startRedis } from '../test/helpers/redis.ts'
+import { STEADY_WARMUP_S } from './cpu.ts'
 import { chatBody, jsonHeaders } from './lib/context.ts'
 import { BINARY, seedEmbedded, startOurGateway, TMP, useGatewayBinary, writeConfig, type GatewayHandle } from './lib/gateway.ts'
 import { cpuTimeMs, stopAll } from './lib/procs.ts'
@@ -28,6 +38,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' }, d: { type: 'string', default: '4' }, c: { type: 'string', default: '32' },
     mode: { type: 'string', default: 'json,stream' }, ledger: { type: 'string', default: 'redis,memory' },
     'a-env': { type: 'string', default: '' }, 'b-env': { type: 'string', default: '' },
+    warmup: { type: 'string', default: String(STEADY_WARMUP_S) },
   },
 })
 /** `K=V,K2=V2` → environment for one side. */
@@ -42,33 +53,51 @@ const cpuMs = cpuTimeMs
 interface Stats { rps: number; cpu: number; p50: number; p99: number }
 
 const redis = await startRedis({ own: true })
+const admin = new Redis(redis.url)
 const dirs: string[] = []
 try {
   const up = await startUpstream({ latencyMs: 0, chunks: 20, intervalMs: 0, fast: true })
   const config = writeConfig('ab', up.url)
-  const gateways: Array<{ label: string; ledger: string; gw: GatewayHandle; key: string }> = []
+  const gateways: Array<{ label: string; ledger: string; gw: GatewayHandle; key: string; tenant: string }> = []
   for (const [label, binary, env] of [['A', values.a, envOf(values['a-env']!)], ['B', values.b!, envOf(values['b-env']!)]] as const) {
     useGatewayBinary(binary)
     for (const ledger of ['redis', 'memory']) {
       const dir = mkdtempSync(`${TMP}/ab-`)
       dirs.push(dir)
-      const key = seedEmbedded(dir, 'ab')
+      const tenant = `ab-${label.toLowerCase()}-${ledger}`
+      const key = seedEmbedded(dir, tenant)
       const gw = await startOurGateway({ name: `${label} ${ledger}`, databaseUrl: null, redisUrl: ledger === 'redis' ? redis.url : null, config, dataDir: dir, env })
-      gateways.push({ label, ledger, gw, key })
+      gateways.push({ label, ledger, gw, key, tenant })
     }
   }
   console.log(`A = ${values.a} ${values['a-env']}\nB = ${values.b} ${values['b-env']}`)
+  const ledgerStreams = gateways.filter((g) => g.ledger === 'redis').map((g) => tenantKeys(g.tenant).ledger)
+  /** Waits (at most 20 s) until no usage record waits in Redis to be shipped. */
+  const drained = async () => {
+    for (const until = performance.now() + 20_000; performance.now() < until; await Bun.sleep(100)) {
+      const left = (await Promise.all(ledgerStreams.map((k) => admin.xlen(k)))).reduce((a, b) => a + b, 0)
+      if (left === 0) return
+    }
+  }
+  const spec = (g: (typeof gateways)[number], mode: 'json' | 'stream', connections: number) =>
+    ({ url: `${g.gw.url}/v1/chat/completions`, headers: jsonHeaders(g.key), body: chatBody({ stream: mode === 'stream' }), connections })
   for (const mode of values.mode!.split(',') as Array<'json' | 'stream'>) {
+    for (const g of gateways.filter((x) => values.ledger!.split(',').includes(x.ledger))) {
+      await drained()
+      await runWrk(wrk.path, { ...spec(g, mode, 32), durationS: Number(values.warmup) })
+    }
     for (const ledger of values.ledger!.split(',')) {
       const rows: Record<string, { rps: number[]; cpu: number[]; p50: number[]; p99: number[] }> = {
         A: { rps: [], cpu: [], p50: [], p99: [] }, B: { rps: [], cpu: [], p50: [], p99: [] },
       }
       for (let round = 0; round < Number(values.rounds); round++) {
-        for (const g of gateways.filter((x) => x.ledger === ledger)) {
-          const spec = { url: `${g.gw.url}/v1/chat/completions`, headers: jsonHeaders(g.key), body: chatBody({ stream: mode === 'stream' }), connections: Number(values.c) }
-          await runWrk(wrk.path, { ...spec, durationS: 1 })
+        const pair = gateways.filter((x) => x.ledger === ledger)
+        for (const g of round % 2 === 0 ? pair : pair.reverse()) {
+          const cell = spec(g, mode, Number(values.c))
+          await drained()
+          await runWrk(wrk.path, { ...cell, durationS: 1 })
           const c0 = cpuMs(g.gw.pid)
-          const r = await runWrk(wrk.path, { ...spec, durationS: Number(values.d) })
+          const r = await runWrk(wrk.path, { ...cell, durationS: Number(values.d) })
           rows[g.label]!.rps.push(r.rps)
           // At c=1 each request as timed (wrk.ts `raw`), not wrk's percentiles with their made-up samples.
           rows[g.label]!.p50.push(r.raw?.p50Ms ?? r.p50Ms)
@@ -82,6 +111,7 @@ try {
     }
   }
 } finally {
+  admin.disconnect()
   await stopAll()
   await redis.stop()
   for (const d of dirs) rmSync(d, { recursive: true, force: true })
