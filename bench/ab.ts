@@ -4,13 +4,14 @@
  * drives them in interleaved rounds (A B, B A, A B, …) so drifting machine load hits both alike.
  *
  * What one side leaves behind must not land on the other's cell: before each cell the usage records the Redis
- * gateways left in Redis are let drain (shipped), and each side's gateway ships only its own tenant's records (with
- * one tenant for both, the side measured second could ship the first one's backlog in its own cell). Each gateway
+ * gateways left in Redis are let drain (shipped), and each side serves its own tenant, so its shipper's frequent passes
+ * (the tenants it settled for) ship only its own records (with one tenant for both, the side measured second shipped
+ * the first one's backlog in its own cell; a full sweep, every 30th pass, may still visit the other's tenant). Each gateway
  * first serves --warmup seconds of load at c=32 in each mode (bench/cpu.ts's STEADY_WARMUP_S), past its JIT
  * compiler's first seconds. Without these and with A always first, an A/A run (one binary on both sides, 5 rounds,
  * JSON c=32) read B/A 0.98× req/s with Redis and 0.85× in-process (CPU 1.18×); with them, 1.00× and 0.98×.
  *
- *   bun bench/ab.ts --a OLD_BINARY [--b dist/gateway] [--rounds 3] [-d 4] [-c 32] [--mode json,stream] [--ledger redis,memory]
+ *   bun bench/ab.ts --a OLD_BINARY [--b dist/gateway] [--rounds 4] [-d 4] [-c 32] [--mode json,stream] [--ledger redis,memory]
  *                   [--a-env K=V,…] [--b-env K=V,…] [--warmup 10]
  *
  * The same binary twice with different settings compares those: `--a dist/gateway --b-env GATEWAY_BUDGET_SLICE_USD=1`.
@@ -35,7 +36,8 @@ import { findWrk, runWrk } from './wrk.ts'
 const { values } = parseArgs({
   options: {
     a: { type: 'string' }, b: { type: 'string', default: BINARY },
-    rounds: { type: 'string', default: '3' }, d: { type: 'string', default: '4' }, c: { type: 'string', default: '32' },
+    // Even, so each side runs first as often as the other.
+    rounds: { type: 'string', default: '4' }, d: { type: 'string', default: '4' }, c: { type: 'string', default: '32' },
     mode: { type: 'string', default: 'json,stream' }, ledger: { type: 'string', default: 'redis,memory' },
     'a-env': { type: 'string', default: '' }, 'b-env': { type: 'string', default: '' },
     warmup: { type: 'string', default: String(STEADY_WARMUP_S) },
@@ -44,7 +46,7 @@ const { values } = parseArgs({
 /** `K=V,K2=V2` → environment for one side. */
 const envOf = (spec: string): Record<string, string> =>
   Object.fromEntries(spec.split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
-if (!values.a) throw new Error('usage: bun bench/ab.ts --a OLD_BINARY [--b dist/gateway] [--rounds 3] [-d 4] [-c 32]')
+if (!values.a) throw new Error('usage: bun bench/ab.ts --a OLD_BINARY [--b dist/gateway] [--rounds 4] [-d 4] [-c 32]')
 const wrk = findWrk()
 if ('missing' in wrk) throw new Error(wrk.missing)
 
@@ -78,6 +80,7 @@ try {
       const left = (await Promise.all(ledgerStreams.map((k) => admin.xlen(k)))).reduce((a, b) => a + b, 0)
       if (left === 0) return
     }
+    console.log('warning: usage records still wait in Redis after 20 s; the next cell runs beside their shipping')
   }
   const spec = (g: (typeof gateways)[number], mode: 'json' | 'stream', connections: number) =>
     ({ url: `${g.gw.url}/v1/chat/completions`, headers: jsonHeaders(g.key), body: chatBody({ stream: mode === 'stream' }), connections })

@@ -148,6 +148,7 @@ export async function cpu(ctx: BenchCtx): Promise<CpuResult> {
         const left = (await Promise.all(streams.map((k) => admin!.xlen(k)))).reduce((a, b) => a + b, 0)
         if (left === 0) return
       }
+      ctx.log('  warning: usage records still wait in Redis after 20 s; the next cell runs beside their shipping')
     }
 
     const cells: CpuCell[] = []

@@ -130,8 +130,8 @@ function streamsMd(s: StreamsResult): string {
     'Bun\'s `fetch` allows 256 concurrent requests per process unless `BUN_CONFIG_MAX_HTTP_REQUESTS` is set at process start; the first bare proxy runs with that default, the second with it lifted (what Bun itself holds for 1,000 proxied streams), the third also reads each reply in JavaScript (a reader and a pull stream, as any proxy that must see the bytes does), the metering floor (`bench/floor-proxy.ts` as an Elysia route) also splits the reply into events and parses each one, as a gateway that meters must (the floor under the gateway\'s RSS), the gateway raises it itself (it re-executes once with 65535), and the last row sets it from outside instead.', '']
   if (rounds > 1) {
     out.push(`Direct, the uncapped bare proxies, the metering floor and the gateway as shipped ran in ${rounds} interleaved rounds (each process started fresh; ` +
-      'direct first in each round, the others in an order that turns every round); the two other rows ran once. Each figure below is the median over ' +
-      'the rounds, "vs direct" the median of each round\'s ratio to that round\'s direct run; the rounds themselves follow.', '')
+      'direct first in each round, the others in the order of a row of a balanced Latin square); the two other rows ran once. Each figure below is the median over ' +
+      'the rounds (ok/sent and errors: their sums), "vs direct" the median of each round\'s ratio to that round\'s direct run; the rounds themselves follow.', '')
   }
   out.push(table(['target', 'rounds', 'ok/sent', 'chunks/s', 'vs direct', 'TTFT p50 ms', 'TTFT p99 ms', 'TTFT added p50', 'TTFT added p99', 'stream p50 ms', 'stream p99 ms', 'RSS MiB before → peak', 'peak each round', 'errors'],
     summary.map((m) => [m.target, m.rounds, `${m.ok}/${m.sent}`, m.chunksPerSec, x(m.chunksVsDirect), f(m.ttftP50Ms), f(m.ttftP99Ms), f(m.ttftAddedP50Ms), f(m.ttftAddedP99Ms),

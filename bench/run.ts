@@ -32,7 +32,7 @@ import { findWrk } from './wrk.ts'
 const SCENARIOS = { overhead, 'cold-start': coldStart, streams, 'budget-race': budgetRace, cpu, profile: profiles } as const
 type Name = keyof typeof SCENARIOS
 /**
- * Past this, remaining scenarios are skipped so the whole command stays under 18 minutes (a full run takes about 15:
+ * Past this, remaining scenarios are skipped so the whole command stays under 18 minutes (a full run takes about 14:
  * the cpu scenario's steady-state warm-up is 3 of them, the streams scenario's three rounds 3).
  */
 const TOTAL_BUDGET_MS = 16 * 60_000

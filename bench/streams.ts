@@ -6,7 +6,8 @@
  * bare proxy reading each reply in JavaScript, and the metering floor (bench/floor-proxy.ts) parsing every event.
  * Gateway RSS is sampled from /proc every 100 ms. A single run's peak RSS and chunks/s move ±10–15% between runs of
  * the same binary, so the targets that the performance work is judged on (direct, the uncapped floors, the gateway
- * as shipped) run in 3 interleaved rounds, each started fresh, and are reported by their medians beside every round.
+ * as shipped) run in 3 interleaved rounds, each started fresh, and are reported by their medians beside every round
+ * (ok/sent and errors: their sums).
  */
 import { seedTenants, startOurGateway, UPSTREAM_KEY, writeConfig, type GatewayHandle } from './lib/gateway.ts'
 import { chatBody, jsonHeaders, type BenchCtx } from './lib/context.ts'
@@ -158,8 +159,8 @@ export async function streams(ctx: BenchCtx): Promise<StreamsResult> {
   }
   const uncapped = { BUN_CONFIG_MAX_HTTP_REQUESTS: '65535' }
 
-  // Each round measures direct first (each ratio is against its own round's direct), then the others in an order
-  // that turns every round, so no target always runs right after the same one.
+  // Each round measures direct first (each ratio is against its own round's direct), then the others in the order of
+  // one row of a balanced Latin square (ORDERS): over three rounds no target runs right after the same one twice.
   const repeated: ((roundNo: number) => Promise<void>)[] = [
     // Every stream in flight at once: what Bun itself holds for 1,000 proxied streams, the floor under the gateway's figure.
     (r) => viaServer(r, TARGET.bare, () => startBareProxy(up.url, uncapped)),
@@ -176,8 +177,7 @@ export async function streams(ctx: BenchCtx): Promise<StreamsResult> {
       await viaServer(roundNo, TARGET.capped, () => startBareProxy(up.url))
       await viaGateway(roundNo, TARGET.callerCap, { BUN_CONFIG_MAX_HTTP_REQUESTS: '4096' })
     }
-    const shift = (roundNo - 1) % repeated.length
-    for (const measure of [...repeated.slice(shift), ...repeated.slice(0, shift)]) await measure(roundNo)
+    for (const i of ORDERS[(roundNo - 1) % ORDERS.length]!) await repeated[i]!(roundNo)
   }
   await up.child.stop()
   const order: string[] = Object.values(TARGET)
@@ -186,3 +186,9 @@ export async function streams(ctx: BenchCtx): Promise<StreamsResult> {
 }
 
 const round2 = (x: number) => round(x, 2)
+
+/**
+ * The order of the four repeated targets in each round: the rows of a balanced Latin square (Williams design), so over
+ * all four rows each target runs right after each other one exactly once (a rotation kept the same neighbours).
+ */
+const ORDERS = [[0, 1, 3, 2], [1, 2, 0, 3], [2, 3, 1, 0], [3, 0, 2, 1]] as const

@@ -7,8 +7,9 @@ export type Stage = (typeof STAGES)[number]
 
 /**
  * `ms` with three decimals, as `ms.toFixed(3)` writes it: every response carries ~6 of these, and toFixed was
- * 1–1.3% of the gateway's CPU at c=32 (bun --cpu-prof-md), ~6× this in a loop. Beyond 1e9 ms, or not a finite
- * non-negative number, it is toFixed's own output.
+ * 1–1.3% of the gateway's samples at c=32 (bun --cpu-prof-md), ~6× this in a loop. The one difference: a value
+ * within rounding error of a half thousandth (0.0045) may round up where toFixed, rounding the exact binary value,
+ * rounds down, as `stagesMs()` does. Beyond 1e9 ms, or not a finite non-negative number, it is toFixed's own output.
  */
 export function msDecimals(ms: number): string {
   if (!(ms >= 0 && ms < 1e9)) return ms.toFixed(3)

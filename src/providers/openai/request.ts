@@ -5,11 +5,6 @@
  */
 import type { ChatRequest } from '../../wire/openai.ts'
 
-/**
- * `stream` mode forces `include_usage` because settlement needs the real token counts; the route strips the
- * usage chunk again when the client did not ask for it. Non-stream mode drops `stream_options`, which
- * OpenAI rejects unless `stream` is true.
- */
 /** Providers' base URLs come from the config, so a few; past this many the answer is computed each time. */
 const OFFICIAL_CACHE_MAX = 256
 const officialByUrl = new Map<string, boolean>()
@@ -28,6 +23,10 @@ export function isOfficialOpenAI(baseUrl: string): boolean {
 }
 
 /**
+ * `stream` mode forces `include_usage` because settlement needs the real token counts; the route strips the
+ * usage chunk again when the client did not ask for it. Non-stream mode drops `stream_options`, which
+ * OpenAI rejects unless `stream` is true.
+ *
  * `officialApi: false` (Ollama, vLLM, older compatible servers) also sends the output cap as `max_tokens`:
  * such servers may read only that field, and an ignored cap is a strict reservation's worst case gone
  * (measured: 16k tokens generated on a 16-token cap).
