@@ -10,7 +10,7 @@ import { asGatewayError, GatewayError } from './errors.ts'
 import { metricsResponse } from './http/metrics-server.ts'
 import { createRecorder } from './http/recorder.ts'
 import { requestIdFor } from './http/request-id.ts'
-import { msDecimals, RequestTiming } from './http/timing.ts'
+import { RequestTiming, totalTimingHeader } from './http/timing.ts'
 import { chatCompletions } from './routes/chat-completions.ts'
 import type { AppDeps, RequestContext } from './routes/context.ts'
 import { countTokens } from './routes/count-tokens.ts'
@@ -99,7 +99,7 @@ export function createApp(deps: AppDeps, opts: AppOptions = {}) {
     const requestId = ctx?.requestId ?? requestIdFor(request)
     const res = await handler(requestId)
     res.headers.set('x-request-id', requestId)
-    res.headers.set('server-timing', `total;dur=${msDecimals(ctx?.timing.elapsedMs() ?? 0)}`)
+    res.headers.set('server-timing', totalTimingHeader(ctx?.timing))
     return res
   }
 
@@ -107,7 +107,7 @@ export function createApp(deps: AppDeps, opts: AppOptions = {}) {
     const ctx = contexts.get(request)
     const requestId = ctx?.requestId ?? requestIdFor(request)
     const res = adminApi ? await adminApi(request, requestId) : errorResponse(new GatewayError('not_found', 'Unknown route.'), requestId)
-    res.headers.set('server-timing', `total;dur=${msDecimals(ctx?.timing.elapsedMs() ?? 0)}`)
+    res.headers.set('server-timing', totalTimingHeader(ctx?.timing))
     return res
   }
 
@@ -123,7 +123,7 @@ export function createApp(deps: AppDeps, opts: AppOptions = {}) {
       const err = code === 'NOT_FOUND'
         ? new GatewayError('not_found', 'Unknown route.')
         : code === 'PARSE' ? new GatewayError('invalid_request_error', 'Request body could not be parsed.') : asGatewayError(null)
-      return errorResponse(err, requestId, { 'server-timing': `total;dur=${msDecimals(ctx?.timing.elapsedMs() ?? 0)}` })
+      return errorResponse(err, requestId, { 'server-timing': totalTimingHeader(ctx?.timing) })
     })
     .get('/healthz', plain(() => new Response('ok\n')))
     .get('/readyz', plain(async () => {

@@ -19,6 +19,11 @@ export function msDecimals(ms: number): string {
   return `${whole}.${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}`
 }
 
+/** The Server-Timing of a response timed as a whole only (operational routes, errors before a route): its total. */
+export function totalTimingHeader(timing: RequestTiming | undefined): string {
+  return `total;dur=${msDecimals(timing?.elapsedMs() ?? 0)}`
+}
+
 export class RequestTiming {
   readonly startedAt = performance.now()
   readonly startedAtEpochMs = Date.now()
