@@ -23,11 +23,10 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { Redis } from 'ioredis'
 import { parseArgs } from 'node:util'
-import { tenantKeys } from '../src/budget/scripts.ts'
 import { startRedis } from '../test/helpers/redis.ts'
 import { STEADY_WARMUP_S } from './cpu.ts'
 import { chatBody, jsonHeaders } from './lib/context.ts'
-import { BINARY, seedEmbedded, startOurGateway, TMP, useGatewayBinary, writeConfig, type GatewayHandle } from './lib/gateway.ts'
+import { BINARY, seedEmbedded, startOurGateway, TMP, usageShipped, useGatewayBinary, writeConfig, type GatewayHandle } from './lib/gateway.ts'
 import { cpuTimeMs, stopAll } from './lib/procs.ts'
 import { startUpstream } from './lib/servers.ts'
 import { median } from './lib/stats.ts'
@@ -73,15 +72,8 @@ try {
     }
   }
   console.log(`A = ${values.a} ${values['a-env']}\nB = ${values.b} ${values['b-env']}`)
-  const ledgerStreams = gateways.filter((g) => g.ledger === 'redis').map((g) => tenantKeys(g.tenant).ledger)
-  /** Waits (at most 20 s) until no usage record waits in Redis to be shipped. */
-  const drained = async () => {
-    for (const until = performance.now() + 20_000; performance.now() < until; await Bun.sleep(100)) {
-      const left = (await Promise.all(ledgerStreams.map((k) => admin.xlen(k)))).reduce((a, b) => a + b, 0)
-      if (left === 0) return
-    }
-    console.log('warning: usage records still wait in Redis after 20 s; the next cell runs beside their shipping')
-  }
+  const redisTenants = gateways.filter((g) => g.ledger === 'redis').map((g) => g.tenant)
+  const drained = () => usageShipped(admin, redisTenants, console.log)
   const spec = (g: (typeof gateways)[number], mode: 'json' | 'stream', connections: number) =>
     ({ url: `${g.gw.url}/v1/chat/completions`, headers: jsonHeaders(g.key), body: chatBody({ stream: mode === 'stream' }), connections })
   for (const mode of values.mode!.split(',') as Array<'json' | 'stream'>) {

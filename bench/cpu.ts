@@ -18,9 +18,8 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { Redis } from 'ioredis'
-import { tenantKeys } from '../src/budget/scripts.ts'
 import { chatBody, jsonHeaders, type BenchCtx } from './lib/context.ts'
-import { seedEmbedded, startOurGateway, TMP, UPSTREAM_KEY, writeConfig, type GatewayHandle } from './lib/gateway.ts'
+import { seedEmbedded, startOurGateway, TMP, UPSTREAM_KEY, usageShipped, writeConfig, type GatewayHandle } from './lib/gateway.ts'
 import { portkeyHeaders, startBareProxy, startFloorProxy, startPortkey, startUpstream, type Server } from './lib/servers.ts'
 import { cpuTimeMs } from './lib/procs.ts'
 import { round } from './lib/stats.ts'
@@ -140,16 +139,8 @@ export async function cpu(ctx: BenchCtx): Promise<CpuResult> {
       }
     }
 
-    admin = new Redis(ctx.redisUrl)
-    const streams = ['gateway-redis', 'gateway-slices'].map((t) => tenantKeys(t).ledger)
-    /** Waits (at most 20 s) until no usage record waits in Redis to be shipped. */
-    const drained = async () => {
-      for (const until = performance.now() + 20_000; performance.now() < until; await Bun.sleep(100)) {
-        const left = (await Promise.all(streams.map((k) => admin!.xlen(k)))).reduce((a, b) => a + b, 0)
-        if (left === 0) return
-      }
-      ctx.log('  warning: usage records still wait in Redis after 20 s; the next cell runs beside their shipping')
-    }
+    const redisAdmin = (admin = new Redis(ctx.redisUrl))
+    const drained = () => usageShipped(redisAdmin, ['gateway-redis', 'gateway-slices'], (msg) => ctx.log(`  ${msg}`))
 
     const cells: CpuCell[] = []
     for (const mode of ['json', 'stream'] as const) {

@@ -3,7 +3,9 @@
  * into Postgres with SQL (fast enough for 10,000 tenants; `gateway tenant create` would spawn per tenant).
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
+import type { Redis } from 'ioredis'
 import postgres from 'postgres'
+import { tenantKeys } from '../../src/budget/scripts.ts'
 import { freePort } from '../../test/helpers/ports.ts'
 import { SERVER_STARTUP_ENV } from '../../src/startup-env.ts'
 import { ROOT, spawnChild, TMP, waitHttp, type Child } from './procs.ts'
@@ -172,3 +174,16 @@ export function logLines(child: Child, msg: string): Record<string, any>[] {
 }
 
 export { waitHttp }
+
+/**
+ * Waits (at most 20 s) until the usage records the tenants' Redis gateways settled are shipped out of Redis, so one
+ * target's shipping does not run during the next one's cell; says so through `warn` if they are not.
+ */
+export async function usageShipped(admin: Redis, tenants: readonly string[], warn: (msg: string) => void): Promise<void> {
+  const streams = tenants.map((t) => tenantKeys(t).ledger)
+  for (const until = performance.now() + 20_000; performance.now() < until; await Bun.sleep(100)) {
+    const left = (await Promise.all(streams.map((k) => admin.xlen(k)))).reduce((a, b) => a + b, 0)
+    if (left === 0) return
+  }
+  warn('warning: usage records still wait in Redis after 20 s; the next cell runs beside their shipping')
+}
