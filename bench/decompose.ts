@@ -1,0 +1,126 @@
+/**
+ * Where the gateway's CPU per request goes, part by part: the gateway built with parts left out (temporary
+ * switches in bench/ablation.patch, applied to a copy of src/ in bench/.tmp; never in the product), beside the
+ * bare proxy and the Elysia metering floor (bench/floor-proxy.ts), all behind the 0 ms upstream, in interleaved
+ * rounds under wrk at c=32 (each round starts at another target and every other round runs backwards, so drifting
+ * machine load hits all alike). Reports medians over the rounds: req/s, its ratio to the bare proxy's, CPU time per
+ * request of the serving process, of its main thread alone, and of Redis.
+ *
+ *   bun bench/decompose.ts [--mode json|stream] [--rounds 6] [-d 4] [--ledger memory,redis]
+ *                          [--variants ',ledger,budget,record+headers+deadline+budget'] [--warmup 8]
+ *
+ * A variant is a '+'-joined list of switches (bench/ablation.patch names them); the empty one is the gateway as
+ * shipped. The difference between two variants is what the parts left out cost. ~7 minutes with the defaults.
+ */
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { Redis } from 'ioredis'
+import { startRedis } from '../test/helpers/redis.ts'
+import { chatBody, jsonHeaders } from './lib/context.ts'
+import { seedEmbedded, startOurGateway, TMP, usageShipped, useGatewayBinary, writeConfig } from './lib/gateway.ts'
+import { cpuTimeMs, ROOT, stopAll } from './lib/procs.ts'
+import { startBareProxy, startFloorProxy, startUpstream } from './lib/servers.ts'
+import { median } from './lib/stats.ts'
+import { findWrk, runWrk } from './wrk.ts'
+
+const { values } = parseArgs({
+  options: {
+    mode: { type: 'string', default: 'json' }, rounds: { type: 'string', default: '6' }, d: { type: 'string', default: '4' },
+    ledger: { type: 'string', default: 'memory,redis' },
+    variants: { type: 'string', default: ',ledger,budget,record+headers+deadline+budget' },
+    warmup: { type: 'string', default: '8' },
+  },
+})
+const mode = values.mode as 'json' | 'stream'
+if (mode !== 'json' && mode !== 'stream') throw new Error('--mode is json or stream')
+const wrk = findWrk()
+if ('missing' in wrk) throw new Error(wrk.missing)
+
+/** Copies src/ and the build files into bench/.tmp, applies the patch there and builds; returns the binary. */
+function buildPatched(dir: string): string {
+  for (const f of ['src', 'build.sh', 'package.json', 'tsconfig.json', 'bunfig.toml']) cpSync(`${ROOT}${f}`, `${dir}/${f}`, { recursive: true })
+  symlinkSync(`${ROOT}node_modules`, `${dir}/node_modules`)
+  // bench/.tmp is inside the repository, where `git apply` would patch paths relative to its root and skip, without
+  // an error, those outside the current directory: keep git from finding the repository.
+  const applied = Bun.spawnSync(['git', 'apply', `${ROOT}bench/ablation.patch`], { cwd: dir, env: { ...process.env, GIT_CEILING_DIRECTORIES: TMP } })
+  if (applied.exitCode !== 0 || !readFileSync(`${dir}/src/app.ts`, 'utf8').includes('GW_ABL')) {
+    throw new Error(`bench/ablation.patch no longer applies to src/ (update it): ${applied.stderr.toString().trim()}`)
+  }
+  const out = `${dir}/gateway`
+  const built = Bun.spawnSync(['bash', 'build.sh'], { cwd: dir, env: { ...process.env, OUT: out } })
+  if (built.exitCode !== 0) throw new Error(`build of the patched tree failed:\n${built.stderr.toString()}`)
+  return out
+}
+
+/** CPU time of the process's main thread (its tid is its pid) in ms. */
+function mainThreadMs(pid: number): number {
+  try {
+    const s = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8')
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ')
+    return (Number(f[11]) + Number(f[12])) * 10
+  } catch {
+    return NaN
+  }
+}
+
+interface Target { name: string; url: string; key: string; pid: number; tenant?: string }
+
+const dir = mkdtempSync(`${TMP}/decompose-`)
+const redis = await startRedis({ own: true })
+const admin = new Redis(redis.url)
+try {
+  const redisPid = Number(Bun.spawnSync(['pgrep', '-f', `redis-server.*:${redis.port}`]).stdout.toString().trim().split('\n')[0])
+  useGatewayBinary(buildPatched(dir))
+  const up = await startUpstream({ latencyMs: 0, chunks: 20, intervalMs: 0, fast: true })
+  const config = writeConfig('decompose', up.url)
+  const bare = await startBareProxy(up.url)
+  const floor = await startFloorProxy(up.url, { elysia: true })
+  const targets: Target[] = [
+    { name: 'bare proxy', url: bare.url, key: 'sk-bench-upstream', pid: bare.pid },
+    { name: 'Elysia floor', url: floor.url, key: 'sk-bench-upstream', pid: floor.pid },
+  ]
+  for (const ledger of values.ledger!.split(',')) {
+    for (const variant of values.variants!.split(',')) {
+      const tenant = `dc-${ledger}-${variant.replace(/\W/g, '_') || 'shipped'}`
+      const dataDir = mkdtempSync(`${dir}/data-`)
+      const key = seedEmbedded(dataDir, tenant)
+      const gw = await startOurGateway({ name: tenant, databaseUrl: null, redisUrl: ledger === 'redis' ? redis.url : null, config, dataDir, env: { GW_ABL: variant } })
+      targets.push({ name: `gateway ${ledger}${variant ? ` without ${variant}` : ''}`, url: gw.url, key, pid: gw.pid, tenant })
+    }
+  }
+  const redisTenants = targets.flatMap((t) => (t.tenant?.startsWith('dc-redis') ? [t.tenant] : []))
+  const spec = (t: Target, durationS: number) =>
+    ({ url: `${t.url}/v1/chat/completions`, headers: jsonHeaders(t.key), body: chatBody({ stream: mode === 'stream' }), connections: 32, durationS })
+  // Past the JIT compiler's first seconds (bench/cpu.ts's warm-up).
+  for (const t of targets) await runWrk(wrk.path, spec(t, Number(values.warmup)))
+  const rows = new Map(targets.map((t) => [t.name, { rps: [] as number[], cpu: [] as number[], main: [] as number[], redis: [] as number[] }]))
+  for (let round = 0; round < Number(values.rounds); round++) {
+    const order = targets.map((_, i) => targets[(i + round) % targets.length]!)
+    if (round % 2 === 1) order.reverse()
+    for (const t of order) {
+      // One target's usage records are shipped before the next one's cell, not during it.
+      await usageShipped(admin, redisTenants, console.log)
+      await runWrk(wrk.path, spec(t, 1))
+      const [c0, m0, r0] = [cpuTimeMs(t.pid), mainThreadMs(t.pid), cpuTimeMs(redisPid)]
+      const r = await runWrk(wrk.path, spec(t, Number(values.d)))
+      const per = (ms: number) => (ms / r.requests) * 1000
+      const row = rows.get(t.name)!
+      row.rps.push(r.rps)
+      row.cpu.push(per(cpuTimeMs(t.pid) - c0))
+      row.main.push(per(mainThreadMs(t.pid) - m0))
+      row.redis.push(per(cpuTimeMs(redisPid) - r0))
+    }
+  }
+  const bareRps = median(rows.get('bare proxy')!.rps)
+  console.log(`\n${mode}, c=32, medians of ${values.rounds} rounds of ${values.d} s\n`)
+  console.log('| target | req/s | vs bare | CPU µs / req | main thread µs / req | Redis µs / req | req/s by round |')
+  console.log('| --- | --- | --- | --- | --- | --- | --- |')
+  for (const [name, r] of rows) {
+    console.log(`| ${name} | ${Math.round(median(r.rps))} | ${(median(r.rps) / bareRps).toFixed(2)}× | ${median(r.cpu).toFixed(1)} | ${median(r.main).toFixed(1)} | ${median(r.redis).toFixed(1)} | ${r.rps.map(Math.round).join(' / ')} |`)
+  }
+} finally {
+  admin.disconnect()
+  await stopAll()
+  await redis.stop()
+  rmSync(dir, { recursive: true, force: true })
+}
