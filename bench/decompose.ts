@@ -52,18 +52,7 @@ function buildPatched(dir: string): string {
   return out
 }
 
-/** CPU time of the process's main thread (its tid is its pid) in ms. */
-function mainThreadMs(pid: number): number {
-  try {
-    const s = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8')
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ')
-    return (Number(f[11]) + Number(f[12])) * 10
-  } catch {
-    return NaN
-  }
-}
-
-interface Target { name: string; url: string; key: string; pid: number; tenant?: string }
+interface Target { name: string; url: string; key: string; pid: number; redisTenant?: string }
 
 const dir = mkdtempSync(`${TMP}/decompose-`)
 const redis = await startRedis({ own: true })
@@ -85,10 +74,10 @@ try {
       const dataDir = mkdtempSync(`${dir}/data-`)
       const key = seedEmbedded(dataDir, tenant)
       const gw = await startOurGateway({ name: tenant, databaseUrl: null, redisUrl: ledger === 'redis' ? redis.url : null, config, dataDir, env: { GW_ABL: variant } })
-      targets.push({ name: `gateway ${ledger}${variant ? ` without ${variant}` : ''}`, url: gw.url, key, pid: gw.pid, tenant })
+      targets.push({ name: `gateway ${ledger}${variant ? ` without ${variant}` : ''}`, url: gw.url, key, pid: gw.pid, redisTenant: ledger === 'redis' ? tenant : undefined })
     }
   }
-  const redisTenants = targets.flatMap((t) => (t.tenant?.startsWith('dc-redis') ? [t.tenant] : []))
+  const redisTenants = targets.flatMap((t) => (t.redisTenant ? [t.redisTenant] : []))
   const spec = (t: Target, durationS: number) =>
     ({ url: `${t.url}/v1/chat/completions`, headers: jsonHeaders(t.key), body: chatBody({ stream: mode === 'stream' }), connections: 32, durationS })
   // Past the JIT compiler's first seconds (bench/cpu.ts's warm-up).
@@ -101,13 +90,13 @@ try {
       // One target's usage records are shipped before the next one's cell, not during it.
       await usageShipped(admin, redisTenants, console.log)
       await runWrk(wrk.path, spec(t, 1))
-      const [c0, m0, r0] = [cpuTimeMs(t.pid), mainThreadMs(t.pid), cpuTimeMs(redisPid)]
+      const [c0, m0, r0] = [cpuTimeMs(t.pid), cpuTimeMs(t.pid, t.pid), cpuTimeMs(redisPid)]
       const r = await runWrk(wrk.path, spec(t, Number(values.d)))
       const per = (ms: number) => (ms / r.requests) * 1000
       const row = rows.get(t.name)!
       row.rps.push(r.rps)
       row.cpu.push(per(cpuTimeMs(t.pid) - c0))
-      row.main.push(per(mainThreadMs(t.pid) - m0))
+      row.main.push(per(cpuTimeMs(t.pid, t.pid) - m0))
       row.redis.push(per(cpuTimeMs(redisPid) - r0))
     }
   }

@@ -115,10 +115,13 @@ export async function stopAll(): Promise<void> {
   for (const c of [...children].reverse()) await c.stop().catch(() => {})
 }
 
-/** CPU time (user + system, all threads) of a process so far in ms, from /proc/PID/stat (ticks of 10 ms); NaN once it is gone. */
-export function cpuTimeMs(pid: number): number {
+/**
+ * CPU time (user + system) so far in ms, from /proc (ticks of 10 ms); NaN once it is gone: of the whole process
+ * (all threads), or with `tid` of that one thread (the main thread's tid is the pid).
+ */
+export function cpuTimeMs(pid: number, tid?: number): number {
   try {
-    const stat = require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8') as string
+    const stat = require('node:fs').readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8') as string
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     return (Number(f[11]) + Number(f[12])) * 10 // fields 14 and 15; Linux USER_HZ = 100
   } catch {
