@@ -3,8 +3,9 @@
  * to back), so req/s measures the proxies' own work. wrk drives (a) direct, (b) the bare `Bun.serve`
  * fetch-proxy, (c) our gateway, strict budgets in Redis, (c'') the same with budget slices of $1 (`--budget-slice-usd 1`),
  * (c') our gateway with the in-process ledger,
- * (d) Portkey, and three floors (floor-proxy.ts: the least any body-inspecting gateway does, in Bun.serve, in
- * Elysia, and in Elysia with two Redis scripts per request), at c = 1, 32, 256, JSON and SSE, interleaved per level; both gateways use the embedded store
+ * (d) Portkey, and four floors (floor-proxy.ts: the least any body-inspecting gateway does, in Bun.serve, in
+ * Elysia, in Elysia with two one-command Redis scripts per request, and in Elysia with the gateway's own reserve.lua
+ * and settle.lua per request), at c = 1, 32, 256, JSON and SSE, interleaved per level; both gateways use the embedded store
  * (bun:sqlite). The load generator must not be the bottleneck: direct ≥ 2× bare is checked and reported.
  * CPU time of each proxy process during its run (from /proc) gives its cost per request independently of
  * how the 2 cores were shared. Before each cell, the usage records the Redis gateways left in Redis are let drain
@@ -25,7 +26,7 @@ import { cpuTimeMs } from './lib/procs.ts'
 import { round } from './lib/stats.ts'
 import { findWrk, runWrk, type WrkResult } from './wrk.ts'
 
-export const CPU_TARGETS = ['direct', 'bare', 'floor', 'floor-elysia', 'floor-elysia-redis', 'gateway-redis', 'gateway-slices', 'gateway-memory', 'portkey'] as const
+export const CPU_TARGETS = ['direct', 'bare', 'floor', 'floor-elysia', 'floor-elysia-redis', 'floor-elysia-budget', 'gateway-redis', 'gateway-slices', 'gateway-memory', 'portkey'] as const
 export type CpuTarget = (typeof CPU_TARGETS)[number]
 
 export interface CpuCell {
@@ -54,6 +55,12 @@ export interface CpuRatio {
   /** Our gateway over the floor doing the same (in-process ledger vs the Elysia floor; Redis vs the Elysia floor with Redis). */
   memoryOverFloor: number | null
   redisOverFloor: number | null
+  /**
+   * The Elysia floor running the gateway's own budget scripts over the bare proxy: the most any gateway that reserves
+   * and settles each request with them can reach here; and our Redis gateway over that floor.
+   */
+  budgetFloorOverBare: number | null
+  redisOverBudgetFloor: number | null
   redisOverPortkey: number | null
   slicesOverPortkey: number | null
   memoryOverPortkey: number | null
@@ -108,6 +115,7 @@ export async function cpu(ctx: BenchCtx): Promise<CpuResult> {
       floor: await startFloorProxy(up.url),
       'floor-elysia': await startFloorProxy(up.url, { elysia: true }),
       'floor-elysia-redis': await startFloorProxy(up.url, { elysia: true, redisUrl: ctx.redisUrl }),
+      'floor-elysia-budget': await startFloorProxy(up.url, { elysia: true, redisUrl: ctx.redisUrl, budgetScripts: true }),
     }
     servers.push(...Object.values(floors))
     // Each gateway its own tenant: two gateways on one tenant's keys would ship each other's records.
@@ -131,7 +139,7 @@ export async function cpu(ctx: BenchCtx): Promise<CpuResult> {
       switch (t) {
         case 'direct': return { url: up.url + path, headers: jsonHeaders(UPSTREAM_KEY), pid: up.pid }
         case 'bare': return { url: bare.url + path, headers: jsonHeaders(UPSTREAM_KEY), pid: bare.pid }
-        case 'floor': case 'floor-elysia': case 'floor-elysia-redis': return { url: floors[t].url + path, headers: jsonHeaders(UPSTREAM_KEY), pid: floors[t].pid }
+        case 'floor': case 'floor-elysia': case 'floor-elysia-redis': case 'floor-elysia-budget': return { url: floors[t].url + path, headers: jsonHeaders(UPSTREAM_KEY), pid: floors[t].pid }
         case 'gateway-redis': return { url: redisGw.gw.url + path, headers: jsonHeaders(redisGw.key), pid: redisGw.gw.pid }
         case 'gateway-slices': return { url: slicesGw.gw.url + path, headers: jsonHeaders(slicesGw.key), pid: slicesGw.gw.pid }
         case 'gateway-memory': return { url: memGw.gw.url + path, headers: jsonHeaders(memGw.key), pid: memGw.gw.pid }
@@ -189,6 +197,7 @@ export async function cpu(ctx: BenchCtx): Promise<CpuResult> {
           portkeyOverBare: div(rps('portkey'), rps('bare')),
           floorOverBare: div(rps('floor'), rps('bare')), elysiaOverFloor: div(rps('floor-elysia'), rps('floor')),
           memoryOverFloor: div(rps('gateway-memory'), rps('floor-elysia')), redisOverFloor: div(rps('gateway-redis'), rps('floor-elysia-redis')),
+          budgetFloorOverBare: div(rps('floor-elysia-budget'), rps('bare')), redisOverBudgetFloor: div(rps('gateway-redis'), rps('floor-elysia-budget')),
           redisOverPortkey: div(rps('gateway-redis'), rps('portkey')), slicesOverPortkey: div(rps('gateway-slices'), rps('portkey')), memoryOverPortkey: div(rps('gateway-memory'), rps('portkey')),
         }
         ratios.push(r)

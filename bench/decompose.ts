@@ -1,7 +1,8 @@
 /**
  * Where the gateway's CPU per request goes, part by part: the gateway built with parts left out (temporary
  * switches in bench/ablation.patch, applied to a copy of src/ in bench/.tmp; never in the product), beside the
- * bare proxy and the Elysia metering floor (bench/floor-proxy.ts), all behind the 0 ms upstream, in interleaved
+ * bare proxy and the Elysia metering floor (bench/floor-proxy.ts; with Redis also the floor running two one-command
+ * scripts, and the floor running the gateway's own reserve.lua and settle.lua), all behind the 0 ms upstream, in interleaved
  * rounds under wrk at c=32 (each round starts at another target and every other round runs backwards, so drifting
  * machine load hits all alike). Reports medians over the rounds: req/s, its ratio to the bare proxy's, CPU time per
  * request of the serving process, of its main thread alone, and of Redis.
@@ -12,7 +13,7 @@
  * A variant is a '+'-joined list of switches (bench/ablation.patch names them); the empty one is the gateway as
  * shipped. The difference between two variants is what the parts left out cost. ~7 minutes with the defaults.
  */
-import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
 import { startRedis } from '../test/helpers/redis.ts'
@@ -54,6 +55,8 @@ function buildPatched(dir: string): string {
 
 interface Target { name: string; url: string; key: string; pid: number; redisTenant?: string }
 
+// A fresh clone has no bench/.tmp yet.
+mkdirSync(TMP, { recursive: true })
 const dir = mkdtempSync(`${TMP}/decompose-`)
 const redis = await startRedis({ own: true })
 const admin = new Redis(redis.url)
@@ -68,6 +71,14 @@ try {
     { name: 'bare proxy', url: bare.url, key: 'sk-bench-upstream', pid: bare.pid },
     { name: 'Elysia floor', url: floor.url, key: 'sk-bench-upstream', pid: floor.pid },
   ]
+  if (values.ledger!.split(',').includes('redis')) {
+    // The round trips of a per-request budget without our ledger around them: two one-command scripts, then the
+    // gateway's own reserve.lua and settle.lua with its keys and arguments.
+    for (const budgetScripts of [false, true]) {
+      const f = await startFloorProxy(up.url, { elysia: true, redisUrl: redis.url, budgetScripts })
+      targets.push({ name: `Elysia floor + ${budgetScripts ? 'budget' : 'two one-command'} scripts`, url: f.url, key: 'sk-bench-upstream', pid: f.pid })
+    }
+  }
   for (const ledger of values.ledger!.split(',')) {
     for (const variant of values.variants!.split(',')) {
       const tenant = `dc-${ledger}-${variant.replace(/\W/g, '_') || 'shipped'}`

@@ -8,8 +8,12 @@
  *     translation), passing the bytes on;
  *   - with `--redis URL`: two Lua scripts per request through ioredis (auto-pipelined, as the gateway's ledger),
  *     one before the upstream call and one after the reply: the round trips of a per-request atomic budget.
+ *     Two one-command scripts by default; with `--budget-scripts` the gateway's own reserve.lua and settle.lua
+ *     (src/budget/scripts.ts) with the keys and arguments its ledger sends, the settle after the reply is sent as
+ *     the gateway does, and none of the ledger's bookkeeping around them (holdings, recovery, retries). Its stream
+ *     of usage records is cut to ~1,000 entries a second instead of shipped.
  *
- *   bun bench/floor-proxy.ts --upstream URL [--elysia] [--redis URL] → prints `LISTENING http://127.0.0.1:PORT`
+ *   bun bench/floor-proxy.ts --upstream URL [--elysia] [--redis URL [--budget-scripts]] → prints `LISTENING http://127.0.0.1:PORT`
  *
  * `--elysia` serves the same handler as an Elysia route (as the gateway does) instead of a bare `Bun.serve` fetch:
  * the difference is Elysia's cost per request.
@@ -17,10 +21,12 @@
 import { parseArgs } from 'node:util'
 import { Elysia } from 'elysia'
 import { Redis } from 'ioredis'
+import { preloadScripts, recordToFields, registerScripts, tenantKeys } from '../src/budget/scripts.ts'
 
 const { values } = parseArgs({
   options: {
     upstream: { type: 'string' }, port: { type: 'string', default: '0' }, elysia: { type: 'boolean', default: false }, redis: { type: 'string' },
+    'budget-scripts': { type: 'boolean', default: false },
   },
 })
 if (!values.upstream) throw new Error('--upstream is required')
@@ -31,13 +37,42 @@ const redis = values.redis ? new Redis(values.redis, { enableAutoPipelining: tru
 const RESERVE = `local v = tonumber(redis.call('GET', KEYS[1]) or '0') if v + tonumber(ARGV[1]) > 1e15 then return -1 end return redis.call('INCRBY', KEYS[1], ARGV[1])`
 const SETTLE = `return redis.call('INCRBY', KEYS[1], ARGV[1])`
 const sha = redis ? await Promise.all([RESERVE, SETTLE].map((s) => redis.script('LOAD', s) as Promise<string>)) : []
-const script = (i: number, amount: number) => (redis ? redis.evalsha(sha[i]!, 1, 'bench:floor', amount) : null)
+const toyScript = (i: number, amount: number) => (redis ? redis.evalsha(sha[i]!, 1, 'bench:floor', amount) : null)
+
+/** The gateway's reserve.lua / settle.lua as its ledger calls them (redis-ledger.ts), for one tenant, no limit. */
+function budgetScripts(client: Redis) {
+  const scripts = registerScripts(client)
+  const tenantId = `floor-${process.pid}`
+  const k = tenantKeys(tenantId)
+  const period = 'total'
+  const epoch = '1'
+  setInterval(() => void client.xtrim(k.ledger, 'MAXLEN', '~', 1000), 1000).unref()
+  const ready = client.mset(k.epoch, epoch, k.spent(period), 0)
+  return async (i: number, amount: number, requestId: string) => {
+    await ready
+    const now = Date.now()
+    if (i === 0) {
+      const r = await scripts.reserve([k.spent(period), k.reserved(period), k.resv, k.resvAmt, k.epoch],
+        [requestId, amount * 10, -1, now, now + 7_200_000, period, 60_000, epoch])
+      if (r[0] !== 1) throw new Error(`reserve answered ${JSON.stringify(r)}`)
+      return
+    }
+    const record = { requestId, tenantId, keyId: 'key-floor', model: 'gpt-4o-mini', provider: 'openai', promptTokens: 12,
+      completionTokens: amount, costUsdMicros: amount * 10, status: 'ok', startedAt: now, durationMs: 1, clientRequestId: requestId }
+    const r = await scripts.settle([k.spent(period), k.reserved(period), k.resv, k.resvAmt, k.done, k.ledger, k.epoch],
+      [requestId, amount * 10, now, 86_400_000, period, epoch, JSON.stringify(recordToFields(record)), '', 0])
+    if (r[0] !== 1) throw new Error(`settle answered ${JSON.stringify(r)}`)
+  }
+}
+const budget = redis && values['budget-scripts'] ? (await preloadScripts(redis), budgetScripts(redis)) : null
 
 interface Body { model?: string; stream?: boolean; max_tokens?: number; max_completion_tokens?: number }
 
 async function handle(req: Request): Promise<Response> {
   const body = (await req.json()) as Body
   body.max_completion_tokens ??= body.max_tokens ?? 4096
+  const requestId = budget ? crypto.randomUUID() : ''
+  const script = (i: number, amount: number) => (budget ? budget(i, amount, requestId) : toyScript(i, amount))
   await script(0, body.max_completion_tokens)
   const res = await fetch(upstream, {
     method: 'POST', body: JSON.stringify(body), signal: req.signal,
@@ -45,14 +80,16 @@ async function handle(req: Request): Promise<Response> {
   })
   if (!body.stream) {
     const reply = (await res.json()) as { usage?: { total_tokens?: number } }
-    await script(1, reply.usage?.total_tokens ?? 0)
+    // The gateway settles after the reply is sent.
+    if (budget) void script(1, reply.usage?.total_tokens ?? 0)
+    else await script(1, reply.usage?.total_tokens ?? 0)
     return Response.json(reply, { status: res.status })
   }
-  return new Response(metered(res.body!), { status: res.status, headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' } })
+  return new Response(metered(res.body!, script), { status: res.status, headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' } })
 }
 
 /** Passes the upstream's bytes on, one enqueue per read, after parsing every event's payload (for its usage). */
-function metered(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+function metered(body: ReadableStream<Uint8Array>, script: (i: number, amount: number) => unknown): ReadableStream<Uint8Array> {
   const reader = body.getReader()
   const decoder = new TextDecoder()
   let buffered = ''
@@ -61,7 +98,8 @@ function metered(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
     async pull(c) {
       const { done, value } = await reader.read()
       if (done) {
-        await script(1, tokens)
+        if (budget) void script(1, tokens)
+        else await script(1, tokens)
         c.close()
         return
       }
