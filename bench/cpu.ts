@@ -3,9 +3,10 @@
  * to back), so req/s measures the proxies' own work. wrk drives (a) direct, (b) the bare `Bun.serve`
  * fetch-proxy, (c) our gateway, strict budgets in Redis, (c'') the same with budget slices of $1 (`--budget-slice-usd 1`),
  * (c') our gateway with the in-process ledger,
- * (d) Portkey, and four floors (floor-proxy.ts: the least any body-inspecting gateway does, in Bun.serve, in
- * Elysia, in Elysia with two one-command Redis scripts per request, and in Elysia with the gateway's own reserve.lua
- * and settle.lua per request), at c = 1, 32, 256, JSON and SSE, interleaved per level; both gateways use the embedded store
+ * (d) Portkey, and five floors (floor-proxy.ts: the least any body-inspecting gateway does, in Bun.serve, in
+ * Elysia, in Elysia with two one-command Redis scripts per request, in Elysia with the gateway's own reserve.lua
+ * and settle.lua per request, and in Elysia with only settle.lua per request, drawing from one budget slice),
+ * at c = 1, 32, 256, JSON and SSE, interleaved per level; both gateways use the embedded store
  * (bun:sqlite). The load generator must not be the bottleneck: direct ≥ 2× bare is checked and reported.
  * CPU time of each proxy process during its run (from /proc) gives its cost per request independently of
  * how the 2 cores were shared. Before each cell, the usage records the Redis gateways left in Redis are let drain
@@ -26,7 +27,7 @@ import { cpuTimeMs } from './lib/procs.ts'
 import { round } from './lib/stats.ts'
 import { findWrk, runWrk, type WrkResult } from './wrk.ts'
 
-export const CPU_TARGETS = ['direct', 'bare', 'floor', 'floor-elysia', 'floor-elysia-redis', 'floor-elysia-budget', 'gateway-redis', 'gateway-slices', 'gateway-memory', 'portkey'] as const
+export const CPU_TARGETS = ['direct', 'bare', 'floor', 'floor-elysia', 'floor-elysia-redis', 'floor-elysia-budget', 'floor-elysia-slice', 'gateway-redis', 'gateway-slices', 'gateway-memory', 'portkey'] as const
 export type CpuTarget = (typeof CPU_TARGETS)[number]
 
 export interface CpuCell {
@@ -61,6 +62,9 @@ export interface CpuRatio {
    */
   budgetFloorOverBare: number | null
   redisOverBudgetFloor: number | null
+  /** The same with budget slices: the floor drawing from one slice and running only settle.lua per request. */
+  sliceFloorOverBare: number | null
+  slicesOverSliceFloor: number | null
   redisOverPortkey: number | null
   slicesOverPortkey: number | null
   memoryOverPortkey: number | null
@@ -116,6 +120,7 @@ export async function cpu(ctx: BenchCtx): Promise<CpuResult> {
       'floor-elysia': await startFloorProxy(up.url, { elysia: true }),
       'floor-elysia-redis': await startFloorProxy(up.url, { elysia: true, redisUrl: ctx.redisUrl }),
       'floor-elysia-budget': await startFloorProxy(up.url, { elysia: true, redisUrl: ctx.redisUrl, budgetScripts: true }),
+      'floor-elysia-slice': await startFloorProxy(up.url, { elysia: true, redisUrl: ctx.redisUrl, budgetScripts: true, slice: true }),
     }
     servers.push(...Object.values(floors))
     // Each gateway its own tenant: two gateways on one tenant's keys would ship each other's records.
@@ -139,7 +144,7 @@ export async function cpu(ctx: BenchCtx): Promise<CpuResult> {
       switch (t) {
         case 'direct': return { url: up.url + path, headers: jsonHeaders(UPSTREAM_KEY), pid: up.pid }
         case 'bare': return { url: bare.url + path, headers: jsonHeaders(UPSTREAM_KEY), pid: bare.pid }
-        case 'floor': case 'floor-elysia': case 'floor-elysia-redis': case 'floor-elysia-budget': return { url: floors[t].url + path, headers: jsonHeaders(UPSTREAM_KEY), pid: floors[t].pid }
+        case 'floor': case 'floor-elysia': case 'floor-elysia-redis': case 'floor-elysia-budget': case 'floor-elysia-slice': return { url: floors[t].url + path, headers: jsonHeaders(UPSTREAM_KEY), pid: floors[t].pid }
         case 'gateway-redis': return { url: redisGw.gw.url + path, headers: jsonHeaders(redisGw.key), pid: redisGw.gw.pid }
         case 'gateway-slices': return { url: slicesGw.gw.url + path, headers: jsonHeaders(slicesGw.key), pid: slicesGw.gw.pid }
         case 'gateway-memory': return { url: memGw.gw.url + path, headers: jsonHeaders(memGw.key), pid: memGw.gw.pid }
@@ -198,6 +203,7 @@ export async function cpu(ctx: BenchCtx): Promise<CpuResult> {
           floorOverBare: div(rps('floor'), rps('bare')), elysiaOverFloor: div(rps('floor-elysia'), rps('floor')),
           memoryOverFloor: div(rps('gateway-memory'), rps('floor-elysia')), redisOverFloor: div(rps('gateway-redis'), rps('floor-elysia-redis')),
           budgetFloorOverBare: div(rps('floor-elysia-budget'), rps('bare')), redisOverBudgetFloor: div(rps('gateway-redis'), rps('floor-elysia-budget')),
+          sliceFloorOverBare: div(rps('floor-elysia-slice'), rps('bare')), slicesOverSliceFloor: div(rps('gateway-slices'), rps('floor-elysia-slice')),
           redisOverPortkey: div(rps('gateway-redis'), rps('portkey')), slicesOverPortkey: div(rps('gateway-slices'), rps('portkey')), memoryOverPortkey: div(rps('gateway-memory'), rps('portkey')),
         }
         ratios.push(r)

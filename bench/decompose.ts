@@ -5,12 +5,15 @@
  * scripts, and the floor running the gateway's own reserve.lua and settle.lua), all behind the 0 ms upstream, in interleaved
  * rounds under wrk at c=32 (each round starts at another target and every other round runs backwards, so drifting
  * machine load hits all alike). Reports medians over the rounds: req/s, its ratio to the bare proxy's, CPU time per
- * request of the serving process, of its main thread alone, and of Redis.
+ * request of the serving process, of its main thread alone, and of Redis; then, for the targets that use Redis, what
+ * Redis spent per request by command (its `INFO commandstats`: each EVALSHA in all, and the commands the scripts ran
+ * inside it, whose time is part of the EVALSHA's).
  *
- *   bun bench/decompose.ts [--mode json|stream] [--rounds 6] [-d 4] [--ledger memory,redis]
+ *   bun bench/decompose.ts [--mode json|stream] [--rounds 6] [-d 4] [--ledger memory,redis[,slices]]
  *                          [--variants ',ledger,budget,record+headers+deadline+budget'] [--warmup 8]
  *
- * A variant is a '+'-joined list of switches (bench/ablation.patch names them); the empty one is the gateway as
+ * `slices` is the Redis ledger with budget slices of $1, beside the floor that runs only settle.lua per request,
+ * drawing from one slice. A variant is a '+'-joined list of switches (bench/ablation.patch names them); the empty one is the gateway as
  * shipped. The difference between two variants is what the parts left out cost. ~7 minutes with the defaults.
  */
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
@@ -53,6 +56,13 @@ function buildPatched(dir: string): string {
   return out
 }
 
+/** `INFO commandstats` → calls and µs in all per command. */
+function parseCommandStats(info: string): Map<string, { calls: number; usec: number }> {
+  const out = new Map<string, { calls: number; usec: number }>()
+  for (const m of info.matchAll(/^cmdstat_([\w|]+):calls=(\d+),usec=(\d+)/gm)) out.set(m[1]!, { calls: Number(m[2]), usec: Number(m[3]) })
+  return out
+}
+
 interface Target { name: string; url: string; key: string; pid: number; redisTenant?: string }
 
 // A fresh clone has no bench/.tmp yet.
@@ -71,7 +81,8 @@ try {
     { name: 'bare proxy', url: bare.url, key: 'sk-bench-upstream', pid: bare.pid },
     { name: 'Elysia floor', url: floor.url, key: 'sk-bench-upstream', pid: floor.pid },
   ]
-  if (values.ledger!.split(',').includes('redis')) {
+  const ledgers = values.ledger!.split(',')
+  if (ledgers.includes('redis')) {
     // The round trips of a per-request budget without our ledger around them: two one-command scripts, then the
     // gateway's own reserve.lua and settle.lua with its keys and arguments.
     for (const budgetScripts of [false, true]) {
@@ -79,13 +90,19 @@ try {
       targets.push({ name: `Elysia floor + ${budgetScripts ? 'budget' : 'two one-command'} scripts`, url: f.url, key: 'sk-bench-upstream', pid: f.pid })
     }
   }
-  for (const ledger of values.ledger!.split(',')) {
+  if (ledgers.includes('slices')) {
+    const f = await startFloorProxy(up.url, { elysia: true, redisUrl: redis.url, budgetScripts: true, slice: true })
+    targets.push({ name: 'Elysia floor + settle script (slice)', url: f.url, key: 'sk-bench-upstream', pid: f.pid })
+  }
+  for (const ledger of ledgers) {
     for (const variant of values.variants!.split(',')) {
       const tenant = `dc-${ledger}-${variant.replace(/\W/g, '_') || 'shipped'}`
       const dataDir = mkdtempSync(`${dir}/data-`)
       const key = seedEmbedded(dataDir, tenant)
-      const gw = await startOurGateway({ name: tenant, databaseUrl: null, redisUrl: ledger === 'redis' ? redis.url : null, config, dataDir, env: { GW_ABL: variant } })
-      targets.push({ name: `gateway ${ledger}${variant ? ` without ${variant}` : ''}`, url: gw.url, key, pid: gw.pid, redisTenant: ledger === 'redis' ? tenant : undefined })
+      const onRedis = ledger === 'redis' || ledger === 'slices'
+      const env: Record<string, string> = { GW_ABL: variant, ...(ledger === 'slices' ? { GATEWAY_BUDGET_SLICE_USD: '1' } : {}) }
+      const gw = await startOurGateway({ name: tenant, databaseUrl: null, redisUrl: onRedis ? redis.url : null, config, dataDir, env })
+      targets.push({ name: `gateway ${ledger}${variant ? ` without ${variant}` : ''}`, url: gw.url, key, pid: gw.pid, redisTenant: onRedis ? tenant : undefined })
     }
   }
   const redisTenants = targets.flatMap((t) => (t.redisTenant ? [t.redisTenant] : []))
@@ -94,6 +111,8 @@ try {
   // Past the JIT compiler's first seconds (bench/cpu.ts's warm-up).
   for (const t of targets) await runWrk(wrk.path, spec(t, Number(values.warmup)))
   const rows = new Map(targets.map((t) => [t.name, { rps: [] as number[], cpu: [] as number[], main: [] as number[], redis: [] as number[] }]))
+  /** Per target, per Redis command: [calls, µs] per request, one entry per round. */
+  const commands = new Map<string, Map<string, { calls: number[]; usec: number[] }>>()
   for (let round = 0; round < Number(values.rounds); round++) {
     const order = targets.map((_, i) => targets[(i + round) % targets.length]!)
     if (round % 2 === 1) order.reverse()
@@ -101,9 +120,19 @@ try {
       // One target's usage records are shipped before the next one's cell, not during it.
       await usageShipped(admin, redisTenants, console.log)
       await runWrk(wrk.path, spec(t, 1))
+      await admin.config('RESETSTAT')
       const [c0, m0, r0] = [cpuTimeMs(t.pid), cpuTimeMs(t.pid, t.pid), cpuTimeMs(redisPid)]
       const r = await runWrk(wrk.path, spec(t, Number(values.d)))
+      const stats = parseCommandStats(await admin.info('commandstats'))
       const per = (ms: number) => (ms / r.requests) * 1000
+      // The admin connection's own INFO/CONFIG/XLEN are not the target's.
+      for (const [cmd, v] of stats) {
+        if (['info', 'config', 'xlen'].includes(cmd.split('|')[0]!) || v.calls < r.requests / 100) continue
+        const byCmd = commands.get(t.name) ?? commands.set(t.name, new Map()).get(t.name)!
+        const c = byCmd.get(cmd) ?? byCmd.set(cmd, { calls: [], usec: [] }).get(cmd)!
+        c.calls.push(v.calls / r.requests)
+        c.usec.push(v.usec / r.requests)
+      }
       const row = rows.get(t.name)!
       row.rps.push(r.rps)
       row.cpu.push(per(cpuTimeMs(t.pid) - c0))
@@ -117,6 +146,15 @@ try {
   console.log('| --- | --- | --- | --- | --- | --- | --- |')
   for (const [name, r] of rows) {
     console.log(`| ${name} | ${Math.round(median(r.rps))} | ${(median(r.rps) / bareRps).toFixed(2)}× | ${median(r.cpu).toFixed(1)} | ${median(r.main).toFixed(1)} | ${median(r.redis).toFixed(1)} | ${r.rps.map(Math.round).join(' / ')} |`)
+  }
+  if (commands.size) {
+    console.log('\nRedis by command, per request (medians; µs of the commands inside a script are also in its EVALSHA)\n')
+    console.log('| target | command | calls | µs |')
+    console.log('| --- | --- | --- | --- |')
+    for (const [name, byCmd] of commands) {
+      const sorted = [...byCmd].sort((a, b) => median(b[1].usec) - median(a[1].usec))
+      for (const [cmd, c] of sorted) console.log(`| ${name} | ${cmd} | ${median(c.calls).toFixed(2)} | ${median(c.usec).toFixed(2)} |`)
+    }
   }
 } finally {
   admin.disconnect()

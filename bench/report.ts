@@ -73,12 +73,13 @@ function cpuMd(c: CpuResult): string {
     '(c) our gateway with strict budgets in Redis, (c\'\') the same with budget slices of $1 (`gateway-slices`, `--budget-slice-usd 1`), ' +
     '(c\') our gateway with the in-process ledger — all on the embedded store (bun:sqlite) — and ' +
     `(d) Portkey ${'version' in c.portkey ? c.portkey.version : `— **unavailable**: ${c.portkey.unavailable}`} under Bun, ` +
-    'and four floors (`bench/floor-proxy.ts`): the least any gateway that reads what it forwards does — parse the request and send it ' +
+    'and five floors (`bench/floor-proxy.ts`): the least any gateway that reads what it forwards does — parse the request and send it ' +
     're-serialised, parse the JSON reply or every SSE event of the streamed one — as a bare `Bun.serve` handler (floor), as an Elysia route ' +
     '(floor-elysia), and as an Elysia route that also runs two Lua scripts per request through ioredis, before and after the upstream call ' +
     '(floor-elysia-redis: the round trips of a per-request atomic budget, two one-command scripts), or the gateway\'s own reserve.lua and ' +
     'settle.lua with the keys and arguments its ledger sends, the settle after the reply as the gateway does, and none of the ledger\'s ' +
-    'bookkeeping (floor-elysia-budget: the most a gateway that reserves and settles each request with these scripts can do here). ' +
+    'bookkeeping (floor-elysia-budget: the most a gateway that reserves and settles each request with these scripts can do here), ' +
+    'or, as with budget slices, draws each request from one slice leased at start and runs only settle.lua per request (floor-elysia-slice). ' +
     `The upstream answers at once (SSE: ${c.chunks} chunks back to back), so req/s is bounded by the proxies' own CPU. Latency = request start → whole ` +
     'response read, wrk\'s percentiles (with its coordinated-omission correction; at c=1 see also the requests as timed, below). CPU/1k = CPU time (user + system, /proc) of the serving process (the upstream for direct) per 1,000 requests: cost per request, ' +
     'independent of how the cores were shared. Each gateway serves its own tenant, and before each cell the usage records the Redis gateways ' +
@@ -91,8 +92,8 @@ function cpuMd(c: CpuResult): string {
   }
   out.push('### Ratios (req/s)', '', table(['mode', 'conc.', 'direct / bare (≥ 2× = wrk not the bottleneck)', 'gw Redis / bare', 'gw Redis + slices / bare', 'gw in-process / bare', 'Portkey / bare', 'gw Redis / Portkey', 'gw Redis + slices / Portkey', 'gw in-process / Portkey'],
     c.ratios.map((r) => [r.mode, r.concurrency, x(r.directOverBare), x(r.redisOverBare), x(r.slicesOverBare), x(r.memoryOverBare), x(r.portkeyOverBare), x(r.redisOverPortkey), x(r.slicesOverPortkey), x(r.memoryOverPortkey)])), '')
-  out.push('### Against the floors (req/s)', '', table(['mode', 'conc.', 'floor / bare', 'floor-elysia / floor', 'floor-elysia-budget / bare', 'gw in-process / floor-elysia', 'gw Redis / floor-elysia-redis', 'gw Redis / floor-elysia-budget'],
-    c.ratios.map((r) => [r.mode, r.concurrency, x(r.floorOverBare), x(r.elysiaOverFloor), x(r.budgetFloorOverBare), x(r.memoryOverFloor), x(r.redisOverFloor), x(r.redisOverBudgetFloor)])), '')
+  out.push('### Against the floors (req/s)', '', table(['mode', 'conc.', 'floor / bare', 'floor-elysia / floor', 'floor-elysia-budget / bare', 'floor-elysia-slice / bare', 'gw in-process / floor-elysia', 'gw Redis / floor-elysia-redis', 'gw Redis / floor-elysia-budget', 'gw Redis + slices / floor-elysia-slice'],
+    c.ratios.map((r) => [r.mode, r.concurrency, x(r.floorOverBare), x(r.elysiaOverFloor), x(r.budgetFloorOverBare), x(r.sliceFloorOverBare), x(r.memoryOverFloor), x(r.redisOverFloor), x(r.redisOverBudgetFloor), x(r.slicesOverSliceFloor)])), '')
   const added = (p50: 'addedP50Ms' | 'wrkAddedP50Ms', p99: 'addedP99Ms' | 'wrkAddedP99Ms') => table(['mode', ...targets.slice(1).map((t) => `${t} p50 / p99`)],
     ['json', 'stream'].map((m) => [m, ...targets.slice(1).map((t) => {
       const a = c.addedAtC1.find((y) => y.mode === m && y.target === t)

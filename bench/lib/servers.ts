@@ -21,9 +21,9 @@ export async function startBareProxy(upstreamUrl: string, env: Record<string, st
 
 /** The metering floor (floor-proxy.ts): what any body-inspecting gateway does, in Bun.serve or Elysia, with or without Redis. */
 export async function startFloorProxy(upstreamUrl: string,
-  opts: { elysia?: boolean; redisUrl?: string; budgetScripts?: boolean; env?: Record<string, string> } = {}): Promise<Server> {
+  opts: { elysia?: boolean; redisUrl?: string; budgetScripts?: boolean; slice?: boolean; env?: Record<string, string> } = {}): Promise<Server> {
   const args = ['--upstream', upstreamUrl, ...(opts.elysia ? ['--elysia'] : []), ...(opts.redisUrl ? ['--redis', opts.redisUrl] : []),
-    ...(opts.budgetScripts ? ['--budget-scripts'] : [])]
+    ...(opts.budgetScripts ? ['--budget-scripts'] : []), ...(opts.slice ? ['--slice'] : [])]
   const child = spawnChild(`floor-proxy${opts.elysia ? ' (elysia)' : ''}${opts.redisUrl ? ' (redis)' : ''}`, [BUN, `${ROOT}bench/floor-proxy.ts`, ...args],
     { env: { ...(process.env as Record<string, string>), ...opts.env } })
   const line = await child.waitForLine(/^LISTENING /, 15_000)
