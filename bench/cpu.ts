@@ -184,7 +184,7 @@ export async function cpu(ctx: BenchCtx): Promise<CpuResult> {
           const cpuUsed = cpuMs(tg.pid) - cpu0
           const cell: CpuCell = { mode, concurrency: c, target: t, wrk: r, cpuMsPer1k: r.requests ? round((cpuUsed / r.requests) * 1000, 1) : null }
           cells.push(cell)
-          ctx.log(`  cpu ${mode.padEnd(6)} c=${String(c).padEnd(3)} ${t.padEnd(14)} rps=${r.rps} p50=${r.p50Ms} p99=${r.p99Ms} ms` +
+          ctx.log(`  cpu ${mode.padEnd(6)} c=${String(c).padEnd(3)} ${t.padEnd(19)} rps=${r.rps} p50=${r.p50Ms} p99=${r.p99Ms} ms` +
             ` cpu/1k=${cell.cpuMsPer1k} ms${r.non2xx || r.socketErrors ? ` non2xx=${r.non2xx} socket=${r.socketErrors}` : ''}`)
         }
       }

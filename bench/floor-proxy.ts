@@ -11,7 +11,7 @@
  *     Two one-command scripts by default; with `--budget-scripts` the gateway's own reserve.lua and settle.lua
  *     (src/budget/scripts.ts) with the keys and arguments its ledger sends, the settle after the reply is sent as
  *     the gateway does, and none of the ledger's bookkeeping around them (holdings, recovery, retries). Its stream
- *     of usage records is cut to ~1,000 entries a second instead of shipped. With `--slice` as well, as the gateway
+ *     of usage records is trimmed to about 1,000 entries once a second instead of shipped. With `--slice` as well, as the gateway
  *     with budget slices: one slice leased at start, requests drawn from it without a round trip, and only
  *     settle.lua per request, shrinking the slice by the draw.
  *
@@ -43,15 +43,29 @@ const toyScript = (i: number, amount: number) => (redis ? redis.evalsha(sha[i]!,
 
 /**
  * The gateway's reserve.lua / settle.lua as its ledger calls them (redis-ledger.ts), for one tenant, no limit; with
- * `slice`, reserve.lua once for a slice that outlasts any benchmark, and settle.lua naming it.
+ * `slice`, reserve.lua once for a slice that outlasts any benchmark, and settle.lua naming it and the request's draw.
+ * Its client is a plain auto-pipelined ioredis, without the gateway's per-command timeout: if anything a little
+ * cheaper than the gateway's, which only makes the floor a higher bound.
  */
-async function budgetScripts(client: Redis, slice: boolean) {
+interface BudgetFloor {
+  reserve(requestId: string, micros: number): Promise<void>
+  /** Sent after the reply, as the gateway does; a failure is counted (and its first one logged), never thrown. */
+  settle(requestId: string, costMicros: number, reservedMicros: number): void
+}
+
+let settleFailures = 0
+process.on('exit', () => {
+  if (settleFailures) console.error(`floor-proxy: ${settleFailures} settles failed`)
+})
+
+async function budgetScripts(client: Redis, slice: boolean): Promise<BudgetFloor> {
   const scripts = registerScripts(client)
   const tenantId = `floor-${process.pid}`
   const k = tenantKeys(tenantId)
   const period = 'total'
   const epoch = '1'
-  setInterval(() => void client.xtrim(k.ledger, 'MAXLEN', '~', 1000), 1000).unref()
+  // Trimmed once a second to about 1,000 entries: the records are not shipped anywhere.
+  setInterval(() => void client.xtrim(k.ledger, 'MAXLEN', '~', 1000).catch(() => {}), 1000).unref()
   await client.mset(k.epoch, epoch, k.spent(period), 0)
   const sliceId = slice ? `slice:${crypto.randomUUID()}` : ''
   if (slice) {
@@ -60,23 +74,35 @@ async function budgetScripts(client: Redis, slice: boolean) {
       [sliceId, 1e12, -1, at, at + 7_200_000, period, 60_000, epoch, 1])
     if (r[0] !== 1) throw new Error(`slice lease answered ${JSON.stringify(r)}`)
   }
-  return async (i: number, amount: number, requestId: string) => {
+  const settleNow = async (requestId: string, costMicros: number, reservedMicros: number) => {
     const now = Date.now()
-    if (i === 0) {
-      if (slice) return
-      const r = await scripts.reserve([k.spent(period), k.reserved(period), k.resv, k.resvAmt, k.epoch],
-        [requestId, amount * 10, -1, now, now + 7_200_000, period, 60_000, epoch])
-      if (r[0] !== 1) throw new Error(`reserve answered ${JSON.stringify(r)}`)
-      return
-    }
     const record = { requestId, tenantId, keyId: 'key-floor', model: 'gpt-4o-mini', provider: 'openai', promptTokens: 12,
-      completionTokens: amount, costUsdMicros: amount * 10, status: 'ok', startedAt: now, durationMs: 1, clientRequestId: requestId }
+      completionTokens: costMicros / 10, costUsdMicros: costMicros, status: 'ok', startedAt: now, durationMs: 1, clientRequestId: requestId }
+    // A request drawn from the slice names it and what it drew: its reservation, as the gateway's SliceBook records.
     const r = await scripts.settle([k.spent(period), k.reserved(period), k.resv, k.resvAmt, k.done, k.ledger, k.epoch],
-      [requestId, amount * 10, now, 86_400_000, period, epoch, JSON.stringify(recordToFields(record)), sliceId, slice ? amount * 10 : 0])
+      [requestId, costMicros, now, 86_400_000, period, epoch, JSON.stringify(recordToFields(record)), sliceId, slice ? reservedMicros : 0])
     if (r[0] !== 1) throw new Error(`settle answered ${JSON.stringify(r)}`)
   }
+  return {
+    async reserve(requestId, micros) {
+      if (slice) return
+      const now = Date.now()
+      const r = await scripts.reserve([k.spent(period), k.reserved(period), k.resv, k.resvAmt, k.epoch],
+        [requestId, micros, -1, now, now + 7_200_000, period, 60_000, epoch])
+      if (r[0] !== 1) throw new Error(`reserve answered ${JSON.stringify(r)}`)
+    },
+    settle(requestId, costMicros, reservedMicros) {
+      settleNow(requestId, costMicros, reservedMicros).catch((e: unknown) => {
+        if (settleFailures++ === 0) console.error(`floor-proxy: settle failed: ${e instanceof Error ? e.message : String(e)}`)
+      })
+    },
+  }
 }
+if (values.slice && !values['budget-scripts']) throw new Error('--slice needs --budget-scripts')
+if (values['budget-scripts'] && !redis) throw new Error('--budget-scripts needs --redis URL')
 const budget = redis && values['budget-scripts'] ? (await preloadScripts(redis), await budgetScripts(redis, values.slice!)) : null
+/** µUSD per token in the budget floor's reservations and charges. */
+const MICROS_PER_TOKEN = 10
 
 interface Body { model?: string; stream?: boolean; max_tokens?: number; max_completion_tokens?: number }
 
@@ -84,24 +110,25 @@ async function handle(req: Request): Promise<Response> {
   const body = (await req.json()) as Body
   body.max_completion_tokens ??= body.max_tokens ?? 4096
   const requestId = budget ? crypto.randomUUID() : ''
-  const script = (i: number, amount: number) => (budget ? budget(i, amount, requestId) : toyScript(i, amount))
-  await script(0, body.max_completion_tokens)
+  const reserved = body.max_completion_tokens * MICROS_PER_TOKEN
+  if (budget) await budget.reserve(requestId, reserved)
+  else await toyScript(0, body.max_completion_tokens)
+  // The gateway settles after the reply is sent; the one-command floor waits for its script first.
+  const settle = (tokens: number) => (budget ? budget.settle(requestId, tokens * MICROS_PER_TOKEN, reserved) : toyScript(1, tokens))
   const res = await fetch(upstream, {
     method: 'POST', body: JSON.stringify(body), signal: req.signal,
     headers: { 'content-type': 'application/json', authorization: req.headers.get('authorization') ?? '' },
   })
   if (!body.stream) {
     const reply = (await res.json()) as { usage?: { total_tokens?: number } }
-    // The gateway settles after the reply is sent.
-    if (budget) void script(1, reply.usage?.total_tokens ?? 0)
-    else await script(1, reply.usage?.total_tokens ?? 0)
+    await settle(reply.usage?.total_tokens ?? 0)
     return Response.json(reply, { status: res.status })
   }
-  return new Response(metered(res.body!, script), { status: res.status, headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' } })
+  return new Response(metered(res.body!, settle), { status: res.status, headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' } })
 }
 
 /** Passes the upstream's bytes on, one enqueue per read, after parsing every event's payload (for its usage). */
-function metered(body: ReadableStream<Uint8Array>, script: (i: number, amount: number) => unknown): ReadableStream<Uint8Array> {
+function metered(body: ReadableStream<Uint8Array>, settle: (tokens: number) => unknown): ReadableStream<Uint8Array> {
   const reader = body.getReader()
   const decoder = new TextDecoder()
   let buffered = ''
@@ -110,8 +137,7 @@ function metered(body: ReadableStream<Uint8Array>, script: (i: number, amount: n
     async pull(c) {
       const { done, value } = await reader.read()
       if (done) {
-        if (budget) void script(1, tokens)
-        else await script(1, tokens)
+        await settle(tokens)
         c.close()
         return
       }

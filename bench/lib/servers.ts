@@ -24,7 +24,7 @@ export async function startFloorProxy(upstreamUrl: string,
   opts: { elysia?: boolean; redisUrl?: string; budgetScripts?: boolean; slice?: boolean; env?: Record<string, string> } = {}): Promise<Server> {
   const args = ['--upstream', upstreamUrl, ...(opts.elysia ? ['--elysia'] : []), ...(opts.redisUrl ? ['--redis', opts.redisUrl] : []),
     ...(opts.budgetScripts ? ['--budget-scripts'] : []), ...(opts.slice ? ['--slice'] : [])]
-  const child = spawnChild(`floor-proxy${opts.elysia ? ' (elysia)' : ''}${opts.redisUrl ? ' (redis)' : ''}`, [BUN, `${ROOT}bench/floor-proxy.ts`, ...args],
+  const child = spawnChild(`floor-proxy${opts.elysia ? ' (elysia)' : ''}${opts.redisUrl ? ' (redis)' : ''}${opts.budgetScripts ? ' (budget)' : ''}${opts.slice ? ' (slice)' : ''}`, [BUN, `${ROOT}bench/floor-proxy.ts`, ...args],
     { env: { ...(process.env as Record<string, string>), ...opts.env } })
   const line = await child.waitForLine(/^LISTENING /, 15_000)
   return { url: line.slice('LISTENING '.length).trim(), child, pid: child.proc.pid }
