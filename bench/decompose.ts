@@ -2,14 +2,15 @@
  * Where the gateway's CPU per request goes, part by part: the gateway built with parts left out (temporary
  * switches in bench/ablation.patch, applied to a copy of src/ in bench/.tmp; never in the product), beside the
  * bare proxy and the Elysia metering floor (bench/floor-proxy.ts; with Redis also the floor running two one-command
- * scripts, and the floor running the gateway's own reserve.lua and settle.lua), all behind the 0 ms upstream, in interleaved
- * rounds under wrk at c=32 (each round starts at another target and every other round runs backwards, so drifting
- * machine load hits all alike). Reports medians over the rounds: req/s, its ratio to the bare proxy's, CPU time per
- * request of the serving process, of its main thread alone, and of Redis; then, for the targets that use Redis, what
+ * scripts, and the floor running the gateway's own reserve.lua and settle.lua), all behind the 0 ms upstream, in
+ * interleaved rounds under wrk at c=32 or -c N (each round starts at another target and every other round runs
+ * backwards, so drifting machine load hits all alike). Reports medians over the rounds: req/s, its ratio to the bare
+ * proxy's, CPU time per request of the serving process, of its main thread alone, and of Redis (with -c 1 also each
+ * request's latency as the client timed it: p50, p99, the share over 1 ms); then, for the targets that use Redis, what
  * Redis spent per request by command (its `INFO commandstats`: each EVALSHA in all, and the commands the scripts ran
  * inside it, whose time is part of the EVALSHA's).
  *
- *   bun bench/decompose.ts [--mode json|stream] [--rounds 6] [-d 4] [--ledger memory,redis[,slices]]
+ *   bun bench/decompose.ts [--mode json|stream] [--rounds 6] [-d 4] [-c 32] [--ledger memory,redis[,slices]]
  *                          [--variants ',ledger,budget,record+headers+deadline+budget'] [--warmup 8]
  *
  * `slices` is the Redis ledger with budget slices of $1, beside the floor that runs only settle.lua per request,
@@ -30,12 +31,14 @@ import { findWrk, runWrk } from './wrk.ts'
 const { values } = parseArgs({
   options: {
     mode: { type: 'string', default: 'json' }, rounds: { type: 'string', default: '6' }, d: { type: 'string', default: '4' },
+    c: { type: 'string', default: '32' },
     ledger: { type: 'string', default: 'memory,redis' },
     variants: { type: 'string', default: ',ledger,budget,record+headers+deadline+budget' },
     warmup: { type: 'string', default: '8' },
   },
 })
 const mode = values.mode as 'json' | 'stream'
+const connections = Number(values.c)
 if (mode !== 'json' && mode !== 'stream') throw new Error('--mode is json or stream')
 const wrk = findWrk()
 if ('missing' in wrk) throw new Error(wrk.missing)
@@ -107,10 +110,10 @@ try {
   }
   const redisTenants = targets.flatMap((t) => (t.redisTenant ? [t.redisTenant] : []))
   const spec = (t: Target, durationS: number) =>
-    ({ url: `${t.url}/v1/chat/completions`, headers: jsonHeaders(t.key), body: chatBody({ stream: mode === 'stream' }), connections: 32, durationS })
-  // Past the JIT compiler's first seconds (bench/cpu.ts's warm-up).
-  for (const t of targets) await runWrk(wrk.path, spec(t, Number(values.warmup)))
-  const rows = new Map(targets.map((t) => [t.name, { rps: [] as number[], cpu: [] as number[], main: [] as number[], redis: [] as number[] }]))
+    ({ url: `${t.url}/v1/chat/completions`, headers: jsonHeaders(t.key), body: chatBody({ stream: mode === 'stream' }), connections, durationS })
+  // Past the JIT compiler's first seconds (bench/cpu.ts's warm-up), at c=32 whatever the level measured.
+  for (const t of targets) await runWrk(wrk.path, { ...spec(t, Number(values.warmup)), connections: 32 })
+  const rows = new Map(targets.map((t) => [t.name, { rps: [] as number[], cpu: [] as number[], main: [] as number[], redis: [] as number[], p50: [] as number[], p99: [] as number[], over1: [] as number[] }]))
   /** Per target, one map per round: Redis command → calls and µs per request. */
   const commands = new Map<string, Map<string, { calls: number; usec: number }>[]>()
   for (let round = 0; round < Number(values.rounds); round++) {
@@ -136,14 +139,24 @@ try {
       row.cpu.push(per(cpuTimeMs(t.pid) - c0))
       row.main.push(per(cpuTimeMs(t.pid, t.pid) - m0))
       row.redis.push(per(cpuTimeMs(redisPid) - r0))
+      // With one connection wrk's script times each request (wrk.ts): the latency as the client saw it.
+      if (r.raw) {
+        row.p50.push(r.raw.p50Ms)
+        row.p99.push(r.raw.p99Ms)
+        row.over1.push((r.raw.over1Ms / r.raw.n) * 100)
+      }
     }
   }
   const bareRps = median(rows.get('bare proxy')!.rps)
-  console.log(`\n${mode}, c=32, medians of ${values.rounds} rounds of ${values.d} s\n`)
-  console.log('| target | req/s | vs bare | CPU µs / req | main thread µs / req | Redis µs / req | req/s by round |')
-  console.log('| --- | --- | --- | --- | --- | --- | --- |')
+  const timed = rows.get('bare proxy')!.p99.length > 0
+  console.log(`\n${mode}, c=${connections}, medians of ${values.rounds} rounds of ${values.d} s\n`)
+  console.log(`| target | req/s | vs bare | CPU µs / req | main thread µs / req | Redis µs / req |${timed ? ' p50 / p99 ms | % over 1 ms | p99 by round |' : ''} req/s by round |`)
+  console.log(`| --- | --- | --- | --- | --- | --- |${timed ? ' --- | --- | --- |' : ''} --- |`)
   for (const [name, r] of rows) {
-    console.log(`| ${name} | ${Math.round(median(r.rps))} | ${(median(r.rps) / bareRps).toFixed(2)}× | ${median(r.cpu).toFixed(1)} | ${median(r.main).toFixed(1)} | ${median(r.redis).toFixed(1)} | ${r.rps.map(Math.round).join(' / ')} |`)
+    const latency = timed
+      ? ` ${median(r.p50).toFixed(3)} / ${median(r.p99).toFixed(3)} | ${median(r.over1).toFixed(1)} | ${r.p99.map((x) => x.toFixed(2)).join(' / ')} |`
+      : ''
+    console.log(`| ${name} | ${Math.round(median(r.rps))} | ${(median(r.rps) / bareRps).toFixed(2)}× | ${median(r.cpu).toFixed(1)} | ${median(r.main).toFixed(1)} | ${median(r.redis).toFixed(1)} |${latency} ${r.rps.map(Math.round).join(' / ')} |`)
   }
   if (commands.size) {
     console.log('\nRedis by command, per request (medians; µs of the commands inside a script are also in its EVALSHA)\n')
