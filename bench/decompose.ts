@@ -66,7 +66,8 @@ function parseCommandStats(info: string): Map<string, { calls: number; usec: num
   return out
 }
 
-interface Target { name: string; url: string; key: string; pid: number; redisTenant?: string }
+/** `redis`: it uses Redis (its commands are broken down); `redisTenant`: a gateway's tenant, whose records ship. */
+interface Target { name: string; url: string; key: string; pid: number; redis?: boolean; redisTenant?: string }
 
 // A fresh clone has no bench/.tmp yet.
 mkdirSync(TMP, { recursive: true })
@@ -90,12 +91,12 @@ try {
     // gateway's own reserve.lua and settle.lua with its keys and arguments.
     for (const budgetScripts of [false, true]) {
       const f = await startFloorProxy(up.url, { elysia: true, redisUrl: redis.url, budgetScripts })
-      targets.push({ name: `Elysia floor + ${budgetScripts ? 'budget' : 'two one-command'} scripts`, url: f.url, key: 'sk-bench-upstream', pid: f.pid })
+      targets.push({ name: `Elysia floor + ${budgetScripts ? 'budget' : 'two one-command'} scripts`, url: f.url, key: 'sk-bench-upstream', pid: f.pid, redis: true })
     }
   }
   if (ledgers.includes('slices')) {
     const f = await startFloorProxy(up.url, { elysia: true, redisUrl: redis.url, budgetScripts: true, slice: true })
-    targets.push({ name: 'Elysia floor + settle script (slice)', url: f.url, key: 'sk-bench-upstream', pid: f.pid })
+    targets.push({ name: 'Elysia floor + settle script (slice)', url: f.url, key: 'sk-bench-upstream', pid: f.pid, redis: true })
   }
   for (const ledger of ledgers) {
     for (const variant of values.variants!.split(',')) {
@@ -105,7 +106,7 @@ try {
       const onRedis = ledger === 'redis' || ledger === 'slices'
       const env: Record<string, string> = { GW_ABL: variant, ...(ledger === 'slices' ? { GATEWAY_BUDGET_SLICE_USD: '1' } : {}) }
       const gw = await startOurGateway({ name: tenant, databaseUrl: null, redisUrl: onRedis ? redis.url : null, config, dataDir, env })
-      targets.push({ name: `gateway ${ledger}${variant ? ` without ${variant}` : ''}`, url: gw.url, key, pid: gw.pid, redisTenant: onRedis ? tenant : undefined })
+      targets.push({ name: `gateway ${ledger}${variant ? ` without ${variant}` : ''}`, url: gw.url, key, pid: gw.pid, redis: onRedis, redisTenant: onRedis ? tenant : undefined })
     }
   }
   const redisTenants = targets.flatMap((t) => (t.redisTenant ? [t.redisTenant] : []))
@@ -128,7 +129,7 @@ try {
       const r = await runWrk(wrk.path, spec(t, Number(values.d)))
       const stats = parseCommandStats(await admin.info('commandstats'))
       const per = (ms: number) => (ms / r.requests) * 1000
-      if (t.redisTenant || t.name.startsWith('Elysia floor +')) {
+      if (t.redis) {
         // The admin connection's own CONFIG RESETSTAT is not the target's.
         const round = new Map<string, { calls: number; usec: number }>()
         for (const [cmd, v] of stats) if (!cmd.startsWith('config|')) round.set(cmd, { calls: v.calls / r.requests, usec: v.usec / r.requests })

@@ -24,6 +24,7 @@ import { parseArgs } from 'node:util'
 import { Elysia } from 'elysia'
 import { Redis } from 'ioredis'
 import { preloadScripts, recordToFields, registerScripts, tenantKeys } from '../src/budget/scripts.ts'
+import { RESERVATION_TTL_MS } from '../src/budget/service.ts'
 
 const { values } = parseArgs({
   options: {
@@ -64,14 +65,16 @@ async function budgetScripts(client: Redis, slice: boolean): Promise<BudgetFloor
   const k = tenantKeys(tenantId)
   const period = 'total'
   const epoch = '1'
+  const reserveKeys: [string, string, string, string, string] = [k.spent(period), k.reserved(period), k.resv, k.resvAmt, k.epoch]
+  const settleKeys: [string, string, string, string, string, string, string] =
+    [k.spent(period), k.reserved(period), k.resv, k.resvAmt, k.done, k.ledger, k.epoch]
   // Trimmed once a second to about 1,000 entries: the records are not shipped anywhere.
   setInterval(() => void client.xtrim(k.ledger, 'MAXLEN', '~', 1000).catch(() => {}), 1000).unref()
   await client.mset(k.epoch, epoch, k.spent(period), 0)
   const sliceId = slice ? `slice:${crypto.randomUUID()}` : ''
   if (slice) {
     const at = Date.now()
-    const r = await scripts.reserve([k.spent(period), k.reserved(period), k.resv, k.resvAmt, k.epoch],
-      [sliceId, 1e12, -1, at, at + 7_200_000, period, 60_000, epoch, 1])
+    const r = await scripts.reserve(reserveKeys, [sliceId, 1e12, -1, at, at + RESERVATION_TTL_MS, period, 60_000, epoch, 1])
     if (r[0] !== 1) throw new Error(`slice lease answered ${JSON.stringify(r)}`)
   }
   const settleNow = async (requestId: string, costMicros: number, reservedMicros: number) => {
@@ -79,7 +82,7 @@ async function budgetScripts(client: Redis, slice: boolean): Promise<BudgetFloor
     const record = { requestId, tenantId, keyId: 'key-floor', model: 'gpt-4o-mini', provider: 'openai', promptTokens: 12,
       completionTokens: costMicros / 10, costUsdMicros: costMicros, status: 'ok', startedAt: now, durationMs: 1, clientRequestId: requestId }
     // A request drawn from the slice names it and what it drew: its reservation, as the gateway's SliceBook records.
-    const r = await scripts.settle([k.spent(period), k.reserved(period), k.resv, k.resvAmt, k.done, k.ledger, k.epoch],
+    const r = await scripts.settle(settleKeys,
       [requestId, costMicros, now, 86_400_000, period, epoch, JSON.stringify(recordToFields(record)), sliceId, slice ? reservedMicros : 0])
     if (r[0] !== 1) throw new Error(`settle answered ${JSON.stringify(r)}`)
   }
@@ -87,8 +90,7 @@ async function budgetScripts(client: Redis, slice: boolean): Promise<BudgetFloor
     async reserve(requestId, micros) {
       if (slice) return
       const now = Date.now()
-      const r = await scripts.reserve([k.spent(period), k.reserved(period), k.resv, k.resvAmt, k.epoch],
-        [requestId, micros, -1, now, now + 7_200_000, period, 60_000, epoch])
+      const r = await scripts.reserve(reserveKeys, [requestId, micros, -1, now, now + RESERVATION_TTL_MS, period, 60_000, epoch])
       if (r[0] !== 1) throw new Error(`reserve answered ${JSON.stringify(r)}`)
     },
     settle(requestId, costMicros, reservedMicros) {
