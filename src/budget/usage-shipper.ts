@@ -16,7 +16,7 @@
  * Tenants are discovered from the set `gw:ledger:tenants`, which the ledger SADDs after settles (see
  * redis-ledger.ts); `addTenant` registers one explicitly. The set only grows (one small entry per tenant ever
  * settled). Timer passes visit the tenants this gateway just settled for (noteSettled) and those with more
- * to ship; every `sweepEvery`-th pass, and every flush, visits all of them.
+ * to ship; a pass once every `sweepEvery` intervals, and every flush, visits all of them.
  */
 import { hostname } from 'node:os'
 import type { LogFn } from '../log.ts'
@@ -46,11 +46,14 @@ export interface UsageShipperOptions {
    */
   discover?: boolean
   /**
-   * Timer passes visit only "hot" tenants (noted by noteSettled, or left with more to ship); every
-   * `sweepEvery`-th pass visits every known tenant, which finds records settled by other or crashed gateways.
-   * Without this, an idle gateway would run one script per known tenant per second (10,000 tenants: 10,000/s).
+   * Timer passes visit only "hot" tenants (noted by noteSettled, or left with more to ship); the first pass, and
+   * then one pass once every `sweepEvery` intervals (30 s by default), visits every known tenant, which finds records
+   * settled by other or crashed gateways. Without this, an idle gateway would run one script per known tenant per
+   * second (10,000 tenants: 10,000/s).
    */
   sweepEvery?: number
+  /** Clock (ms) that spaces the full sweeps (tests). */
+  now?: () => number
   onError?: (err: unknown) => void
   /** These records are in the store now (after each successful insert): the gateway that settled them stops holding them. */
   onStored?: (records: UsageRecord[]) => void
@@ -97,7 +100,8 @@ export function createUsageShipper(opts: UsageShipperOptions): UsageShipper {
   const registered = new Set<string>()
   const sweepEvery = opts.sweepEvery ?? 30
   const hot = new Set<string>()
-  let passes = 0
+  const now = opts.now ?? (() => performance.now())
+  let lastSweepAt = -Infinity
   let timer: ReturnType<typeof setTimeout> | null = null
   let running: Promise<number> | null = null
   let stopped = false
@@ -184,9 +188,18 @@ export function createUsageShipper(opts: UsageShipperOptions): UsageShipper {
     return running
   }
 
-  /** A timer pass: a full sweep every `sweepEvery` passes, otherwise only the hot tenants. */
+  /**
+   * A timer pass: a full sweep once `sweepEvery` intervals have gone by since the last one, otherwise only the hot
+   * tenants. Counted in time, not in passes: under load full batches follow each other at once, and counted in
+   * passes the "every 30 s" sweep came every few hundred milliseconds, each one visiting idle tenants one script
+   * apiece until its batch was full.
+   */
   function timedPass(): Promise<number> {
-    if (passes++ % sweepEvery === 0) return tick()
+    const t = now()
+    if (t - lastSweepAt >= sweepEvery * intervalMs) {
+      lastSweepAt = t
+      return tick()
+    }
     if (running) return running
     const only = [...hot]
     hot.clear()

@@ -315,6 +315,28 @@ test('timer passes visit noted tenants at once and everyone else only at the per
   await shipper.stop()
 })
 
+test('full sweeps are spaced in time, not in passes: a backlog shipped in many full batches brings none early', async () => {
+  const [busy, quiet] = [uid('backlog'), uid('quiet')]
+  const backlog = await settleMany([busy], 200)
+  let clock = 0
+  // 20 full batches of 10 follow each other at once; counted in passes, every 3rd would have been a full sweep.
+  const shipper = createUsageShipper({ source: ledger, discover: false, store, batchSize: 10, intervalMs: 20, sweepEvery: 3, now: () => clock, group: uid('g') })
+  await shipper.addTenant(busy)
+  await shipper.addTenant(quiet)
+  shipper.start() // pass 0 is a sweep
+  const deadline = Date.now() + 5_000
+  while (rowsOf(backlog) === 0 && Date.now() < deadline) await Bun.sleep(2)
+  const late = await settleMany([quiet], 1) // after the first sweep, and never noted: only a sweep finds it
+  while (rowsOf(backlog) < 200 && Date.now() < deadline) await Bun.sleep(5)
+  expect(rowsOf(backlog)).toBe(200)
+  await Bun.sleep(120) // several more timer passes (intervalMs 20), still within the first 3 intervals of the clock
+  expect(rowsOf(late)).toBe(0)
+  clock = 60 // 3 intervals later: the next timer pass is a full sweep
+  while (rowsOf(late) === 0 && Date.now() < deadline) await Bun.sleep(5)
+  expect(rowsOf(late)).toBe(1)
+  await shipper.stop()
+})
+
 test('ack.lua: acks and deletes every entry of a batch larger than one XDEL slice, counting each once', async () => {
   const t = uid('big-ack')
   const k = tenantKeys(t)

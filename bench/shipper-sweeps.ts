@@ -1,0 +1,67 @@
+/**
+ * What the usage shipper costs Redis while one busy tenant's backlog ships among many idle tenants the gateway knows
+ * of: a full sweep visits idle tenants one ship-read.lua each until its batch is full, so how often the sweeps come
+ * under load is what this measures. `--records` records of one tenant are settled into its stream first, then the
+ * shipper (batches of 100, one pass a second, a full sweep every 30 s: the gateway's own settings) ships them into a
+ * store that counts them, from a cold start (whose first pass is a full sweep).
+ * Prints the time to ship them all, the scripts Redis ran meanwhile and Redis's CPU time.
+ *
+ *   bun bench/shipper-sweeps.ts [--idle 5000] [--records 30000]
+ */
+import { readFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { Redis } from 'ioredis'
+import { startRedis } from '../test/helpers/redis.ts'
+import { createRedisLedger } from '../src/budget/redis-ledger.ts'
+import { createUsageShipper } from '../src/budget/usage-shipper.ts'
+import { MAX_GROUP_RECORDS } from '../src/store/usage-writer.ts'
+
+const { values } = parseArgs({ options: { idle: { type: 'string', default: '5000' }, records: { type: 'string', default: '30000' } } })
+const idle = Number(values.idle)
+const records = Number(values.records)
+
+/** CPU time (user + system) of a process so far, ms. */
+function cpuMs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  return (Number(f[11]) + Number(f[12])) * 10
+}
+
+const redis = await startRedis({ own: true })
+const admin = new Redis(redis.url)
+const ledger = await createRedisLedger({ url: redis.url, rebuild: async () => 0 })
+try {
+  const redisPid = Number(/process_id:(\d+)/.exec(await admin.info('server'))![1])
+  const busy = 'busy'
+  await ledger.ensureCounter(busy, 'total')
+  let settled = 0
+  await Promise.all(Array.from({ length: 32 }, async () => {
+    while (settled < records) {
+      settled++
+      const id = Bun.randomUUIDv7()
+      await ledger.settle({ tenantId: busy, periodKey: 'total', requestId: id, costMicros: 1, record: {
+        requestId: id, tenantId: busy, keyId: 'k', model: 'm', provider: 'p', promptTokens: 1, completionTokens: 1,
+        costUsdMicros: 1, status: 'ok', startedAt: Date.now(), durationMs: 1,
+      } })
+    }
+  }))
+  let stored = 0
+  const shipper = createUsageShipper({
+    client: ledger.client, store: { insertUsage: async (r) => void (stored += r.length) }, batchSize: MAX_GROUP_RECORDS, discover: false,
+  })
+  for (let t = 0; t < idle; t++) await shipper.addTenant(`idle-${t}`)
+  await shipper.addTenant(busy)
+  await admin.config('RESETSTAT')
+  const cpu0 = cpuMs(redisPid)
+  const t0 = performance.now()
+  shipper.start()
+  while (stored < records) await Bun.sleep(5)
+  const ms = performance.now() - t0
+  await shipper.stop()
+  const scripts = Number(/cmdstat_evalsha:calls=(\d+)/.exec(await admin.info('commandstats'))?.[1] ?? 0)
+  console.log(`${records} records of one tenant among ${idle} idle ones shipped in ${ms.toFixed(0)} ms: ` +
+    `${scripts} scripts, Redis CPU ${cpuMs(redisPid) - cpu0} ms`)
+} finally {
+  await ledger.close()
+  admin.disconnect()
+  await redis.stop()
+}
