@@ -4,7 +4,10 @@
  * under load is what this measures. `--records` records of one tenant are settled into its stream first, then the
  * shipper (batches of 100, one pass a second, a full sweep every 30 s: the gateway's own settings) ships them into a
  * store that counts them, from a cold start (whose first pass is a full sweep).
- * Prints the time to ship them all, the scripts Redis ran meanwhile and Redis's CPU time.
+ * Prints the time to ship them all, the scripts Redis ran meanwhile (EVALSHA calls; an EVAL after a NOSCRIPT is not
+ * counted) and Redis's CPU time (/proc, at 100 ticks a second). The busy tenant is the last one known, so the first
+ * sweep walks every idle tenant before it; the backlog ships well within 30 s, so with sweeps spaced in time that
+ * first one is the only one, while counted in passes (before) one came every 30th batch.
  *
  *   bun bench/shipper-sweeps.ts [--idle 5000] [--records 30000]
  */

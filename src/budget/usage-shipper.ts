@@ -16,7 +16,7 @@
  * Tenants are discovered from the set `gw:ledger:tenants`, which the ledger SADDs after settles (see
  * redis-ledger.ts); `addTenant` registers one explicitly. The set only grows (one small entry per tenant ever
  * settled). Timer passes visit the tenants this gateway just settled for (noteSettled) and those with more
- * to ship; a pass once every `sweepEvery` intervals, and every flush, visits all of them.
+ * to ship; a sweep once every `sweepEvery` intervals (over as many passes as it takes), and every flush, visits all of them.
  */
 import { hostname } from 'node:os'
 import type { LogFn } from '../log.ts'
@@ -46,10 +46,10 @@ export interface UsageShipperOptions {
    */
   discover?: boolean
   /**
-   * Timer passes visit only "hot" tenants (noted by noteSettled, or left with more to ship); the first pass, and
-   * then one pass once every `sweepEvery` intervals (30 s by default), visits every known tenant, which finds records
-   * settled by other or crashed gateways. Without this, an idle gateway would run one script per known tenant per
-   * second (10,000 tenants: 10,000/s).
+   * Timer passes visit only "hot" tenants (noted by noteSettled, or left with more to ship); from the first pass on,
+   * once every `sweepEvery` intervals (30 s by default), a sweep visits every known tenant, over as many passes as its
+   * batches take, which finds records settled by other or crashed gateways. Without this, an idle gateway would run
+   * one script per known tenant per second (10,000 tenants: 10,000/s).
    */
   sweepEvery?: number
   /** Clock (ms) that spaces the full sweeps (tests). */
@@ -81,6 +81,12 @@ const READ_CONCURRENCY = 16
 
 interface Picked { tenantId: string; id: string; record: UsageRecord | null }
 
+/**
+ * A full sweep under way. A pass ends once its batch is full, so a sweep may take several: each carries on where the
+ * last one stopped (`start` + `done` in the list of known tenants) until it has visited `total`, the list's length.
+ */
+interface Sweep { start: number; done: number; total: number }
+
 export function createUsageShipper(opts: UsageShipperOptions): UsageShipper {
   const maybeClient = opts.client ?? opts.source?.client
   if (!maybeClient) throw new TypeError('createUsageShipper needs `client` or `source`')
@@ -102,6 +108,7 @@ export function createUsageShipper(opts: UsageShipperOptions): UsageShipper {
   const hot = new Set<string>()
   const now = opts.now ?? (() => performance.now())
   let lastSweepAt = -Infinity
+  let sweep: Sweep | null = null
   let timer: ReturnType<typeof setTimeout> | null = null
   let running: Promise<number> | null = null
   let stopped = false
@@ -123,11 +130,14 @@ export function createUsageShipper(opts: UsageShipperOptions): UsageShipper {
     await Promise.all([...held].map(([t, token]) => scripts.releaseLease([tenantKeys(t).shipLease], [token]).catch(() => {})))
   }
 
-  /** One pass over `only` (a hot pass) or over every known tenant. Tenants that may have more go back to `hot`. */
-  async function tickOnce(only?: string[]): Promise<number> {
+  /**
+   * One pass over `only` (a hot pass) or over every known tenant, from where `sweep` stopped if it carries one on.
+   * Tenants that may have more go back to `hot`.
+   */
+  async function tickOnce(only?: string[], sweep?: Sweep): Promise<number> {
     const all = only ?? [...new Set([...(discover ? await client.smembers(LEDGER_TENANTS_KEY) : []), ...registered])]
     // Start at a different tenant each pass so one tenant's backlog cannot starve the others.
-    const start = all.length > 0 ? rotation++ % all.length : 0
+    const start = all.length === 0 ? 0 : sweep ? (sweep.start + sweep.done) % all.length : rotation++ % all.length
     const tenants = [...all.slice(start), ...all.slice(0, start)]
     const picked: Picked[] = []
     const held = new Map<string, string>() // tenant → lease token, for tenants with entries read this pass
@@ -169,6 +179,10 @@ export function createUsageShipper(opts: UsageShipperOptions): UsageShipper {
     busyLastPass = busy
     // A hot pass that filled its batch early did not reach every hot tenant: keep the rest for the next pass.
     if (only) for (const t of tenants.slice(visited)) hot.add(t)
+    if (sweep) {
+      sweep.done += visited
+      sweep.total = all.length
+    }
     const byTenant = new Map<string, string[]>()
     for (const p of picked) {
       let ids = byTenant.get(p.tenantId)
@@ -189,18 +203,26 @@ export function createUsageShipper(opts: UsageShipperOptions): UsageShipper {
   }
 
   /**
-   * A timer pass: a full sweep once `sweepEvery` intervals have gone by since the last one, otherwise only the hot
-   * tenants. Counted in time, not in passes: under load full batches follow each other at once, and counted in
-   * passes the "every 30 s" sweep came every few hundred milliseconds, each one visiting idle tenants one script
-   * apiece until its batch was full.
+   * A timer pass: a full sweep once `sweepEvery` intervals have gone by since the last one began (carried on over
+   * as many passes as it takes to go all the way round), otherwise only the hot tenants. Counted in time, not in
+   * passes: under load full batches follow each other at once, and counted in passes the "every 30 s" sweep came
+   * every few hundred milliseconds, each one visiting idle tenants one script apiece until its batch was full.
    */
   function timedPass(): Promise<number> {
-    const t = now()
-    if (t - lastSweepAt >= sweepEvery * intervalMs) {
-      lastSweepAt = t
-      return tick()
-    }
     if (running) return running
+    const t = now()
+    if (!sweep && t - lastSweepAt >= sweepEvery * intervalMs) {
+      lastSweepAt = t
+      sweep = { start: rotation++, done: 0, total: Infinity }
+    }
+    if (sweep) {
+      const current = sweep
+      running = tickOnce(undefined, current).then((n) => {
+        if (current.done >= current.total) sweep = null
+        return n
+      }).finally(() => { running = null })
+      return running
+    }
     const only = [...hot]
     hot.clear()
     running = tickOnce(only).finally(() => { running = null })
@@ -228,6 +250,9 @@ export function createUsageShipper(opts: UsageShipperOptions): UsageShipper {
   return {
     start() {
       stopped = false
+      // The first pass of a (re)started shipper is a full sweep.
+      lastSweepAt = -Infinity
+      sweep = null
       if (!timer) schedule(0)
     },
     async flush() {

@@ -329,11 +329,29 @@ test('full sweeps are spaced in time, not in passes: a backlog shipped in many f
   const late = await settleMany([quiet], 1) // after the first sweep, and never noted: only a sweep finds it
   while (rowsOf(backlog) < 200 && Date.now() < deadline) await Bun.sleep(5)
   expect(rowsOf(backlog)).toBe(200)
-  await Bun.sleep(120) // several more timer passes (intervalMs 20), still within the first 3 intervals of the clock
+  await Bun.sleep(120) // several more timer passes (intervalMs 20); the clock stands still, so no sweep is due
   expect(rowsOf(late)).toBe(0)
   clock = 60 // 3 intervals later: the next timer pass is a full sweep
   while (rowsOf(late) === 0 && Date.now() < deadline) await Bun.sleep(5)
   expect(rowsOf(late)).toBe(1)
+  await shipper.stop()
+})
+
+test('a sweep whose pass filled its batch carries on in the next passes until it has visited every tenant', async () => {
+  const busy = uid('first')
+  const quiet = Array.from({ length: 40 }, (_, i) => uid(`quiet${i}`))
+  const backlog = await settleMany([busy], 200)
+  const late = (await Promise.all(quiet.map((t) => settleMany([t], 1)))).flat()
+  // Batches of 10: the first sweep's first 16 reads (the busy tenant first) fill it. No second sweep falls due (the
+  // clock stands still), and the quiet tenants are never noted: only the same sweep, carried on, reaches them all.
+  const shipper = createUsageShipper({ source: ledger, discover: false, store, batchSize: 10, intervalMs: 20, sweepEvery: 3, now: () => 0, group: uid('g') })
+  await shipper.addTenant(busy)
+  for (const t of quiet) await shipper.addTenant(t)
+  shipper.start()
+  const deadline = Date.now() + 5_000
+  while ((rowsOf(late) < 40 || rowsOf(backlog) < 200) && Date.now() < deadline) await Bun.sleep(5)
+  expect(rowsOf(late)).toBe(40)
+  expect(rowsOf(backlog)).toBe(200)
   await shipper.stop()
 })
 
