@@ -83,9 +83,10 @@ interface Picked { tenantId: string; id: string; record: UsageRecord | null }
 
 /**
  * A full sweep under way. A pass ends once its batch is full, so a sweep may take several: each carries on where the
- * last one stopped (`start` + `done` in the list of known tenants) until it has visited `total`, the list's length.
+ * last one stopped (`done`) in the list of known tenants as it was when the sweep began (`tenants`, taken by its first
+ * pass: SMEMBERS may list a set in another order once it has grown), until it has visited them all.
  */
-interface Sweep { start: number; done: number; total: number }
+interface Sweep { tenants: string[] | null; done: number }
 
 export function createUsageShipper(opts: UsageShipperOptions): UsageShipper {
   const maybeClient = opts.client ?? opts.source?.client
@@ -109,6 +110,8 @@ export function createUsageShipper(opts: UsageShipperOptions): UsageShipper {
   const now = opts.now ?? (() => performance.now())
   let lastSweepAt = -Infinity
   let sweep: Sweep | null = null
+  /** The last timer pass was part of a sweep: the next one serves the hot tenants, if any, so they never wait a whole sweep. */
+  let lastWasSweep = false
   let timer: ReturnType<typeof setTimeout> | null = null
   let running: Promise<number> | null = null
   let stopped = false
@@ -130,15 +133,25 @@ export function createUsageShipper(opts: UsageShipperOptions): UsageShipper {
     await Promise.all([...held].map(([t, token]) => scripts.releaseLease([tenantKeys(t).shipLease], [token]).catch(() => {})))
   }
 
+  /** The list from a different tenant each time, so that one tenant's backlog cannot starve the others. */
+  function rotated(all: string[]): string[] {
+    const start = all.length > 0 ? rotation++ % all.length : 0
+    return [...all.slice(start), ...all.slice(0, start)]
+  }
+
+  async function knownTenants(): Promise<string[]> {
+    return rotated([...new Set([...(discover ? await client.smembers(LEDGER_TENANTS_KEY) : []), ...registered])])
+  }
+
   /**
-   * One pass over `only` (a hot pass) or over every known tenant, from where `sweep` stopped if it carries one on.
-   * Tenants that may have more go back to `hot`.
+   * One pass over `only` (a hot pass), over the part of a sweep not visited yet, or over every known tenant. Tenants
+   * that may have more go back to `hot`.
    */
   async function tickOnce(only?: string[], sweep?: Sweep): Promise<number> {
-    const all = only ?? [...new Set([...(discover ? await client.smembers(LEDGER_TENANTS_KEY) : []), ...registered])]
-    // Start at a different tenant each pass so one tenant's backlog cannot starve the others.
-    const start = all.length === 0 ? 0 : sweep ? (sweep.start + sweep.done) % all.length : rotation++ % all.length
-    const tenants = [...all.slice(start), ...all.slice(0, start)]
+    let tenants: string[]
+    if (only) tenants = rotated(only)
+    else if (sweep) tenants = (sweep.tenants ??= await knownTenants()).slice(sweep.done)
+    else tenants = await knownTenants()
     const picked: Picked[] = []
     const held = new Map<string, string>() // tenant → lease token, for tenants with entries read this pass
     let busy = 0
@@ -179,10 +192,6 @@ export function createUsageShipper(opts: UsageShipperOptions): UsageShipper {
     busyLastPass = busy
     // A hot pass that filled its batch early did not reach every hot tenant: keep the rest for the next pass.
     if (only) for (const t of tenants.slice(visited)) hot.add(t)
-    if (sweep) {
-      sweep.done += visited
-      sweep.total = all.length
-    }
     const byTenant = new Map<string, string[]>()
     for (const p of picked) {
       let ids = byTenant.get(p.tenantId)
@@ -194,6 +203,8 @@ export function createUsageShipper(opts: UsageShipperOptions): UsageShipper {
       const k = tenantKeys(t)
       return scripts.ack([k.ledger, k.shipLease], [held.get(t)!, group, ...ids])
     }))
+    // Only now: a pass that failed anywhere before is tried again from the same place.
+    if (sweep) sweep.done += visited
     return picked.reduce((n, p) => n + (p.record ? 1 : 0), 0)
   }
 
@@ -213,16 +224,18 @@ export function createUsageShipper(opts: UsageShipperOptions): UsageShipper {
     const t = now()
     if (!sweep && t - lastSweepAt >= sweepEvery * intervalMs) {
       lastSweepAt = t
-      sweep = { start: rotation++, done: 0, total: Infinity }
+      sweep = { tenants: null, done: 0 }
     }
-    if (sweep) {
+    if (sweep && !(lastWasSweep && hot.size > 0)) {
       const current = sweep
+      lastWasSweep = true
       running = tickOnce(undefined, current).then((n) => {
-        if (current.done >= current.total) sweep = null
+        if (current.tenants !== null && current.done >= current.tenants.length && sweep === current) sweep = null
         return n
       }).finally(() => { running = null })
       return running
     }
+    lastWasSweep = false
     const only = [...hot]
     hot.clear()
     running = tickOnce(only).finally(() => { running = null })
@@ -253,6 +266,7 @@ export function createUsageShipper(opts: UsageShipperOptions): UsageShipper {
       // The first pass of a (re)started shipper is a full sweep.
       lastSweepAt = -Infinity
       sweep = null
+      lastWasSweep = false
       if (!timer) schedule(0)
     },
     async flush() {

@@ -345,14 +345,38 @@ test('a sweep whose pass filled its batch carries on in the next passes until it
   // Batches of 10: the first sweep's first 16 reads (the busy tenant first) fill it. No second sweep falls due (the
   // clock stands still), and the quiet tenants are never noted: only the same sweep, carried on, reaches them all.
   const shipper = createUsageShipper({ source: ledger, discover: false, store, batchSize: 10, intervalMs: 20, sweepEvery: 3, now: () => 0, group: uid('g') })
-  await shipper.addTenant(busy)
-  for (const t of quiet) await shipper.addTenant(t)
-  shipper.start()
-  const deadline = Date.now() + 5_000
-  while ((rowsOf(late) < 40 || rowsOf(backlog) < 200) && Date.now() < deadline) await Bun.sleep(5)
-  expect(rowsOf(late)).toBe(40)
-  expect(rowsOf(backlog)).toBe(200)
-  await shipper.stop()
+  try {
+    await shipper.addTenant(busy)
+    for (const t of quiet) await shipper.addTenant(t)
+    shipper.start()
+    const deadline = Date.now() + 5_000
+    while ((rowsOf(late) < 40 || rowsOf(backlog) < 200) && Date.now() < deadline) await Bun.sleep(5)
+    expect(rowsOf(late)).toBe(40)
+    expect(rowsOf(backlog)).toBe(200)
+  } finally {
+    await shipper.stop()
+  }
+})
+
+test('a sweep whose passes fail at the insert still reaches every tenant once the store is back', async () => {
+  const quiet = Array.from({ length: 40 }, (_, i) => uid(`retry${i}`))
+  const ids = (await Promise.all(quiet.map((t) => settleMany([t], 1)))).flat()
+  const errors: unknown[] = []
+  // Its first three passes fail at the insert, and no second sweep falls due: what the failed passes read must
+  // still be shipped, and the sweep must still get round to the rest.
+  const shipper = createUsageShipper({ source: ledger, discover: false, store, batchSize: 10, intervalMs: 5, sweepEvery: 3, now: () => 0, group: uid('g'), onError: (e) => errors.push(e) })
+  try {
+    for (const t of quiet) await shipper.addTenant(t)
+    store.failNext = 3
+    shipper.start()
+    const deadline = Date.now() + 5_000
+    while (rowsOf(ids) < 40 && Date.now() < deadline) await Bun.sleep(5)
+    expect(errors.length).toBe(3)
+    expect(rowsOf(ids)).toBe(40)
+  } finally {
+    store.failNext = 0
+    await shipper.stop()
+  }
 })
 
 test('ack.lua: acks and deletes every entry of a batch larger than one XDEL slice, counting each once', async () => {
