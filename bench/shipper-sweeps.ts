@@ -11,23 +11,17 @@
  *
  *   bun bench/shipper-sweeps.ts [--idle 5000] [--records 30000]
  */
-import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
 import { startRedis } from '../test/helpers/redis.ts'
 import { createRedisLedger } from '../src/budget/redis-ledger.ts'
 import { createUsageShipper } from '../src/budget/usage-shipper.ts'
 import { MAX_GROUP_RECORDS } from '../src/store/usage-writer.ts'
+import { cpuTimeMs } from './lib/procs.ts'
 
 const { values } = parseArgs({ options: { idle: { type: 'string', default: '5000' }, records: { type: 'string', default: '30000' } } })
 const idle = Number(values.idle)
 const records = Number(values.records)
-
-/** CPU time (user + system) of a process so far, ms. */
-function cpuMs(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-  return (Number(f[11]) + Number(f[12])) * 10
-}
 
 const redis = await startRedis({ own: true })
 const admin = new Redis(redis.url)
@@ -54,7 +48,7 @@ try {
   for (let t = 0; t < idle; t++) await shipper.addTenant(`idle-${t}`)
   await shipper.addTenant(busy)
   await admin.config('RESETSTAT')
-  const cpu0 = cpuMs(redisPid)
+  const cpu0 = cpuTimeMs(redisPid)
   const t0 = performance.now()
   shipper.start()
   while (stored < records) await Bun.sleep(5)
@@ -62,7 +56,7 @@ try {
   await shipper.stop()
   const scripts = Number(/cmdstat_evalsha:calls=(\d+)/.exec(await admin.info('commandstats'))?.[1] ?? 0)
   console.log(`${records} records of one tenant among ${idle} idle ones shipped in ${ms.toFixed(0)} ms: ` +
-    `${scripts} scripts, Redis CPU ${cpuMs(redisPid) - cpu0} ms`)
+    `${scripts} scripts, Redis CPU ${cpuTimeMs(redisPid) - cpu0} ms`)
 } finally {
   await ledger.close()
   admin.disconnect()
