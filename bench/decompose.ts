@@ -17,13 +17,14 @@
  * drawing from one slice. A variant is a '+'-joined list of switches (bench/ablation.patch names them); the empty one is the gateway as
  * shipped. The difference between two variants is what the parts left out cost. ~8 minutes with the defaults.
  */
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
 import { startRedis } from '../test/helpers/redis.ts'
+import { buildPatched } from './lib/ablation.ts'
 import { chatBody, jsonHeaders } from './lib/context.ts'
 import { seedEmbedded, startOurGateway, TMP, usageShipped, useGatewayBinary, writeConfig } from './lib/gateway.ts'
-import { cpuTimeMs, ROOT, stopAll } from './lib/procs.ts'
+import { cpuTimeMs, stopAll } from './lib/procs.ts'
 import { startBareProxy, startFloorProxy, startUpstream } from './lib/servers.ts'
 import { median } from './lib/stats.ts'
 import { findWrk, runWrk } from './wrk.ts'
@@ -42,22 +43,6 @@ const connections = Number(values.c)
 if (mode !== 'json' && mode !== 'stream') throw new Error('--mode is json or stream')
 const wrk = findWrk()
 if ('missing' in wrk) throw new Error(wrk.missing)
-
-/** Copies src/ and the build files into bench/.tmp, applies the patch there and builds; returns the binary. */
-function buildPatched(dir: string): string {
-  for (const f of ['src', 'build.sh', 'package.json', 'tsconfig.json', 'bunfig.toml']) cpSync(`${ROOT}${f}`, `${dir}/${f}`, { recursive: true })
-  symlinkSync(`${ROOT}node_modules`, `${dir}/node_modules`)
-  // bench/.tmp is inside the repository, where `git apply` would patch paths relative to its root and skip, without
-  // an error, those outside the current directory: keep git from finding the repository.
-  const applied = Bun.spawnSync(['git', 'apply', `${ROOT}bench/ablation.patch`], { cwd: dir, env: { ...process.env, GIT_CEILING_DIRECTORIES: TMP } })
-  if (applied.exitCode !== 0 || !readFileSync(`${dir}/src/app.ts`, 'utf8').includes('GW_ABL')) {
-    throw new Error(`bench/ablation.patch no longer applies to src/ (update it): ${applied.stderr.toString().trim()}`)
-  }
-  const out = `${dir}/gateway`
-  const built = Bun.spawnSync(['bash', 'build.sh'], { cwd: dir, env: { ...process.env, OUT: out } })
-  if (built.exitCode !== 0) throw new Error(`build of the patched tree failed:\n${built.stderr.toString()}`)
-  return out
-}
 
 /** `INFO commandstats` → calls and µs in all per command. */
 function parseCommandStats(info: string): Map<string, { calls: number; usec: number }> {

@@ -1,0 +1,22 @@
+/**
+ * The gateway built with parts left out, for benchmarks only: the temporary switches of bench/ablation.patch (set
+ * with GW_ABL=part+part at run time) applied to a copy of src/ in bench/.tmp, never to the product.
+ */
+import { cpSync, readFileSync, symlinkSync } from 'node:fs'
+import { ROOT, TMP } from './procs.ts'
+
+/** Copies src/ and the build files into bench/.tmp, applies the patch there and builds; returns the binary. */
+export function buildPatched(dir: string): string {
+  for (const f of ['src', 'build.sh', 'package.json', 'tsconfig.json', 'bunfig.toml']) cpSync(`${ROOT}${f}`, `${dir}/${f}`, { recursive: true })
+  symlinkSync(`${ROOT}node_modules`, `${dir}/node_modules`)
+  // bench/.tmp is inside the repository, where `git apply` would patch paths relative to its root and skip, without
+  // an error, those outside the current directory: keep git from finding the repository.
+  const applied = Bun.spawnSync(['git', 'apply', `${ROOT}bench/ablation.patch`], { cwd: dir, env: { ...process.env, GIT_CEILING_DIRECTORIES: TMP } })
+  if (applied.exitCode !== 0 || !readFileSync(`${dir}/src/app.ts`, 'utf8').includes('GW_ABL')) {
+    throw new Error(`bench/ablation.patch no longer applies to src/ (update it): ${applied.stderr.toString().trim()}`)
+  }
+  const out = `${dir}/gateway`
+  const built = Bun.spawnSync(['bash', 'build.sh'], { cwd: dir, env: { ...process.env, OUT: out } })
+  if (built.exitCode !== 0) throw new Error(`build of the patched tree failed:\n${built.stderr.toString()}`)
+  return out
+}
