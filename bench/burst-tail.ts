@@ -11,7 +11,9 @@
  *   Redis N × µs             N scripts a second, each holding Redis for µs
  *   the gateway as shipped   its own shipper, in its own process (another tenant, another gateway)
  *
- * Each cell starts with the tenant's stream shipped empty; rounds are interleaved, every other one backwards.
+ * Each cell starts with the tenant's stream shipped empty, then serves 1 s unmeasured while the side process starts;
+ * rounds are interleaved, every other one backwards. The gateway as shipped has a Redis of its own: on a shared one
+ * its shipper's sweeps would find the other gateway's tenant and ship its records in the middle of its cells.
  *
  *   bun bench/burst-tail.ts [--rounds 4] [-d 4] [--warmup 8]
  */
@@ -50,62 +52,73 @@ const CELLS: Cell[] = [
 mkdirSync(TMP, { recursive: true })
 const dir = mkdtempSync(`${TMP}/burst-tail-`)
 const redis = await startRedis({ own: true })
+const shippedRedis = await startRedis({ own: true })
 const admin = new Redis(redis.url)
+const shippedAdmin = new Redis(shippedRedis.url)
 try {
+  const redisPid = Number(/process_id:(\d+)/.exec(await admin.info('server'))![1])
   useGatewayBinary(buildPatched(dir))
   const up = await startUpstream({ latencyMs: 0, chunks: 20, intervalMs: 0, fast: true })
   const config = writeConfig('burst-tail', up.url)
-  const start = async (tenant: string, env: Record<string, string>) => {
+  const start = async (tenant: string, redisUrl: string, env: Record<string, string>) => {
     const dataDir = mkdtempSync(`${dir}/data-`)
     const key = seedEmbedded(dataDir, tenant)
-    const gw = await startOurGateway({ name: tenant, databaseUrl: null, redisUrl: redis.url, config, dataDir, env })
+    const gw = await startOurGateway({ name: tenant, databaseUrl: null, redisUrl, config, dataDir, env })
     return { url: `${gw.url}/v1/chat/completions`, headers: jsonHeaders(key), body: chatBody({ stream: false }) }
   }
-  const bare = { tenant: 'bt-without-shipper', spec: await start('bt-without-shipper', { GW_ABL: 'ship' }) }
-  const shipped = { tenant: 'bt-shipped', spec: await start('bt-shipped', { GW_ABL: '' }) }
+  const bare = { tenant: 'bt-without-shipper', spec: await start('bt-without-shipper', redis.url, { GW_ABL: 'ship' }) }
+  const shipped = { tenant: 'bt-shipped', spec: await start('bt-shipped', shippedRedis.url, { GW_ABL: '' }) }
   const side = (env: Record<string, string>): Child =>
     spawnChild('side load', [BUN, 'bench/lib/side-load.ts'], { env: { ...(process.env as Record<string, string>), SIDE_REDIS: redis.url, SIDE_TENANT: bare.tenant, ...env } })
   /** Ships the shipper-less gateway's records with a side shipper, so each cell starts with its stream empty. */
   const drain = async () => {
     const shipper = side({ SIDE_KIND: 'ship' })
     try {
-      await usageShipped(admin, [bare.tenant, shipped.tenant], console.log)
+      await usageShipped(admin, [bare.tenant], console.log)
+      await usageShipped(shippedAdmin, [shipped.tenant], console.log)
     } finally {
       await shipper.stop()
     }
   }
   for (const g of [bare, shipped]) await runWrk(wrk.path, { ...g.spec, connections: 32, durationS: Number(values.warmup) })
-  const rows = new Map(CELLS.map((c) => [c.name, { p50: [] as number[], p99: [] as number[], over1: [] as number[], sideCpu: [] as number[] }]))
+  const rows = new Map(CELLS.map((c) => [c.name, { p50: [] as number[], p99: [] as number[], over1: [] as number[], sideCpu: [] as number[], redisCpu: [] as number[] }]))
   for (let round = 0; round < Number(values.rounds); round++) {
     for (const cell of round % 2 === 0 ? CELLS : [...CELLS].reverse()) {
       await drain()
       const load = cell.side ? side(cell.side) : null
       try {
-        // Past the side process's start (Bun's, then its first pass) before the clock starts.
-        if (load) await Bun.sleep(500)
+        const spec = (cell.shipped ? shipped : bare).spec
+        // Every cell alike: 1 s unmeasured, past the side process's start (Bun's, then its first pass).
+        await runWrk(wrk.path, { ...spec, connections: 1, durationS: 1 })
         const c0 = load ? cpuTimeMs(load.proc.pid) : 0
-        const r = await runWrk(wrk.path, { ...(cell.shipped ? shipped : bare).spec, connections: 1, durationS })
+        const r0 = cpuTimeMs(redisPid)
+        const r = await runWrk(wrk.path, { ...spec, connections: 1, durationS })
+        if (load && load.proc.exitCode !== null) throw new Error(`the side process of "${cell.name}" stopped:\n${load.output().slice(-2000)}`)
         if (!r.raw) throw new Error('wrk gave no per-request latencies at c=1')
         const row = rows.get(cell.name)!
         row.p50.push(r.raw.p50Ms)
         row.p99.push(r.raw.p99Ms)
         row.over1.push((r.raw.over1Ms / r.raw.n) * 100)
         if (load) row.sideCpu.push((cpuTimeMs(load.proc.pid) - c0) / durationS)
+        if (!cell.shipped) row.redisCpu.push((cpuTimeMs(redisPid) - r0) / durationS)
       } finally {
         await load?.stop()
       }
     }
   }
   console.log(`\njson, c=1, strict budgets in Redis, medians of ${values.rounds} rounds of ${durationS} s\n`)
-  console.log('| beside the gateway | p50 / p99 ms | % over 1 ms | p99 by round | side CPU ms/s |')
-  console.log('| --- | --- | --- | --- | --- |')
+  // CPU from /proc in 10 ms ticks: over 4 s, ±2.5 ms/s. Redis's includes the gateway's own scripts (the "none" row).
+  console.log('| beside the gateway | p50 / p99 ms | % over 1 ms | p99 by round | side process CPU ms/s | Redis CPU ms/s |')
+  console.log('| --- | --- | --- | --- | --- | --- |')
+  const ms = (xs: number[]) => (xs.length ? median(xs).toFixed(0) : '—')
   for (const [name, r] of rows) {
-    const cpu = r.sideCpu.length ? median(r.sideCpu).toFixed(0) : '—'
-    console.log(`| ${name} | ${median(r.p50).toFixed(3)} / ${median(r.p99).toFixed(3)} | ${median(r.over1).toFixed(1)} | ${r.p99.map((x) => x.toFixed(2)).join(' / ')} | ${cpu} |`)
+    console.log(`| ${name} | ${median(r.p50).toFixed(3)} / ${median(r.p99).toFixed(3)} | ${median(r.over1).toFixed(1)} | ${r.p99.map((x) => x.toFixed(2)).join(' / ')} | ${ms(r.sideCpu)} | ${ms(r.redisCpu)} |`)
   }
 } finally {
   admin.disconnect()
+  shippedAdmin.disconnect()
   await stopAll()
   await redis.stop()
+  await shippedRedis.stop()
   rmSync(dir, { recursive: true, force: true })
 }

@@ -23,11 +23,15 @@ const kind = env('SIDE_KIND')
 if (kind === 'ship') {
   const client = new Redis(env('SIDE_REDIS'), { enableAutoPipelining: true })
   // sweepEvery 1: a pass over the one tenant every interval, as the gateway's hot passes (noteSettled) would.
+  // claimIdleMs 1 s: a batch a stopped side shipper read but never acked goes to the next one within the bench's drain.
   const shipper = createUsageShipper({
-    client, store: { insertUsage: async () => {} }, discover: false, sweepEvery: 1, batchSize: Number(process.env.SIDE_BATCH ?? 100),
+    client, store: { insertUsage: async () => {} }, discover: false, sweepEvery: 1, claimIdleMs: 1_000,
+    batchSize: Number(process.env.SIDE_BATCH ?? 100),
   })
   await shipper.addTenant(env('SIDE_TENANT'))
   shipper.start()
+  // Stopped between passes, so no batch is left read and unacked.
+  process.once('SIGTERM', () => void shipper.stop().finally(() => process.exit(0)))
 } else if (kind === 'cpu' || kind === 'redis') {
   const perS = Number(env('SIDE_PER_S'))
   const us = Number(env('SIDE_US'))
