@@ -13,7 +13,7 @@ import { GatewayError } from '../errors.ts'
 import type { LogFn } from '../log.ts'
 import { Holdings } from './holdings.ts'
 import { connectRedis, type ConnectOptions, withTimeout } from './redis-connect.ts'
-import { recoverTenant, type RecoveryDeps } from './redis-recovery.ts'
+import { isLeaseLost, recoverTenant, type RecoveryDeps } from './redis-recovery.ts'
 import { type PendingOp, RetryQueue, startSweep } from './redis-sweep.ts'
 import { type Slice, SliceBook, type SliceTotals } from './slices.ts'
 import {
@@ -157,10 +157,25 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
       // retire the slices too, which costs a lease.
       for (const s of book?.lostWith(tenantId) ?? []) holdings.resized(tenantId, s.id, s.held)
       // Redis may have lost the shipper's tenant set too: add the tenant again with its next settle.
-      p = recoverTenant(deps, tenantId, periodKey).finally(() => { recovering.delete(tenantId); tenantsSeen.delete(tenantId) })
+      p = recoverTenantAgainIfLeaseLost(tenantId, periodKey).finally(() => { recovering.delete(tenantId); tenantsSeen.delete(tenantId) })
       recovering.set(tenantId, p)
     }
     return p
+  }
+
+  /**
+   * A recovery whose lease is gone when recover.lua runs (Redis emptied again mid-rebuild, or the lease expired under a
+   * slow store query) wrote nothing and changed no holdings: it starts over, a bounded number of times, rather than
+   * fail every request waiting on it.
+   */
+  async function recoverTenantAgainIfLeaseLost(tenantId: string, periodKey?: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await recoverTenant(deps, tenantId, periodKey)
+      } catch (e) {
+        if (!isLeaseLost(e) || attempt === REBUILD_ATTEMPTS) throw e
+      }
+    }
   }
 
   /** Runs a script until it does not answer -1 (recovering in between), a bounded number of times. */

@@ -41,6 +41,14 @@ export function counterTtlMs(periodKey: string): number {
   return 0
 }
 
+/** What recover.lua answers when the caller no longer holds the tenant's shipping lease (it then writes nothing). */
+const LEASE_LOST = 'shipping lease lost during the rebuild'
+
+/** The recovery failed only because its lease was gone when recover.lua ran: starting over is safe. */
+export function isLeaseLost(err: unknown): boolean {
+  return err instanceof Error && err.message.includes(LEASE_LOST)
+}
+
 /**
  * Recovers `tenantId`: the periods this gateway lost something in, plus `periodKey` if given (whose counter the
  * caller needs). Throws if the lease stays busy past leaseWaitMs or the store fails; nothing is guessed.

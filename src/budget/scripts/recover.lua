@@ -24,7 +24,8 @@
 -- ARGV[4] periodKey  ARGV[5] counter TTL ms (0 = none)  ARGV[6] epoch to create if there is none  ARGV[7] now ms
 -- ARGV[8] grace ms for the reserved key TTL  ARGV[9..] reservations: requestId, amount µUSD, expiry ms (triples)
 -- Returns {spent, epoch} | {-1} mode 'keep' but the counter is missing (nothing done) | error if the lease was lost
--- (the store query outlived it): the caller retries.
+-- (Redis emptied again mid-rebuild, or the store query outlived it), nothing written: the recovery starts over
+-- (redis-ledger.ts; redis-recovery.ts isLeaseLost matches this message).
 if not holdsLease(KEYS[7], ARGV[1]) then return redis.error_reply('ERR shipping lease lost during the rebuild') end
 local mode, period = ARGV[2], ARGV[4]
 local cur = redis.call('GET', KEYS[1])

@@ -122,6 +122,43 @@ describe('Redis emptied under two gateways', () => {
     expect(await rowsOf(t)).toEqual({ n: 3, sum: 2200 })
   })
 
+  test('Redis emptied again in the middle of a recovery: it starts over, and the requests waiting on it are admitted', async () => {
+    // The second loss deletes the recovery's lease under it, so recover.lua refuses and writes nothing. Seen in CI:
+    // FLUSHALL twice during 300 requests, and the 42 waiting on that recovery were refused with 503.
+    const t = uid('again')
+    let flushInRebuild = false
+    let rebuilds = 0
+    const a = await gateway({
+      rebuild: async (tenant, pk, exclude) => {
+        rebuilds++
+        if (flushInRebuild) {
+          flushInRebuild = false
+          await admin.flushall()
+        }
+        return store.sumUsageSince(tenant, periodKeyStartMs(pk), exclude)
+      },
+    })
+    expect((await reserve(a, t, 'a1', 1000)).ok).toBe(true)
+    await settle(a, t, 'a1', 700)
+    await ship(t, a) // a1 in Postgres
+    expect((await reserve(a, t, 'a2', 1000)).ok).toBe(true)
+    await settle(a, t, 'a2', 300) // in the stream and in A's outbox only
+    expect((await reserve(a, t, 'a3', 1000)).ok).toBe(true) // live
+    await admin.flushall()
+
+    flushInRebuild = true
+    rebuilds = 0
+    // Several requests wait on the one recovery.
+    const admitted = await Promise.all(['a4', 'a5', 'a6'].map((id) => reserve(a, t, id, 100)))
+    expect(admitted.map((r) => r.ok)).toEqual([true, true, true])
+    expect(rebuilds).toBe(2) // the one the second FLUSHALL cut short, then the one that went through
+    expect(await a.snapshot(t, P)).toEqual({ spentMicros: 1000, reservedMicros: 1300 })
+    expect(await rowsOf(t)).toEqual({ n: 2, sum: 1000 })
+    await settle(a, t, 'a3', 500)
+    for (const id of ['a4', 'a5', 'a6']) await release(a, t, id)
+    expect(await a.snapshot(t, P)).toEqual({ spentMicros: 1500, reservedMicros: 0 })
+  })
+
   test('the counter is recounted, not kept, when a gateway writes lost records after another recovered', async () => {
     const t = uid('recount')
     const { a, b } = await twoGatewaysHolding(t)
