@@ -24,7 +24,7 @@ import { startRedis } from '../test/helpers/redis.ts'
 import { buildPatched } from './lib/ablation.ts'
 import { chatBody, jsonHeaders } from './lib/context.ts'
 import { seedEmbedded, startOurGateway, TMP, usageShipped, useGatewayBinary, writeConfig } from './lib/gateway.ts'
-import { BUN, cpuTimeMs, spawnChild, stopAll, type Child } from './lib/procs.ts'
+import { BUN, cpuTimeMs, redisServerPid, spawnChild, stopAll, type Child } from './lib/procs.ts'
 import { startUpstream } from './lib/servers.ts'
 import { median } from './lib/stats.ts'
 import { findWrk, runWrk } from './wrk.ts'
@@ -56,7 +56,7 @@ const shippedRedis = await startRedis({ own: true })
 const admin = new Redis(redis.url)
 const shippedAdmin = new Redis(shippedRedis.url)
 try {
-  const redisPid = Number(/process_id:(\d+)/.exec(await admin.info('server'))![1])
+  const redisPid = await redisServerPid(admin)
   useGatewayBinary(buildPatched(dir))
   const up = await startUpstream({ latencyMs: 0, chunks: 20, intervalMs: 0, fast: true })
   const config = writeConfig('burst-tail', up.url)

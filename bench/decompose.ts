@@ -24,7 +24,7 @@ import { startRedis } from '../test/helpers/redis.ts'
 import { buildPatched } from './lib/ablation.ts'
 import { chatBody, jsonHeaders } from './lib/context.ts'
 import { seedEmbedded, startOurGateway, TMP, usageShipped, useGatewayBinary, writeConfig } from './lib/gateway.ts'
-import { cpuTimeMs, stopAll } from './lib/procs.ts'
+import { cpuTimeMs, redisServerPid, stopAll } from './lib/procs.ts'
 import { startBareProxy, startFloorProxy, startUpstream } from './lib/servers.ts'
 import { median } from './lib/stats.ts'
 import { findWrk, runWrk } from './wrk.ts'
@@ -60,7 +60,7 @@ const dir = mkdtempSync(`${TMP}/decompose-`)
 const redis = await startRedis({ own: true })
 const admin = new Redis(redis.url)
 try {
-  const redisPid = Number(Bun.spawnSync(['pgrep', '-f', `redis-server.*:${redis.port}`]).stdout.toString().trim().split('\n')[0])
+  const redisPid = await redisServerPid(admin)
   useGatewayBinary(buildPatched(dir))
   const up = await startUpstream({ latencyMs: 0, chunks: 20, intervalMs: 0, fast: true })
   const config = writeConfig('decompose', up.url)

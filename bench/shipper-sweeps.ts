@@ -17,7 +17,7 @@ import { startRedis } from '../test/helpers/redis.ts'
 import { createRedisLedger } from '../src/budget/redis-ledger.ts'
 import { createUsageShipper } from '../src/budget/usage-shipper.ts'
 import { MAX_GROUP_RECORDS } from '../src/store/usage-writer.ts'
-import { cpuTimeMs } from './lib/procs.ts'
+import { cpuTimeMs, redisServerPid } from './lib/procs.ts'
 
 const { values } = parseArgs({ options: { idle: { type: 'string', default: '5000' }, records: { type: 'string', default: '30000' } } })
 const idle = Number(values.idle)
@@ -27,7 +27,7 @@ const redis = await startRedis({ own: true })
 const admin = new Redis(redis.url)
 const ledger = await createRedisLedger({ url: redis.url, rebuild: async () => 0 })
 try {
-  const redisPid = Number(/process_id:(\d+)/.exec(await admin.info('server'))![1])
+  const redisPid = await redisServerPid(admin)
   const busy = 'busy'
   await ledger.ensureCounter(busy, 'total')
   let settled = 0
