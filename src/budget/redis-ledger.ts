@@ -152,10 +152,6 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
   function recover(tenantId: string, periodKey?: string): Promise<void> {
     let p = recovering.get(tenantId)
     if (!p) {
-      // A slice that Redis lost serves no more draws, and is put back only for the draws in flight (admitted against
-      // it): put back whole, it could hold budget another gateway has since reserved. Recoveries for a missing counter
-      // retire the slices too, which costs a lease.
-      for (const s of book?.lostWith(tenantId) ?? []) holdings.resized(tenantId, s.id, s.held)
       // Redis may have lost the shipper's tenant set too: add the tenant again with its next settle.
       p = recoverTenantAgainIfLeaseLost(tenantId, periodKey).finally(() => { recovering.delete(tenantId); tenantsSeen.delete(tenantId) })
       recovering.set(tenantId, p)
@@ -165,11 +161,17 @@ function ledgerOn(client: RedisClient, opts: RedisLedgerOptions): RedisLedger {
 
   /**
    * A recovery whose lease is gone when recover.lua runs (Redis emptied again mid-rebuild, or the lease expired under a
-   * slow store query) wrote nothing and changed no holdings: it starts over, a bounded number of times, rather than
-   * fail every request waiting on it.
+   * slow store query) is refused by that script, which then writes nothing; no holdings change before a recovery
+   * succeeds, and every step before is safe to repeat. So it starts over, a bounded number of times, rather than fail
+   * every request waiting on it.
    */
   async function recoverTenantAgainIfLeaseLost(tenantId: string, periodKey?: string): Promise<void> {
     for (let attempt = 1; ; attempt++) {
+      // A slice that Redis lost serves no more draws, and is put back only for the draws in flight (admitted against
+      // it): put back whole, it could hold budget another gateway has since reserved. Recoveries for a missing counter
+      // retire the slices too, which costs a lease. On every try: a slice leased while a cut-short one ran (under the
+      // epoch it had created) may have been lost with it.
+      for (const s of book?.lostWith(tenantId) ?? []) holdings.resized(tenantId, s.id, s.held)
       try {
         return await recoverTenant(deps, tenantId, periodKey)
       } catch (e) {
