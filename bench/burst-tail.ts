@@ -24,7 +24,8 @@ import { startRedis } from '../test/helpers/redis.ts'
 import { buildPatched } from './lib/ablation.ts'
 import { chatBody, jsonHeaders } from './lib/context.ts'
 import { seedEmbedded, startOurGateway, TMP, usageShipped, useGatewayBinary, writeConfig } from './lib/gateway.ts'
-import { BUN, cpuTimeMs, redisServerPid, spawnChild, stopAll, type Child } from './lib/procs.ts'
+import { BUN, cpuTimeMs, spawnChild, stopAll, type Child } from './lib/procs.ts'
+import { redisServerPid } from './lib/redis-info.ts'
 import { startUpstream } from './lib/servers.ts'
 import { median } from './lib/stats.ts'
 import { findWrk, runWrk } from './wrk.ts'
@@ -64,10 +65,10 @@ try {
     const dataDir = mkdtempSync(`${dir}/data-`)
     const key = seedEmbedded(dataDir, tenant)
     const gw = await startOurGateway({ name: tenant, databaseUrl: null, redisUrl, config, dataDir, env })
-    return { url: `${gw.url}/v1/chat/completions`, headers: jsonHeaders(key), body: chatBody({ stream: false }) }
+    return { tenant, spec: { url: `${gw.url}/v1/chat/completions`, headers: jsonHeaders(key), body: chatBody({ stream: false }) } }
   }
-  const bare = { tenant: 'bt-without-shipper', spec: await start('bt-without-shipper', redis.url, { GW_ABL: 'ship' }) }
-  const shipped = { tenant: 'bt-shipped', spec: await start('bt-shipped', shippedRedis.url, { GW_ABL: '' }) }
+  const bare = await start('bt-without-shipper', redis.url, { GW_ABL: 'ship' })
+  const shipped = await start('bt-shipped', shippedRedis.url, { GW_ABL: '' })
   const side = (env: Record<string, string>): Child =>
     spawnChild('side load', [BUN, 'bench/lib/side-load.ts'], { env: { ...(process.env as Record<string, string>), SIDE_REDIS: redis.url, SIDE_TENANT: bare.tenant, ...env } })
   /** Ships the shipper-less gateway's records with a side shipper, so each cell starts with its stream empty. */

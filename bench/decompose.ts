@@ -24,7 +24,8 @@ import { startRedis } from '../test/helpers/redis.ts'
 import { buildPatched } from './lib/ablation.ts'
 import { chatBody, jsonHeaders } from './lib/context.ts'
 import { seedEmbedded, startOurGateway, TMP, usageShipped, useGatewayBinary, writeConfig } from './lib/gateway.ts'
-import { cpuTimeMs, redisServerPid, stopAll } from './lib/procs.ts'
+import { cpuTimeMs, stopAll } from './lib/procs.ts'
+import { commandStats, redisServerPid } from './lib/redis-info.ts'
 import { startBareProxy, startFloorProxy, startUpstream } from './lib/servers.ts'
 import { median } from './lib/stats.ts'
 import { findWrk, runWrk } from './wrk.ts'
@@ -43,13 +44,6 @@ const connections = Number(values.c)
 if (mode !== 'json' && mode !== 'stream') throw new Error('--mode is json or stream')
 const wrk = findWrk()
 if ('missing' in wrk) throw new Error(wrk.missing)
-
-/** `INFO commandstats` → calls and µs in all per command. */
-function parseCommandStats(info: string): Map<string, { calls: number; usec: number }> {
-  const out = new Map<string, { calls: number; usec: number }>()
-  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) out.set(m[1]!, { calls: Number(m[2]), usec: Number(m[3]) })
-  return out
-}
 
 /** `redis`: it uses Redis (its commands are broken down); `redisTenant`: a gateway's tenant, whose records ship. */
 interface Target { name: string; url: string; key: string; pid: number; redis?: boolean; redisTenant?: string }
@@ -112,7 +106,7 @@ try {
       await admin.config('RESETSTAT')
       const [c0, m0, r0] = [cpuTimeMs(t.pid), cpuTimeMs(t.pid, t.pid), cpuTimeMs(redisPid)]
       const r = await runWrk(wrk.path, spec(t, Number(values.d)))
-      const stats = parseCommandStats(await admin.info('commandstats'))
+      const stats = await commandStats(admin)
       const per = (ms: number) => (ms / r.requests) * 1000
       if (t.redis) {
         // The admin connection's own CONFIG RESETSTAT is not the target's.

@@ -17,7 +17,8 @@ import { startRedis } from '../test/helpers/redis.ts'
 import { createRedisLedger } from '../src/budget/redis-ledger.ts'
 import { createUsageShipper } from '../src/budget/usage-shipper.ts'
 import { MAX_GROUP_RECORDS } from '../src/store/usage-writer.ts'
-import { cpuTimeMs, redisServerPid } from './lib/procs.ts'
+import { cpuTimeMs } from './lib/procs.ts'
+import { commandStats, redisServerPid } from './lib/redis-info.ts'
 
 const { values } = parseArgs({ options: { idle: { type: 'string', default: '5000' }, records: { type: 'string', default: '30000' } } })
 const idle = Number(values.idle)
@@ -54,7 +55,7 @@ try {
   while (stored < records) await Bun.sleep(5)
   const ms = performance.now() - t0
   await shipper.stop()
-  const scripts = Number(/cmdstat_evalsha:calls=(\d+)/.exec(await admin.info('commandstats'))?.[1] ?? 0)
+  const scripts = (await commandStats(admin)).get('evalsha')?.calls ?? 0
   console.log(`${records} records of one tenant among ${idle} idle ones shipped in ${ms.toFixed(0)} ms: ` +
     `${scripts} scripts, Redis CPU ${cpuTimeMs(redisPid) - cpu0} ms`)
 } finally {

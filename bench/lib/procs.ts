@@ -129,13 +129,6 @@ export function cpuTimeMs(pid: number, tid?: number): number {
   }
 }
 
-/** The pid of the Redis server behind a client, as the server itself reports it (its CPU is read with cpuTimeMs). */
-export async function redisServerPid(client: { info(section: string): Promise<string> }): Promise<number> {
-  const m = /process_id:(\d+)/.exec(await client.info('server'))
-  if (!m) throw new Error('Redis INFO server gave no process_id')
-  return Number(m[1])
-}
-
 /** Resident set size of a process in MiB (Linux /proc), or NaN once it is gone. */
 export function rssMiB(pid: number): number {
   try {
