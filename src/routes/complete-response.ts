@@ -26,8 +26,8 @@ export async function completeResponse<T>(
     ours ??= { err, status }
     upstream.abort(ours.err)
   }
-  // upstreamFetch's timeout stops at the response headers; an upstream that then stalls its body must not hold
-  // the request (and its reservation) forever, nor may any request outlive its reservation (MAX_REQUEST_MS).
+  // One timer for the whole call, headers and body (upstreamFetch sets none): the provider's timeout_ms, cut
+  // short so that no request outlives its reservation (MAX_REQUEST_MS).
   const totalMs = Math.max(0, Math.min(route.provider.timeoutMs, (deps.maxRequestMs ?? MAX_REQUEST_MS) - timing.elapsedMs()))
   const deadline = setTimeout(() => endByGateway(new GatewayError('upstream_timeout', `upstream ${route.provider.name} did not finish within ${Math.round(totalMs)} ms`), 'upstream_timeout'), totalMs)
   const onShutdown = () => endByGateway(shutdownError(deps.shutdown), 'shutdown')
@@ -60,7 +60,7 @@ export async function completeResponse<T>(
       await closeReservation(reservation, { endedBy: 'gateway', status, ...meter }, timing.elapsedMs())
       throw err
     }
-    // upstreamFetch's own header timeout is a cut as well: the generation may have run to its end.
+    // An upstream_timeout from the adapter itself is a cut as well: the generation may have run to its end.
     const timedOut = e instanceof GatewayError && e.code === 'upstream_timeout'
     await closeReservation(reservation, timedOut
       ? { endedBy: 'gateway', status: 'upstream_timeout', ...meter }

@@ -6,6 +6,7 @@
 import { GatewayError } from '../errors.ts'
 import type { MessagesRequest } from '../wire/anthropic.ts'
 import { descriptorFor } from '../providers/registry.ts'
+import { upstreamTimeout } from '../providers/upstream.ts'
 import { authorize, type RequestProtocol } from './admission.ts'
 import type { AppDeps, RequestContext } from './context.ts'
 import { validateMessagesShape } from './messages.ts'
@@ -33,9 +34,16 @@ export async function countTokens(ctx: RequestContext, deps: AppDeps): Promise<R
   ctx.timing.mark('config')
   const native = descriptorFor(route.provider.kind).messages
   if (native) {
-    const counted = await native.countTokens(route, { ...req, model: route.model.upstreamModel }, ctx.request.headers, AbortSignal.timeout(route.provider.timeoutMs))
-    ctx.timing.mark('upstream_ttfb')
-    return Response.json(counted)
+    // timeout_ms bounds the whole call, headers and body: a 504 upstream_timeout, as on the model routes.
+    const cut = new AbortController()
+    const timer = setTimeout(() => cut.abort(upstreamTimeout(route.provider)), route.provider.timeoutMs)
+    try {
+      const counted = await native.countTokens(route, { ...req, model: route.model.upstreamModel }, ctx.request.headers, cut.signal)
+      ctx.timing.mark('upstream_ttfb')
+      return Response.json(counted)
+    } finally {
+      clearTimeout(timer)
+    }
   }
   return Response.json({ input_tokens: estimateInputTokens(req) })
 }

@@ -21,6 +21,7 @@ import { closeReservation, type RequestEnding } from '../budget/settlement.ts'
 import { asGatewayError, GatewayError, shutdownError } from '../errors.ts'
 import { SSE_HEADERS, SSE_HEARTBEAT_FRAME } from '../http/sse.ts'
 import { canTakeBuffered } from '../providers/batches.ts'
+import { upstreamTimeout } from '../providers/upstream.ts'
 import type { Usage } from '../wire/openai.ts'
 import type { Admission } from './admission.ts'
 import type { AppDeps, RequestContext } from './context.ts'
@@ -88,15 +89,20 @@ export async function streamResponse<T>(
   }
   if (deps.shutdown.aborted) onShutdown()
 
+  // The provider's timeout_ms bounds the wait for the reply's headers (upstreamFetch sets no timer of its own);
+  // the idle timer below takes over once the stream has begun, so a long stream is never cut by it.
+  const headersDue = setTimeout(() => endByGateway(upstreamTimeout(route.provider)), route.provider.timeoutMs)
   let iterable: AsyncIterable<T>
   try {
     iterable = await start(upstream.signal)
   } catch (e) {
+    clearTimeout(headersDue)
     detach()
     // Refused or unreachable before anything was generated: nothing to pay for.
     await closeReservation(reservation, { endedBy: 'upstream_error', status: 'upstream_error', usage: null, completionBytes: 0, started: false }, timing.elapsedMs())
     throw gatewayEnd ? (gatewayEnd as { err: GatewayError }).err : e
   }
+  clearTimeout(headersDue)
   timing.mark('upstream_ttfb')
   deps.metrics.upstreamMs.observe({ provider: route.provider.name }, timing.stages.upstream_ttfb ?? 0)
 

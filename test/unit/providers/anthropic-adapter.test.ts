@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { GatewayError } from '../../../src/errors.ts'
 import { createAnthropicAdapter } from '../../../src/providers/anthropic/adapter.ts'
+import { upstreamTimeout } from '../../../src/providers/upstream.ts'
 import type { ModelRoute } from '../../../src/providers/types.ts'
 import type { ChatChunk, ChatRequest } from '../../../src/wire/openai.ts'
 import {
@@ -134,9 +135,13 @@ describe('anthropic adapter', () => {
     expect((await fake.waitForAbort(index)) - t0).toBeLessThan(100)
   })
 
-  test('timeout before headers → 504', async () => {
+  test('the route\'s timeout before headers: its upstream_timeout reason comes back as the 504', async () => {
     fake.program({ kind: 'hang' })
-    const err = await adapter.complete(request(), route, signal()).catch((e: unknown) => e)
+    const ac = new AbortController()
+    const reason = upstreamTimeout(route.provider)
+    setTimeout(() => ac.abort(reason), 50)
+    const err = await adapter.complete(request(), route, ac.signal).catch((e: unknown) => e)
+    expect(err).toBe(reason)
     expect((err as GatewayError).status).toBe(504)
   })
 })

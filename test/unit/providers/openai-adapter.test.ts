@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { GatewayError } from '../../../src/errors.ts'
 import { openaiAdapter } from '../../../src/providers/openai/adapter.ts'
+import { upstreamTimeout } from '../../../src/providers/upstream.ts'
 import { type ModelRoute } from '../../../src/providers/types.ts'
 import { BILLING, type ChatChunk, type ChatRequest } from '../../../src/wire/openai.ts'
 import {
@@ -138,10 +139,14 @@ describe('openai adapter: stream', () => {
     expect(error?.status).toBe(502)
   })
 
-  test('timeout before headers → 504 quickly', async () => {
+  test('the route\'s timeout before headers: its upstream_timeout reason comes back as the 504, at once', async () => {
     fake.program({ kind: 'hang' })
+    const ac = new AbortController()
+    const reason = upstreamTimeout(route.provider)
+    setTimeout(() => ac.abort(reason), 50)
     const t0 = performance.now()
-    const err = await openaiAdapter.stream(request({ stream: true }), route, signal()).catch((e: unknown) => e)
+    const err = await openaiAdapter.stream(request({ stream: true }), route, ac.signal).catch((e: unknown) => e)
+    expect(err).toBe(reason)
     expect((err as GatewayError).status).toBe(504)
     expect(performance.now() - t0).toBeLessThan(1000)
   })

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, spyOn, test } from 'bun:test'
 import { GatewayError } from '../../../src/errors.ts'
 import type { ProviderConfig } from '../../../src/config/types.ts'
 import {
-  extractUpstreamMessage, parseJsonBody, sanitizeUpstreamMessage, upstreamFetch,
+  extractUpstreamMessage, parseJsonBody, sanitizeUpstreamMessage, upstreamFetch, upstreamTimeout,
 } from '../../../src/providers/upstream.ts'
 import { type FakeUpstream, startFakeUpstream } from '../../helpers/fake-upstream.ts'
 
@@ -85,19 +85,25 @@ describe('upstreamFetch', () => {
     expect(err.status).toBe(400)
   })
 
-  test('timeout until headers → upstream_timeout 504, quickly', async () => {
+  test('the route\'s timeout: an abort with its upstream_timeout reason ends a hanging call at once and is rethrown', async () => {
     fake.program({ kind: 'hang' })
-    const t0 = performance.now()
-    const err = await caught(call())
-    expect(err.code).toBe('upstream_timeout')
+    const ac = new AbortController()
+    const index = fake.requests.length
+    const pending = call(ac.signal)
+    while (fake.requests.length === index) await Bun.sleep(1)
+    const reason = upstreamTimeout(provider)
+    ac.abort(reason)
+    const err = await caught(pending)
+    expect(err).toBe(reason)
     expect(err.status).toBe(504)
-    expect(performance.now() - t0).toBeLessThan(1000)
+    expect(err.message).toBe(`upstream openai did not respond within ${provider.timeoutMs} ms`)
+    await fake.waitForAbort(index)
   })
 
-  test('regression: the header timeout does not cut a stream that outlives it', async () => {
-    fake.program({ kind: 'sse', chunks: ['data: 1\n\n', 'data: 2\n\n', 'data: 3\n\n'], chunkDelayMs: 200 })
+  test('it sets no timer of its own: headers later than timeout_ms and a stream that outlives it are both awaited', async () => {
+    fake.program({ kind: 'sse', chunks: ['data: 1\n\n', 'data: 2\n\n', 'data: 3\n\n'], delayMs: 400, chunkDelayMs: 200 })
     const res = await call()
-    expect(await res.text()).toBe('data: 1\n\ndata: 2\n\ndata: 3\n\n') // ~600 ms > timeoutMs 300
+    expect(await res.text()).toBe('data: 1\n\ndata: 2\n\ndata: 3\n\n') // ~1 s > timeoutMs 300
   })
 
   test('connection refused → upstream_error 502 without leaking the address', async () => {
