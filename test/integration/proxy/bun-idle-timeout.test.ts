@@ -26,7 +26,7 @@ async function child(mode: 'upstream' | 'plain'): Promise<string> {
   return (out + err).trim()
 }
 
-test('an upstream that holds its headers longer than Bun\'s idle timeout is still awaited (timeout_ms decides)', async () => {
+test('an upstream that holds its headers longer than Bun\'s idle timeout is still awaited (only the gateway\'s own timers decide)', async () => {
   fake.program(
     { kind: 'json', body: { late: true }, delayMs: HEADERS_AFTER_MS },
     { kind: 'json', body: { late: true }, delayMs: HEADERS_AFTER_MS },
