@@ -26,7 +26,7 @@ const MAX_MESSAGE_CHARS = 500
  *
  * It sets no timer of its own: the routes already hold one AbortController per request, aborted on each of
  * their timeouts and on shutdown, and a second controller here (its own timer for the headers, linked to the
- * caller's signal by a listener) cost 5–9% of the gateway's CPU a JSON request at c=32 (bench/RESULTS.md).
+ * caller's signal by a listener) cost ~5% of the gateway's CPU a JSON request at c=32 (bench/RESULTS.md).
  *
  * Throws GatewayError: upstream_error (502) for network errors, 5xx and redirects; upstream_client_error with
  * the upstream status for 4xx (429 included). An aborted signal rethrows its reason untouched (the route's
