@@ -147,10 +147,10 @@ export function createUsageShipper(opts: UsageShipperOptions): UsageShipper {
    * One pass over `only` (a hot pass), over the part of a sweep not visited yet, or over every known tenant. Tenants
    * that may have more go back to `hot`.
    */
-  async function tickOnce(only?: string[], sweep?: Sweep): Promise<number> {
+  async function tickOnce(only?: string[], part?: Sweep): Promise<number> {
     let tenants: string[]
     if (only) tenants = rotated(only)
-    else if (sweep) tenants = (sweep.tenants ??= await knownTenants()).slice(sweep.done)
+    else if (part) tenants = (part.tenants ??= await knownTenants()).slice(part.done)
     else tenants = await knownTenants()
     const picked: Picked[] = []
     const held = new Map<string, string>() // tenant → lease token, for tenants with entries read this pass
@@ -204,7 +204,7 @@ export function createUsageShipper(opts: UsageShipperOptions): UsageShipper {
       return scripts.ack([k.ledger, k.shipLease], [held.get(t)!, group, ...ids])
     }))
     // Only now: a pass that failed anywhere before is tried again from the same place.
-    if (sweep) sweep.done += visited
+    if (part) part.done += visited
     return picked.reduce((n, p) => n + (p.record ? 1 : 0), 0)
   }
 

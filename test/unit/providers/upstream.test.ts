@@ -85,21 +85,6 @@ describe('upstreamFetch', () => {
     expect(err.status).toBe(400)
   })
 
-  test('the route\'s timeout: an abort with its upstream_timeout reason ends a hanging call at once and is rethrown', async () => {
-    fake.program({ kind: 'hang' })
-    const ac = new AbortController()
-    const index = fake.requests.length
-    const pending = call(ac.signal)
-    while (fake.requests.length === index) await Bun.sleep(1)
-    const reason = upstreamTimeout(provider)
-    ac.abort(reason)
-    const err = await caught(pending)
-    expect(err).toBe(reason)
-    expect(err.status).toBe(504)
-    expect(err.message).toBe(`upstream openai did not respond within ${provider.timeoutMs} ms`)
-    await fake.waitForAbort(index)
-  })
-
   test('it sets no timer of its own: headers later than timeout_ms and a stream that outlives it are both awaited', async () => {
     fake.program({ kind: 'sse', chunks: ['data: 1\n\n', 'data: 2\n\n', 'data: 3\n\n'], delayMs: 400, chunkDelayMs: 200 })
     const res = await call()
@@ -115,20 +100,32 @@ describe('upstreamFetch', () => {
     expect(err.message).not.toContain('127.0.0.1')
   })
 
-  test('client abort aborts the upstream request within milliseconds and rethrows the abort reason', async () => {
+  // The routes abort with their own reasons (a client's, or a timeout as a GatewayError): each ends the call at once.
+  test.each([
+    ['a client abort', () => new DOMException('client went away', 'AbortError')],
+    ['the route\'s upstream_timeout', () => upstreamTimeout(provider)],
+  ])('%s aborts the upstream request within milliseconds and is rethrown untouched', async (_name, reasonOf) => {
     fake.program({ kind: 'hang' })
     const ac = new AbortController()
     const index = fake.requests.length
     const pending = call(ac.signal)
     while (fake.requests.length === index) await Bun.sleep(1)
+    const reason = reasonOf()
     const t0 = performance.now()
-    ac.abort(new DOMException('client went away', 'AbortError'))
-    await expect(pending).rejects.toThrow('client went away')
+    ac.abort(reason)
+    await expect(pending).rejects.toBe(reason)
     const abortedAt = await fake.waitForAbort(index)
     expect(abortedAt - t0).toBeLessThan(100)
   })
 
-  test('Bun\'s own 5-minute socket idle timer is off: timeout_ms and the stream timers alone decide', async () => {
+  test('upstreamTimeout: the 504 upstream_timeout that names the provider and its timeout_ms', () => {
+    const err = upstreamTimeout(provider)
+    expect(err.code).toBe('upstream_timeout')
+    expect(err.status).toBe(504)
+    expect(err.message).toBe(`upstream openai did not respond within ${provider.timeoutMs} ms`)
+  })
+
+  test('Bun\'s own 5-minute socket idle timer is off: the routes\' timers alone decide', async () => {
     // Without `timeout: false` an upstream holding its headers past BUN_CONFIG_HTTP_IDLE_TIMEOUT failed as a 502
     // "connection failed" at ~5 min though timeout_ms said 10 (see test/integration/proxy/bun-idle-timeout).
     const spy = spyOn(globalThis, 'fetch')
