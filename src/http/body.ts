@@ -2,18 +2,21 @@
 import { GatewayError } from '../errors.ts'
 
 const tooLarge = (max: number) => new GatewayError('request_too_large', `Request body exceeds ${max} bytes.`)
+const emptyBody = () => new GatewayError('invalid_request_error', 'Request body is empty; expected JSON.')
 
 export async function readJsonBody(request: Request, maxBytes: number): Promise<unknown> {
   const declared = request.headers.get('content-length')
   if (declared !== null && Number(declared) > maxBytes) throw tooLarge(maxBytes)
-  if (!request.body) throw new GatewayError('invalid_request_error', 'Request body is empty; expected JSON.')
   // With a declared length (checked above) HTTP framing bounds the body, so read it in one go: the chunked
-  // reader below costs a stream round trip per chunk, measurable at high request rates.
+  // reader below costs a stream round trip per chunk, measurable at high request rates. Nor is `request.body`
+  // looked at on this path: the getter makes a ReadableStream of a body Bun already holds (~1 µs a request).
   if (declared !== null) {
     const bytes = new Uint8Array(await request.arrayBuffer())
+    if (bytes.byteLength === 0) throw emptyBody()
     if (bytes.byteLength > maxBytes) throw tooLarge(maxBytes) // only reachable in-process, where nothing frames the body
     return parseJson(bytes)
   }
+  if (!request.body) throw emptyBody()
   const reader = request.body.getReader()
   const parts: Uint8Array[] = []
   let size = 0
@@ -27,6 +30,7 @@ export async function readJsonBody(request: Request, maxBytes: number): Promise<
     }
     parts.push(value)
   }
+  if (size === 0) throw emptyBody()
   return parseJson(Buffer.concat(parts))
 }
 

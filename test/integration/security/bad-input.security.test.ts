@@ -220,7 +220,7 @@ describe('raw TCP against a gateway process', () => {
 
   const head = (extra: string[] = []) => ['POST /v1/chat/completions HTTP/1.1', `host: 127.0.0.1:${gw.port}`, `authorization: Bearer ${pkey}`, 'content-type: application/json', 'connection: close', ...extra]
   const good = JSON.stringify(chat('hello raw'))
-  const envelope = (body: string) => JSON.parse(body) as { error: { code: string; request_id: string } }
+  const envelope = (body: string) => JSON.parse(body) as { error: { code: string; message: string; request_id: string } }
 
   test('sanity: an honest request over the raw socket is served', async () => {
     const r = await rawHttp({ port: gw.port, head: head([`content-length: ${good.length}`]), body: good })
@@ -240,6 +240,18 @@ describe('raw TCP against a gateway process', () => {
     const r = await rawHttp({ port: gw.port, head: head(['content-length: 20']), body: good + 'GET /v1/models HTTP/1.1\r\n\r\n' })
     expect(r.status).toBe(400)
     expect(envelope(r.body).error.code).toBe('invalid_request_error')
+  })
+
+  test.each([
+    ['content-length: 0', ['content-length: 0']],
+    ['no content-length and no body', []],
+    ['an empty chunked body', ['transfer-encoding: chunked']],
+  ])('%s: 400, the body is empty', async (_, extra) => {
+    const r = await rawHttp({ port: gw.port, head: head(extra), body: extra[0] === 'transfer-encoding: chunked' ? '0\r\n\r\n' : undefined })
+    expect(r.status).toBe(400)
+    const { error } = envelope(r.body)
+    expect(error.code).toBe('invalid_request_error')
+    expect(error.message).toBe('Request body is empty; expected JSON.')
   })
 
   test('content-length larger than the limit while the body is streamed: refused before the body is all sent', async () => {

@@ -50,3 +50,12 @@ test('body reader: JSON, bad JSON, invalid UTF-8, declared and actual oversize',
   const stream = new ReadableStream({ pull(c) { c.enqueue(new Uint8Array(64)) } }) // endless: must stop reading
   await expect(readJsonBody(new Request('http://localhost/x', { method: 'POST', body: stream }), 1000)).rejects.toMatchObject({ status: 413 })
 })
+
+test.each([
+  ['no body', () => new Request('http://localhost/x', { method: 'POST' })],
+  ['content-length: 0', () => post('', { 'content-length': '0' })],
+  ['an empty string', () => post('')],
+  ['an empty stream', () => new Request('http://localhost/x', { method: 'POST', body: new ReadableStream({ start(c) { c.close() } }) })],
+])('body reader: %s is an empty body, not bad JSON', async (_, request) => {
+  await expect(readJsonBody(request(), 100)).rejects.toMatchObject({ status: 400, message: 'Request body is empty; expected JSON.' })
+})
