@@ -54,6 +54,40 @@ function stdoutLines(): { line: (l: string) => void; flush: () => void } {
   return b
 }
 
+let isoMs = NaN
+let iso = ''
+/** `new Date().toISOString()`, made once per millisecond: a busy gateway logs several lines in each. */
+function isoNow(): string {
+  const ms = Date.now()
+  if (ms !== isoMs) {
+    isoMs = ms
+    iso = new Date(ms).toISOString()
+  }
+  return iso
+}
+
+/**
+ * The line `{ ts, level, ...fields }` serialises to, without building that object: copying every field of each
+ * line into a new object (the access log's ~16 a request) was most of a line's cost. Fields whose first member is
+ * their level (the access log's, and most others) or that have none are serialised as they are, behind `ts` (and
+ * `"level":"info"`); any other shape the slow way, with the same result.
+ */
+export function lineOf(fields: Record<string, unknown>, level: string): string {
+  let first: string | undefined
+  for (const k in fields) {
+    first = k
+    break
+  }
+  if (!('ts' in fields)) {
+    if (first === 'level' && typeof fields.level === 'string') return `{"ts":"${isoNow()}",${JSON.stringify(fields).slice(1)}`
+    if (!('level' in fields)) {
+      const body = JSON.stringify(fields)
+      return `{"ts":"${isoNow()}","level":"info"${body.length > 2 ? ',' : ''}${body.slice(1)}`
+    }
+  }
+  return JSON.stringify({ ts: isoNow(), level, ...fields })
+}
+
 export function createLogger(write?: (line: string) => void, level: LogLevel = 'debug'): Logger {
   const sink = write ? { line: write, flush: () => {} } : stdoutLines()
   let min = RANK[level]!
@@ -61,7 +95,7 @@ export function createLogger(write?: (line: string) => void, level: LogLevel = '
     // An unknown level string still logs (as itself): a typo must never hide a line.
     const lvl = typeof fields.level === 'string' ? fields.level : 'info'
     if ((RANK[lvl] ?? RANK.error!) < min) return
-    sink.line(JSON.stringify({ ts: new Date().toISOString(), level: lvl, ...fields }))
+    sink.line(lineOf(fields, lvl))
   }) as Logger
   log.setLevel = (l) => {
     min = RANK[l]!

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test'
-import { batchedLines, createLogger } from '../../../src/log.ts'
+import fc from 'fast-check'
+import { batchedLines, createLogger, lineOf } from '../../../src/log.ts'
 
 const capture = (level?: Parameters<typeof createLogger>[1]) => {
   const lines: Array<Record<string, unknown>> = []
@@ -71,4 +72,42 @@ process.exit(0)`
   const r = Bun.spawnSync([process.execPath, '-e', script], { stdout: 'pipe', stderr: 'pipe' })
   const lines = r.stdout.toString().trim().split('\n').map((l) => JSON.parse(l))
   expect(lines.map((l) => l.i)).toEqual([0, 1, 2])
+})
+
+describe('lineOf: the line of { ts, level, ...fields }, built without that object', () => {
+  /** What the logger wrote before lineOf: the same line, key order included, for any fields. */
+  const reference = (fields: Record<string, unknown>, level: string, ts: string) => JSON.stringify({ ts, level, ...fields })
+  const same = (fields: Record<string, unknown>) => {
+    const level = typeof fields.level === 'string' ? fields.level : 'info'
+    const line = lineOf(fields, level)
+    if ('ts' in fields) return expect(line).toBe(reference(fields, level, 'unused: the caller\'s ts is kept'))
+    const ts = (JSON.parse(line) as { ts: string }).ts
+    expect(ts).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
+    expect(Math.abs(Date.parse(ts) - Date.now())).toBeLessThan(1000)
+    expect(line).toBe(reference(fields, level, ts))
+  }
+
+  test.each([
+    ['no fields', {}],
+    ['msg only', { msg: 'a' }],
+    ['level first (the access log)', { level: 'warn', msg: 'access', status: 502, tenant: undefined, cost: 0 }],
+    ['level only', { level: 'error' }],
+    ['level after msg', { msg: 'b', level: 'warn' }],
+    ['level not a string', { level: 5, msg: 'x' }],
+    ['level null', { level: null, msg: 'x' }],
+    ['a ts of the caller', { ts: 'mine', msg: 'x' }],
+    ['level then ts', { level: 'info', ts: 'mine' }],
+    ['strings that need escaping', { msg: 'line\nbreak "quoted" \\ \u2028 \ud800', k: '\u0000' }],
+    ['nested values', { msg: 'n', obj: { a: [1, { b: null }] }, arr: ['x'] }],
+  ] as const)('%s', (_, fields) => same(fields as Record<string, unknown>))
+
+  test('any fields (fast-check)', () => {
+    // Not array-index names ("0"): an object literal enumerates those before ts, so the old lines began with them.
+    const name = fc.oneof(fc.constantFrom('level', 'ts', 'msg'), fc.string().filter((k) => !/^(0|[1-9]\d*)$/.test(k)))
+    fc.assert(fc.property(fc.dictionary(name, fc.jsonValue()), (fields) => same(fields)), { numRuns: 500 })
+  })
+
+  test('the level is the line\'s second member when the caller gave it first or not at all', () => {
+    for (const fields of [{ msg: 'a' }, { level: 'warn', msg: 'b' }, {}]) expect(Object.keys(JSON.parse(lineOf(fields, 'info'))).slice(0, 2)).toEqual(['ts', 'level'])
+  })
 })
