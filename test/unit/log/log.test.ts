@@ -1,4 +1,4 @@
-import { describe, expect, test } from 'bun:test'
+import { describe, expect, setSystemTime, test } from 'bun:test'
 import fc from 'fast-check'
 import { batchedLines, createLogger, lineOf } from '../../../src/log.ts'
 
@@ -80,7 +80,8 @@ describe('lineOf: the line of { ts, level, ...fields }, built without that objec
   const same = (fields: Record<string, unknown>) => {
     const level = typeof fields.level === 'string' ? fields.level : 'info'
     const line = lineOf(fields, level)
-    if ('ts' in fields) return expect(line).toBe(reference(fields, level, 'unused: the caller\'s ts is kept'))
+    // A ts of the caller's is kept, and a toJSON makes the line whatever it returns: no timestamp of ours to read.
+    if ('ts' in fields || typeof fields.toJSON === 'function') return expect(line).toBe(reference(fields, level, 'unused'))
     const ts = (JSON.parse(line) as { ts: string }).ts
     expect(ts).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
     expect(Math.abs(Date.parse(ts) - Date.now())).toBeLessThan(1000)
@@ -99,12 +100,41 @@ describe('lineOf: the line of { ts, level, ...fields }, built without that objec
     ['level then ts', { level: 'info', ts: 'mine' }],
     ['strings that need escaping', { msg: 'line\nbreak "quoted" \\ \u2028 \ud800', k: '\u0000' }],
     ['nested values', { msg: 'n', obj: { a: [1, { b: null }] }, arr: ['x'] }],
+    ['level undefined', { level: undefined, msg: 'x' }],
+    ['array-index names (enumerated before ts)', { 0: 'a', msg: 'x' }],
+    ['array-index names and a level', { level: 'warn', 7: 'a' }],
+    ['a name starting with a digit', { '1a': 'x', msg: 'y' }],
+    ['a level inherited, not its own', Object.assign(Object.create({ level: 'warn' }), { msg: 'x' })],
+    ['a prototype of its own', Object.assign(Object.create({ inherited: 1 }), { level: 'info', msg: 'x' })],
+    ['no prototype', Object.assign(Object.create(null), { level: 'warn', msg: 'x' })],
+    ['a toJSON of its own', { level: 'warn', msg: 'x', toJSON: (): string => 'X' }],
+    ['a toJSON and no level', { msg: 'x', toJSON: (): object => ({ other: 1 }) }],
   ] as const)('%s', (_, fields) => same(fields as Record<string, unknown>))
 
+  test('the level it is given is the line\'s when the fields have none of their own', () => {
+    expect(JSON.parse(lineOf({ msg: 'x' }, 'warn'))).toMatchObject({ level: 'warn', msg: 'x' })
+    expect(JSON.parse(lineOf({}, 'error'))).toMatchObject({ level: 'error' })
+  })
+
+  test('the timestamp follows the clock, forwards and backwards, to the millisecond', () => {
+    const at = (iso: string) => {
+      setSystemTime(new Date(iso))
+      return (JSON.parse(lineOf({ msg: 'x' }, 'info')) as { ts: string }).ts
+    }
+    try {
+      expect(at('2026-12-04T10:00:00.000Z')).toBe('2026-12-04T10:00:00.000Z')
+      expect(at('2026-12-04T10:00:00.000Z')).toBe('2026-12-04T10:00:00.000Z')
+      expect(at('2026-12-04T10:00:00.001Z')).toBe('2026-12-04T10:00:00.001Z')
+      expect(at('2027-01-01T00:00:00.000Z')).toBe('2027-01-01T00:00:00.000Z')
+      expect(at('2026-12-04T09:59:59.999Z')).toBe('2026-12-04T09:59:59.999Z')
+    } finally {
+      setSystemTime()
+    }
+  })
+
   test('any fields (fast-check)', () => {
-    // Not array-index names ("0"): an object literal enumerates those before ts, so the old lines began with them.
-    const name = fc.oneof(fc.constantFrom('level', 'ts', 'msg'), fc.string().filter((k) => !/^(0|[1-9]\d*)$/.test(k)))
-    fc.assert(fc.property(fc.dictionary(name, fc.jsonValue()), (fields) => same(fields)), { numRuns: 500 })
+    const name = fc.oneof(fc.constantFrom('level', 'ts', 'msg', '0', '12', 'toJSON'), fc.string())
+    fc.assert(fc.property(fc.dictionary(name, fc.jsonValue()), (fields) => same(fields)), { numRuns: 1000 })
   })
 
   test('the level is the line\'s second member when the caller gave it first or not at all', () => {
