@@ -26,7 +26,7 @@ import { parseArgs } from 'node:util'
 import { startRedis } from '../test/helpers/redis.ts'
 import { STEADY_WARMUP_S } from './cpu.ts'
 import { chatBody, jsonHeaders } from './lib/context.ts'
-import { BINARY, seedEmbedded, startOurGateway, TMP, usageShipped, useGatewayBinary, writeConfig, type GatewayHandle } from './lib/gateway.ts'
+import { BINARY, envOf, seedEmbedded, startOurGateway, TMP, usageShipped, useGatewayBinary, writeConfig, type GatewayHandle } from './lib/gateway.ts'
 import { cpuTimeMs, stopAll } from './lib/procs.ts'
 import { startUpstream } from './lib/servers.ts'
 import { median } from './lib/stats.ts'
@@ -42,9 +42,6 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: String(STEADY_WARMUP_S) },
   },
 })
-/** `K=V,K2=V2` → environment for one side. */
-const envOf = (spec: string): Record<string, string> =>
-  Object.fromEntries(spec.split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
 if (!values.a) throw new Error('usage: bun bench/ab.ts --a OLD_BINARY [--b dist/gateway] [--rounds 4] [-d 4] [-c 32]')
 const wrk = findWrk()
 if ('missing' in wrk) throw new Error(wrk.missing)

@@ -52,6 +52,10 @@ export function dbMigrate(databaseUrl: string, redisUrl: string): void {
 }
 
 /** `null` store URLs leave the variable unset: the embedded store (bun:sqlite) / the in-process ledger. */
+/** `K=V,K2=V2` → the environment those name (the benches' `--env` options). */
+export const envOf = (spec: string): Record<string, string> =>
+  Object.fromEntries(spec.split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
+
 export function gatewayEnv(databaseUrl: string | null, redisUrl: string | null, extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {}
   for (const [k, v] of Object.entries(process.env)) {
