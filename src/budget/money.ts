@@ -135,11 +135,24 @@ export function reservationMicros(
   return costMicros({ prompt_tokens: tokens.promptTokens, completion_tokens: tokens.maxOutputTokens }, price)
 }
 
+const DAY_MS = 86_400_000
+/** The UTC day of the last key made, and its keys: every request of a day or month budget asks for one. */
+let keysDay = NaN
+let dayKey = ''
+let monthKey = ''
+
 /** 'total' | 'day:2026-11-24' | 'month:2026-11', in UTC. */
 export function periodKey(period: Period, nowMs: number): string {
   if (period === 'total') return 'total'
-  const iso = new Date(nowMs).toISOString() // always UTC, "2026-11-24T…"
-  return period === 'day' ? `day:${iso.slice(0, 10)}` : `month:${iso.slice(0, 7)}`
+  // Both keys change only at a UTC midnight (a JavaScript day is exactly DAY_MS), so they are made once a day.
+  const day = Math.floor(nowMs / DAY_MS)
+  if (day !== keysDay) {
+    const iso = new Date(nowMs).toISOString() // always UTC, "2026-11-24T…"; a RangeError for a time it cannot hold
+    dayKey = `day:${iso.slice(0, 10)}`
+    monthKey = `month:${iso.slice(0, 7)}`
+    keysDay = day
+  }
+  return period === 'day' ? dayKey : monthKey
 }
 
 /** Start of the period containing nowMs (epoch ms, UTC); 0 for 'total'. */
