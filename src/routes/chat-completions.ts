@@ -60,7 +60,9 @@ export async function chatCompletions(ctx: RequestContext, deps: AppDeps): Promi
 export function visibleChunk(c: ChatChunk, clientWantsUsage: boolean): ChatChunk | null {
   if (clientWantsUsage) return c
   if (c.usage && c.choices.length === 0) return null
-  // Chunks are fresh objects owned by this request (adapters never share them), so drop the field in place.
-  if (c.usage !== undefined) delete c.usage
+  // Chunks are fresh objects owned by this request (adapters never share them), so the field goes in place: as
+  // undefined, which JSON leaves out, not by `delete`, which makes the chunk a slower dictionary to serialise
+  // (OpenAI's `"usage":null` is on every chunk: ~0.1 µs each in a loop).
+  if (c.usage !== undefined) c.usage = undefined
   return c
 }
