@@ -136,6 +136,7 @@ export function reservationMicros(
 }
 
 const DAY_MS = 86_400_000
+const MAX_DATE_MS = 8.64e15
 /** The UTC day of the last key made, and its keys: every request of a day or month budget asks for one. */
 let keysDay = NaN
 let dayKey = ''
@@ -144,8 +145,11 @@ let monthKey = ''
 /** 'total' | 'day:2026-11-24' | 'month:2026-11', in UTC. */
 export function periodKey(period: Period, nowMs: number): string {
   if (period === 'total') return 'total'
-  // Both keys change only at a UTC midnight (a JavaScript day is exactly DAY_MS), so they are made once a day.
-  const day = Math.floor(nowMs / DAY_MS)
+  // Both keys change only at a UTC midnight (a JavaScript day is exactly DAY_MS), so they are made once a day. The
+  // day is the one a Date would hold: the time truncated toward zero; outside a Date's range (and NaN) nothing is
+  // kept, and toISOString throws as it always did.
+  const t = Math.trunc(nowMs)
+  const day = Math.abs(t) <= MAX_DATE_MS ? Math.floor(t / DAY_MS) : NaN
   if (day !== keysDay) {
     const iso = new Date(nowMs).toISOString() // always UTC, "2026-11-24T…"; a RangeError for a time it cannot hold
     dayKey = `day:${iso.slice(0, 10)}`

@@ -143,18 +143,22 @@ describe('periods (UTC)', () => {
     return period === 'day' ? `day:${iso.slice(0, 10)}` : `month:${iso.slice(0, 7)}`
   }
   test('keys asked for at any times in any order are the keys of those times (fast-check)', () => {
-    const time = fc.oneof(fc.integer({ min: -8.64e15, max: 8.64e15 }), fc.integer({ min: t - 3 * 86_400_000, max: t + 3 * 86_400_000 }))
+    // Fractions too: a Date truncates toward zero, so -0.5 ms is 1970-01-01 while -1 ms is 1969-12-31.
+    const time = fc.oneof(fc.integer({ min: -8.64e15, max: 8.64e15 }), fc.integer({ min: t - 3 * 86_400_000, max: t + 3 * 86_400_000 }),
+      fc.double({ min: -3 * 86_400_000, max: 3 * 86_400_000, noNaN: true }), fc.double({ min: -8.64e15, max: 8.64e15, noNaN: true }))
     fc.assert(fc.property(fc.array(fc.tuple(fc.constantFrom('day' as const, 'month' as const), time), { minLength: 1, maxLength: 20 }), (asks) => {
       for (const [period, now] of asks) expect(periodKey(period, now)).toBe(made(period, now))
     }), { numRuns: 500 })
   })
   test('around midnight, back and forth, and a time no Date holds', () => {
-    for (const now of [t, t + 1, t, t - 86_400_000, t + 1, -1, 0, -86_400_000]) {
+    for (const now of [t, t + 1, t, t - 86_400_000, t + 1, -1, 0, -86_400_000, -0.5, -1, 0.5, -0, 8.64e15, -8.64e15]) {
       expect(periodKey('day', now)).toBe(made('day', now))
       expect(periodKey('month', now)).toBe(made('month', now))
     }
     expect(() => periodKey('day', NaN)).toThrow(RangeError)
     expect(() => periodKey('month', 8.64e15 + 86_400_000)).toThrow(RangeError)
+    periodKey('day', 8.64e15)
+    expect(() => periodKey('day', 8.64e15 + 1)).toThrow(RangeError) // the last day a Date holds, then past it
     expect(periodKey('day', t)).toBe('day:2026-11-24') // a throw leaves nothing half-made behind
   })
 })
