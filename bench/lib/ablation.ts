@@ -3,18 +3,26 @@
  * with GW_ABL=part+part at run time) applied to a copy of src/ in bench/.tmp, never to the product.
  */
 import { cpSync, readFileSync, symlinkSync } from 'node:fs'
-import { ROOT, TMP } from './procs.ts'
+import { dirname } from 'node:path'
+import { ROOT } from './procs.ts'
 
-/** Copies src/ and the build files into bench/.tmp, applies the patch there and builds; returns the binary. */
-export function buildPatched(dir: string): string {
-  for (const f of ['src', 'build.sh', 'package.json', 'tsconfig.json', 'bunfig.toml']) cpSync(`${ROOT}${f}`, `${dir}/${f}`, { recursive: true })
-  symlinkSync(`${ROOT}node_modules`, `${dir}/node_modules`)
-  // bench/.tmp is inside the repository, where `git apply` would patch paths relative to its root and skip, without
-  // an error, those outside the current directory: keep git from finding the repository.
-  const applied = Bun.spawnSync(['git', 'apply', `${ROOT}bench/ablation.patch`], { cwd: dir, env: { ...process.env, GIT_CEILING_DIRECTORIES: TMP } })
+/**
+ * Applies bench/ablation.patch to the copy of src/ in `dir`; throws, with git's complaint, if it no longer fits.
+ * Git is kept from looking above `dir`: inside a repository (bench/.tmp is in this one) `git apply` would patch paths
+ * relative to its root and skip, without an error, those outside the current directory.
+ */
+export function applyAblationPatch(dir: string): void {
+  const applied = Bun.spawnSync(['git', 'apply', `${ROOT}bench/ablation.patch`], { cwd: dir, env: { ...process.env, GIT_CEILING_DIRECTORIES: dirname(dir) } })
   if (applied.exitCode !== 0 || !readFileSync(`${dir}/src/app.ts`, 'utf8').includes('GW_ABL')) {
     throw new Error(`bench/ablation.patch no longer applies to src/ (update it): ${applied.stderr.toString().trim()}`)
   }
+}
+
+/** Copies src/ and the build files into `dir` (in bench/.tmp), applies the patch there and builds; returns the binary. */
+export function buildPatched(dir: string): string {
+  for (const f of ['src', 'build.sh', 'package.json', 'tsconfig.json', 'bunfig.toml']) cpSync(`${ROOT}${f}`, `${dir}/${f}`, { recursive: true })
+  symlinkSync(`${ROOT}node_modules`, `${dir}/node_modules`)
+  applyAblationPatch(dir)
   const out = `${dir}/gateway`
   const built = Bun.spawnSync(['bash', 'build.sh'], { cwd: dir, env: { ...process.env, OUT: out } })
   if (built.exitCode !== 0) throw new Error(`build of the patched tree failed:\n${built.stderr.toString()}`)

@@ -51,11 +51,11 @@ export function dbMigrate(databaseUrl: string, redisUrl: string): void {
   if (r.exitCode !== 0) throw new Error(`gateway migrate failed (${r.exitCode}): ${r.stderr.toString()}${r.stdout.toString()}`)
 }
 
-/** `null` store URLs leave the variable unset: the embedded store (bun:sqlite) / the in-process ledger. */
 /** `K=V,K2=V2` → the environment those name (the benches' `--env` options). */
 export const envOf = (spec: string): Record<string, string> =>
   Object.fromEntries(spec.split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
 
+/** `null` store URLs leave the variable unset: the embedded store (bun:sqlite) / the in-process ledger. */
 export function gatewayEnv(databaseUrl: string | null, redisUrl: string | null, extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {}
   for (const [k, v] of Object.entries(process.env)) {
