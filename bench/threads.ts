@@ -11,7 +11,8 @@
  * the Elysia metering floor (floor-proxy.ts), for scale. Each target serves 8 s at c=32 first (past its JIT compiler's
  * first seconds), then each round drives every target for `-d` seconds at c=32 and reads each thread's CPU time from
  * /proc before and after: per request, by thread name ("HTTP Client" is fetch's thread, "Worker" the usage writer,
- * the process's own name its request thread). The order is rotated by one each round, so that over `--rounds`
+ * the process's own name its request thread), and with `--ledger redis` Redis's own CPU in the gateways' cells
+ * ("redis", from INFO): it runs on the same cores, and what a settle costs there is part of what the gateway costs. The order is rotated by one each round, so that over `--rounds`
  * (default: as many as there are targets) each target runs once in each place; its predecessor mostly stays the
  * same. With `--ledger redis` the usage records the gateways left in Redis are let drain before each cell, as in
  * ab.ts. The summary gives each target's median, and its ratio to the first `--bin` taken round by round, then the
@@ -50,6 +51,13 @@ function threads(pid: number): Map<string, { name: string; ms: number }> {
     } catch {}
   }
   return out
+}
+
+/** CPU ms Redis has used so far (user + system, from INFO). */
+async function redisCpuMs(client: Redis): Promise<number> {
+  const info = await client.info('cpu')
+  const field = (name: string) => Number(info.match(new RegExp(`${name}:([\\d.]+)`))?.[1] ?? NaN)
+  return (field('used_cpu_user') + field('used_cpu_sys')) * 1000
 }
 
 const dirs: string[] = []
@@ -92,9 +100,12 @@ try {
     // A place of its own in the order biased a target by up to ~5% on the seventeenth VM.
     for (const t of targets.map((_, i) => targets[(i + r) % targets.length]!)) {
       await drained()
-      const before = threads(t.pid)
-      const res = await runWrk(wrk.path, cell(t, Number(values.d)))
       const byName: Record<string, number> = {}
+      const before = threads(t.pid)
+      const redisBefore = admin ? await redisCpuMs(admin) : 0
+      const res = await runWrk(wrk.path, cell(t, Number(values.d)))
+      // Redis shares the cores: its CPU a request is part of what a Redis gateway costs (the floors use none).
+      if (admin && t.name.startsWith('gw')) byName.redis = (await redisCpuMs(admin)) - redisBefore
       for (const [tid, now] of threads(t.pid)) byName[now.name] = (byName[now.name] ?? 0) + now.ms - (before.get(tid)?.ms ?? 0)
       const perReq = (ms: number) => (ms / res.requests) * 1000
       ;(main[t.name] ??= []).push(perReq(cpuTimeMs(t.pid, t.pid) - before.get(String(t.pid))!.ms))
@@ -109,7 +120,7 @@ try {
   for (const t of targets) {
     const m = ratios(main, t.name)
     console.log(`${t.name}: request thread ${median(main[t.name]!).toFixed(1)} µs a request (${median(m).toFixed(3)}×: ${m.map((x) => x.toFixed(2)).join(' ')}), ` +
-      `all threads ${median(total[t.name]!).toFixed(1)} µs (${median(ratios(total, t.name)).toFixed(3)}×)`)
+      `all threads${admin && t.name.startsWith('gw') ? ' and Redis' : ''} ${median(total[t.name]!).toFixed(1)} µs (${median(ratios(total, t.name)).toFixed(3)}×)`)
   }
 } finally {
   admin?.disconnect()
