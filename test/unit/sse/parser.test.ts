@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test'
 import { parseSse, SseParser, type SseEvent } from '../../../src/sse/parser.ts'
+import fc from 'fast-check'
 
 const enc = new TextEncoder()
 
@@ -93,5 +94,47 @@ describe('SseParser chunk boundaries', () => {
     expect(p.feed(enc.encode('data: a\n'))).toEqual([])
     expect(p.feed(enc.encode('\ndata: b'))).toEqual([msg('a')])
     expect(p.end()).toEqual([])
+  })
+})
+
+/**
+ * The event-stream rules read straight off the spec, over the whole decoded text at once (no reads, no state across
+ * them): what the streaming parser must produce however the bytes are split.
+ */
+function specEvents(text: string): SseEvent[] {
+  const lines = text.split(/\r\n|\r|\n/)
+  lines.pop() // the text after the last line end is no line yet
+  const out: SseEvent[] = []
+  let data: string[] | null = null
+  let type = ''
+  let id = ''
+  for (const line of lines) {
+    if (line === '') {
+      if (data) out.push({ event: type || 'message', data: data.join('\n'), ...(id ? { id } : {}) })
+      data = null
+      type = ''
+      continue
+    }
+    if (line.startsWith(':')) continue
+    const colon = line.indexOf(':')
+    const name = colon === -1 ? line : line.slice(0, colon)
+    let value = colon === -1 ? '' : line.slice(colon + 1)
+    if (value.startsWith(' ')) value = value.slice(1)
+    if (name === 'data') (data ??= []).push(value)
+    else if (name === 'event') type = value
+    else if (name === 'id' && !value.includes('\u0000')) id = value
+  }
+  return out
+}
+
+describe('SseParser against the spec, any text split anywhere', () => {
+  const piece = fc.constantFrom('data', 'event', 'id', 'retry', 'dat', ':', ': ', ' ', '\r', '\n', '\r\n', 'a', 'é', '👋', '\uFEFF', '\u0000', '{"k":"v"}')
+  test('every split of the bytes gives the events of the whole text', () => {
+    fc.assert(fc.property(fc.array(piece, { maxLength: 60 }), fc.array(fc.nat(), { maxLength: 8 }), (pieces, cuts) => {
+      const bytes = enc.encode(pieces.join(''))
+      const at = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b)
+      const reads = [0, ...at].map((from, i) => bytes.subarray(from, at[i] ?? bytes.length))
+      expect(feedAll(reads)).toEqual(specEvents(new TextDecoder().decode(bytes)))
+    }), { numRuns: 2000 })
   })
 })
