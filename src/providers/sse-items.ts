@@ -26,7 +26,6 @@ export interface SseItemsSpec<T> {
 interface Reader {
   read(): Promise<{ done: true; value?: undefined } | { done: false; value: Uint8Array }>
   cancel(reason?: unknown): Promise<void>
-  releaseLock(): void
 }
 
 const DONE: IteratorResult<never, undefined> = Object.freeze({ done: true, value: undefined })
@@ -49,14 +48,16 @@ export function sseItems<T>(body: ReadableStream<Uint8Array>, signal: AbortSigna
   const onAbort = (): void => {
     reader?.cancel(signal.reason).catch(() => {})
   }
-  /** Stops reading: the body is cancelled unless it was read to its end. */
+  /**
+   * Stops reading: the body is cancelled unless it was read to its end. The reader is dropped without releaseLock:
+   * nothing reads the body after it, and releasing a fetch body's lock cost ~2 µs a stream (bench/RESULTS.md).
+   */
   const close = (readToEnd: boolean): void => {
     if (reader === null) return
     signal.removeEventListener('abort', onAbort)
     const r = reader
     reader = null
     if (!readToEnd) r.cancel().catch(() => {})
-    r.releaseLock()
   }
   const fail = (err: unknown): void => {
     if (failed === OK && !ended) failed = spec.failure(err)
