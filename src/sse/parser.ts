@@ -4,7 +4,8 @@
  *
  * Chunk boundaries may fall anywhere: inside a UTF-8 sequence (the streaming TextDecoder keeps the partial
  * sequence), inside a line (kept in `state.line`), or between the CR and LF of a CRLF (`state.skipLf`).
- * Each read is scanned once (indexOf for its line ends); no regex ever runs over raw stream text.
+ * A read's line ends are found with indexOf, searching on from each one found: linear in the read; no regex ever
+ * runs over raw stream text.
  */
 export interface SseEvent {
   /** The `event:` field, `'message'` when absent. */
@@ -23,6 +24,8 @@ export interface SseParserState {
   skipLf: boolean
   /** Data lines of the event being built; `hasData` distinguishes `data:` (empty) from no data at all. */
   data: string[]
+  /** Characters the data lines will make in the event: each line's value and the "\n" that joins it. */
+  dataChars: number
   hasData: boolean
   eventType: string
   lastEventId: string
@@ -35,7 +38,7 @@ const STREAMING = { stream: true } as const
 
 export class SseParser {
   readonly state: SseParserState = {
-    line: '', skipLf: false, data: [], hasData: false, eventType: '', lastEventId: '', retryMs: null,
+    line: '', skipLf: false, data: [], dataChars: 0, hasData: false, eventType: '', lastEventId: '', retryMs: null,
   }
   // ignoreBOM: false (the default) makes the decoder drop one leading U+FEFF, even when split across reads.
   private readonly decoder = new TextDecoder('utf-8', { ignoreBOM: false })
@@ -56,6 +59,7 @@ export class SseParser {
     const s = this.state
     s.line = ''
     s.data = []
+    s.dataChars = 0
     s.hasData = false
     s.eventType = ''
     return this.take()
@@ -76,7 +80,7 @@ export class SseParser {
       s.skipLf = false
     }
     // Line ends are found with indexOf (a native scan, ~7× a charCodeAt loop over a stream's text), each of CR and
-    // LF looked up again only once passed, so a read is scanned once whatever its mix of line ends.
+    // LF looked up again only once passed: one pass of each over the read, whatever its mix of line ends.
     let lf = text.indexOf('\n', start)
     let cr = text.indexOf('\r', start)
     while (lf !== -1 || cr !== -1) {
@@ -119,6 +123,7 @@ export class SseParser {
     const nameLength = colon - start
     if (isField(text, start, nameLength, 'data')) {
       s.data.push(value)
+      s.dataChars += value.length + 1
       s.hasData = true
     } else if (isField(text, start, nameLength, 'event')) {
       s.eventType = value
@@ -140,6 +145,7 @@ export class SseParser {
     const event: SseEvent = { event: s.eventType === '' ? 'message' : s.eventType, data: s.data.length === 1 ? s.data[0]! : s.data.join('\n') }
     if (s.lastEventId !== '') event.id = s.lastEventId
     s.data.length = 0 // the event has its own string; the array is reused
+    s.dataChars = 0
     s.hasData = false
     s.eventType = ''
     this.out.push(event)
@@ -172,9 +178,11 @@ export function parseSse(bytes: Uint8Array | string): SseEvent[] {
  */
 export const MAX_EVENT_CHARS = 16 * 1024 * 1024
 
-/** Characters of the event being built (its partial line and data lines): what an unended event holds. */
+/**
+ * Characters of the event being built (its partial line and data lines): what an unended event holds. Kept as a
+ * count, not summed over the lines on each read (quadratic in the lines of one long event), and each data line
+ * counts its joining "\n", so that empty `data:` lines cannot pile up without bound either.
+ */
 export function pendingChars(s: SseParserState): number {
-  let n = s.line.length
-  for (const d of s.data) n += d.length
-  return n
+  return s.line.length + s.dataChars
 }

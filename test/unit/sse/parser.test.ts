@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { parseSse, SseParser, type SseEvent } from '../../../src/sse/parser.ts'
+import { parseSse, pendingChars, SseParser, type SseEvent } from '../../../src/sse/parser.ts'
 import fc from 'fast-check'
 
 const enc = new TextEncoder()
@@ -99,18 +99,19 @@ describe('SseParser chunk boundaries', () => {
 
 /**
  * The event-stream rules read straight off the spec, over the whole decoded text at once (no reads, no state across
- * them): what the streaming parser must produce however the bytes are split.
+ * them): what the streaming parser must produce however the bytes are split. Also the last event id and retry time.
  */
-function specEvents(text: string): SseEvent[] {
+function specParse(text: string): { events: SseEvent[]; lastEventId: string; retryMs: number | null } {
   const lines = text.split(/\r\n|\r|\n/)
   lines.pop() // the text after the last line end is no line yet
-  const out: SseEvent[] = []
+  const events: SseEvent[] = []
   let data: string[] | null = null
   let type = ''
   let id = ''
+  let retryMs: number | null = null
   for (const line of lines) {
     if (line === '') {
-      if (data) out.push({ event: type || 'message', data: data.join('\n'), ...(id ? { id } : {}) })
+      if (data) events.push({ event: type || 'message', data: data.join('\n'), ...(id ? { id } : {}) })
       data = null
       type = ''
       continue
@@ -123,18 +124,37 @@ function specEvents(text: string): SseEvent[] {
     if (name === 'data') (data ??= []).push(value)
     else if (name === 'event') type = value
     else if (name === 'id' && !value.includes('\u0000')) id = value
+    else if (name === 'retry' && /^[0-9]+$/.test(value)) retryMs = Number(value)
   }
-  return out
+  return { events, lastEventId: id, retryMs }
 }
 
 describe('SseParser against the spec, any text split anywhere', () => {
-  const piece = fc.constantFrom('data', 'event', 'id', 'retry', 'dat', ':', ': ', ' ', '\r', '\n', '\r\n', 'a', 'é', '👋', '\uFEFF', '\u0000', '{"k":"v"}')
-  test('every split of the bytes gives the events of the whole text', () => {
+  const piece = fc.constantFrom('data', 'event', 'id', 'retry', 'dat', ':', ': ', ' ', '\r', '\n', '\r\n', 'a', '7', '12', 'é', '👋', '\uFEFF', '\u0000', '{"k":"v"}')
+  test('every split of the bytes, empty reads included, gives the events and state of the whole text', () => {
     fc.assert(fc.property(fc.array(piece, { maxLength: 60 }), fc.array(fc.nat(), { maxLength: 8 }), (pieces, cuts) => {
       const bytes = enc.encode(pieces.join(''))
-      const at = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b)
+      // Repeated cut points make empty reads, between a CR and its LF too.
+      const at = cuts.map((c) => c % (bytes.length + 1)).sort((a, b) => a - b)
       const reads = [0, ...at].map((from, i) => bytes.subarray(from, at[i] ?? bytes.length))
-      expect(feedAll(reads)).toEqual(specEvents(new TextDecoder().decode(bytes)))
+      const p = new SseParser()
+      const events = reads.flatMap((r) => p.feed(r))
+      events.push(...p.end())
+      expect({ events, lastEventId: p.state.lastEventId, retryMs: p.state.retryMs }).toEqual(specParse(new TextDecoder().decode(bytes)))
     }), { numRuns: 2000 })
+  })
+
+  test('an empty read between a CR and its LF keeps them one line end', () => {
+    expect(feedAll(['data: a\r', '', '\ndata: b\n\n'])).toEqual([msg('a\nb')])
+  })
+})
+
+describe('pendingChars: what an unended event holds', () => {
+  test('counts the partial line and every data line with its joining LF, empty ones too', () => {
+    const p = new SseParser()
+    p.feed(enc.encode('data: abc\n' + 'data:\n'.repeat(1000) + 'data: par'))
+    expect(pendingChars(p.state)).toBe(4 + 1000 + 'data: par'.length)
+    p.feed(enc.encode('tial\n\n'))
+    expect(pendingChars(p.state)).toBe(0)
   })
 })
