@@ -32,12 +32,22 @@ const DONE: IteratorResult<never, undefined> = Object.freeze({ done: true, value
 const OK = Symbol('no failure')
 
 /**
+ * After the event that ends the stream, what is left of the body is normally just its end (HTTP/1.1's last chunk),
+ * which may come in a later read. It is read and discarded in the background, up to these bounds, so that fetch
+ * keeps the connection for the next call; cancelling the body instead closes the connection, and the next call to
+ * the provider pays a new one (with a real provider, a TLS handshake). More than this is cancelled.
+ */
+export const DRAIN_AFTER_END = { maxBytes: 64 * 1024, maxMs: 1_000 }
+
+/**
  * The body is read from the first next() on (a stream nobody reads is never locked). An abort of `signal`
  * cancels the read in progress and ends the items with the signal's reason (through `failure`), so a cut
- * stream is never taken for a clean end. However the items end (the last event, a failure, return()), the body
- * is cancelled if it was not read to its end, which releases the upstream connection.
+ * stream is never taken for a clean end. However the items end (a failure, return()), the body is cancelled if it
+ * was not read to its end; after the event that ends the stream, its rest is drained instead (DRAIN_AFTER_END).
  */
-export function sseItems<T>(body: ReadableStream<Uint8Array>, signal: AbortSignal, spec: SseItemsSpec<T>): BatchedIterable<T> {
+export function sseItems<T>(
+  body: ReadableStream<Uint8Array>, signal: AbortSignal, spec: SseItemsSpec<T>, drainAfterEnd = DRAIN_AFTER_END,
+): BatchedIterable<T> {
   let reader: Reader | null = null
   const parser = new SseParser()
   const cursor = new BatchCursor<T>()
@@ -45,8 +55,10 @@ export function sseItems<T>(body: ReadableStream<Uint8Array>, signal: AbortSigna
   let failed: unknown = OK
   let reading: Promise<IteratorResult<T, undefined>> | null = null
 
+  /** The reader of a body whose rest is being drained after the stream's last event (drainRest). */
+  let draining: Reader | null = null
   const onAbort = (): void => {
-    reader?.cancel(signal.reason).catch(() => {})
+    ;(reader ?? draining)?.cancel(signal.reason).catch(() => {})
   }
   /**
    * Stops reading: the body is cancelled unless it was read to its end. The reader is dropped without releaseLock:
@@ -58,6 +70,30 @@ export function sseItems<T>(body: ReadableStream<Uint8Array>, signal: AbortSigna
     const r = reader
     reader = null
     if (!readToEnd) r.cancel().catch(() => {})
+  }
+  /** The stream's last event came before the body's end: the rest is read and dropped, within drainAfterEnd. */
+  const drainRest = (): void => {
+    const r = reader
+    if (r === null) return
+    reader = null
+    draining = r // an abort still cancels it (onAbort)
+    let left = drainAfterEnd.maxBytes
+    const timer = setTimeout(() => stop(true), drainAfterEnd.maxMs)
+    timer.unref?.()
+    const stop = (cancel: boolean): void => {
+      clearTimeout(timer)
+      if (draining !== r) return
+      draining = null
+      signal.removeEventListener('abort', onAbort)
+      if (cancel) r.cancel().catch(() => {})
+    }
+    const readOn = (): void => void r.read().then((x) => {
+      if (x.done) return stop(false)
+      left -= x.value.byteLength
+      if (left >= 0) readOn()
+      else stop(true)
+    }, () => stop(false))
+    readOn()
   }
   const fail = (err: unknown): void => {
     if (failed === OK && !ended) failed = spec.failure(err)
@@ -72,7 +108,7 @@ export function sseItems<T>(body: ReadableStream<Uint8Array>, signal: AbortSigna
       try {
         if (spec.step(event, out)) {
           ended = true
-          close(false)
+          drainRest()
           break
         }
       } catch (err) {

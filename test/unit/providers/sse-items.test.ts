@@ -75,7 +75,10 @@ describe('items', () => {
   test('every item of every read in order; a read that completes no event adds nothing; the last event ends it', async () => {
     const { body, seen } = bodyOf([frames(1, 2) + 'da', 'ta: 3\n', '\n' + frames(4, 0)])
     expect(await drain(iterate(body, numbers()))).toEqual([1, 2, 3, 4, 0])
-    expect(seen.cancelled).toBe(true) // ended by its last event before the body ended: released
+    await Bun.sleep(0)
+    // Ended by its last event before the body ended: the rest is read to the body's end (the connection stays
+    // usable), not cancelled.
+    expect(seen).toEqual({ reads: 4, cancelled: false })
   })
 
   test('takeBuffered() hands over the rest of the current read without waiting, and never more', async () => {
@@ -93,12 +96,37 @@ describe('items', () => {
     expect(await it.next()).toEqual({ done: true, value: undefined })
   })
 
-  test('nothing is read before the first next(), and nothing after the event that ends the stream', async () => {
+  test('nothing is read before the first next(); after the event that ends the stream the rest is drained, not stepped', async () => {
     const { body, seen } = bodyOf([frames(1, 0, 7), frames(9)])
-    const it = iterate(body, numbers())
+    const spec = numbers()
+    const stepped: number[] = []
+    const it = iterate(body, { ...spec, step: (e, out) => (stepped.push(Number(e.data)), spec.step(e, out)) })
     expect(seen.reads).toBe(0)
     expect(await drain(it)).toEqual([1, 0])
-    expect(seen.reads).toBe(1)
+    await Bun.sleep(0)
+    expect(stepped).toEqual([1, 0])
+    expect(seen).toEqual({ reads: 3, cancelled: false })
+  })
+
+  test('the rest after the last event: read to its end, or cancelled past its bounds or on an abort', async () => {
+    const small = { maxBytes: 100, maxMs: 50 }
+    // Too much after the end: cancelled once past maxBytes.
+    const long = bodyOf([frames(0), 'x'.repeat(60), 'x'.repeat(60), 'x'.repeat(60)])
+    expect(await drain(sseItems(long.body, new AbortController().signal, numbers(), small)[Symbol.asyncIterator]())).toEqual([0])
+    await Bun.sleep(0)
+    expect(long.seen).toEqual({ reads: 3, cancelled: true })
+    // A body that never ends after its last event: cancelled after maxMs.
+    const hung = bodyOf([frames(0)], { hang: true })
+    expect(await drain(sseItems(hung.body, new AbortController().signal, numbers(), small)[Symbol.asyncIterator]())).toEqual([0])
+    expect(hung.seen.cancelled).toBe(false)
+    await Bun.sleep(small.maxMs + 30)
+    expect(hung.seen.cancelled).toBe(true)
+    // An abort of the signal while the rest is read: cancelled at once.
+    const ac = new AbortController()
+    const aborted = bodyOf([frames(0)], { hang: true })
+    expect(await drain(sseItems(aborted.body, ac.signal, numbers())[Symbol.asyncIterator]())).toEqual([0])
+    ac.abort(new Error('shutdown'))
+    expect(aborted.seen.cancelled).toBe(true)
   })
 
   test('a long run of reads that complete nothing (comments, parts of an event) is waited out by one answer', async () => {
@@ -110,7 +138,7 @@ describe('items', () => {
     const overlapping = it.next() // asked while the reads are still going on: answered after the second
     expect(await second).toEqual({ done: false, value: 2 })
     expect(await overlapping).toEqual({ done: false, value: 0 })
-    expect(seen.reads).toBe(2_003)
+    expect(seen.reads).toBe(2_004) // the last one the drain's after the end event, which finds the body's end
   })
 
   test('an abort, or return(), in the middle of such a run ends it', async () => {
