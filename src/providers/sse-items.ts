@@ -11,8 +11,8 @@ import { BatchCursor, type BatchedIterable, type BatchedIterator } from './batch
 
 export interface SseItemsSpec<T> {
   /**
-   * Appends the items of one event to `out`; returns true when the event ends the stream (nothing after it is
-   * read). May throw (an upstream error event, a malformed one): the items of the events before it in the same
+   * Appends the items of one event to `out`; returns true when the event ends the stream (no event after it is
+   * stepped; the rest of the body is drained, see DRAIN_AFTER_END). May throw (an upstream error event, a malformed one): the items of the events before it in the same
    * read still come out first, then the error.
    */
   step(event: SseEvent, out: T[]): boolean
@@ -76,7 +76,7 @@ export function sseItems<T>(
     const r = reader
     if (r === null) return
     reader = null
-    draining = r // an abort still cancels it (onAbort)
+    draining = r // an abort of the signal still cancels it (onAbort); the routes no longer abort once the items end
     let left = drainAfterEnd.maxBytes
     const timer = setTimeout(() => stop(true), drainAfterEnd.maxMs)
     timer.unref?.()

@@ -16,13 +16,19 @@ export interface ChunkedUpstream {
 export function startChunkedUpstream(o: { reply: (path: string) => string; endDelayMs: number }): ChunkedUpstream {
   let connections = 0
   let requests = 0
+  const ends = new Set<ReturnType<typeof setTimeout>>()
   const pending = new WeakMap<object, string>()
   const answer = (socket: { write(data: string): number; end(): void }, path: string) => {
     const sse = o.reply(path)
     const head = 'HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\nconnection: keep-alive\r\n\r\n'
     const first = `${head}${Buffer.byteLength(sse).toString(16)}\r\n${sse}\r\n`
+    // Replies here are a few KB: the socket takes them whole.
     if (socket.write(first) !== Buffer.byteLength(first)) throw new Error('chunked-upstream: short write')
-    setTimeout(() => socket.write('0\r\n\r\n'), o.endDelayMs)
+    const end = setTimeout(() => {
+      ends.delete(end)
+      socket.write('0\r\n\r\n')
+    }, o.endDelayMs)
+    ends.add(end)
   }
   const server = Bun.listen({
     hostname: '127.0.0.1',
@@ -33,8 +39,8 @@ export function startChunkedUpstream(o: { reply: (path: string) => string; endDe
         pending.set(socket, '')
       },
       data(socket, data) {
-        // Requests come one at a time on a connection (the client waits for each reply): headers, then a
-        // content-length body. Bodies here are ASCII JSON, so characters count as bytes.
+        // Requests come one at a time on a connection (the client waits for each reply; Bun does not pipeline):
+        // headers, then a content-length body. Decoded as latin1, one character a byte, so lengths are bytes.
         let buf = (pending.get(socket) ?? '') + data.toString('latin1')
         for (;;) {
           const headEnd = buf.indexOf('\r\n\r\n')
@@ -54,6 +60,9 @@ export function startChunkedUpstream(o: { reply: (path: string) => string; endDe
     url: `http://127.0.0.1:${server.port}`,
     connections: () => connections,
     requests: () => requests,
-    stop: () => server.stop(true),
+    stop: () => {
+      for (const end of ends) clearTimeout(end)
+      server.stop(true)
+    },
   }
 }

@@ -65,8 +65,9 @@ test.each(routes)('%s: five streams in a row over one upstream connection', asyn
     const res = await gw.request(path, { key, body })
     expect(res.status).toBe(200)
     expect(await res.text()).toContain(end)
-    // The client's stream ends at the last event; the body's end reaches the gateway END_DELAY_MS later.
-    await Bun.sleep(END_DELAY_MS * 3)
+    // The client's stream ends at the last event; the body's end reaches the gateway END_DELAY_MS later, and fetch
+    // must have its connection back before the next call.
+    await Bun.sleep(END_DELAY_MS * 5)
   }
   expect(up.requests() - requests).toBe(5)
   expect(up.connections() - connections).toBeLessThanOrEqual(1)
