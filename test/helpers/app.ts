@@ -26,6 +26,39 @@ export function testConfig(toml = '[providers.mock]\nkind = "mock"\n', argv: str
   return r.config
 }
 
+/**
+ * Two providers at one fake upstream: `oai` (OpenAI-compatible, base URL `<url>/v1`) serving model `m` ($1 / $2 per
+ * Mtok, 100 output tokens) and `ant` (Anthropic) serving `claude-test` ($3 / $15, 100 output tokens), both keyed by
+ * env K. `providerLines` go into both provider tables (e.g. `timeout_ms = 300`).
+ */
+export function openaiAndAnthropicConfig(upstreamUrl: string, providerLines = ''): GatewayConfig {
+  return testConfig(`
+[providers.oai]
+kind = "openai"
+base_url = "${upstreamUrl}/v1"
+api_key_env = "K"
+${providerLines}
+
+[providers.ant]
+kind = "anthropic"
+base_url = "${upstreamUrl}"
+api_key_env = "K"
+${providerLines}
+
+[models."m"]
+provider = "oai"
+input_usd_per_mtok = 1
+output_usd_per_mtok = 2
+max_output_tokens = 100
+
+[models."claude-test"]
+provider = "ant"
+input_usd_per_mtok = 3
+output_usd_per_mtok = 15
+max_output_tokens = 100
+`, [], { K: 'sk-up' })
+}
+
 export interface TestGateway {
   app: ReturnType<typeof createApp>
   deps: AppDeps

@@ -5,7 +5,7 @@
  * not arrived yet: every call after it then paid a new connection (with a real provider, a TLS handshake).
  */
 import { afterAll, beforeAll, expect, test } from 'bun:test'
-import { buildTestGateway, testConfig, type TestGateway } from '../../helpers/app.ts'
+import { buildTestGateway, openaiAndAnthropicConfig, type TestGateway } from '../../helpers/app.ts'
 import { type ChunkedUpstream, startChunkedUpstream } from '../../helpers/chunked-upstream.ts'
 import { anthropicTextStream, openaiTextStream } from '../../helpers/fake-upstream.ts'
 
@@ -22,29 +22,7 @@ beforeAll(async () => {
       : anthropicTextStream({ parts: ['Hel', 'lo'], pings: true }),
   })
   gw = await buildTestGateway({
-    config: testConfig(`
-[providers.oai]
-kind = "openai"
-base_url = "${up.url}/v1"
-api_key_env = "K"
-
-[providers.ant]
-kind = "anthropic"
-base_url = "${up.url}"
-api_key_env = "K"
-
-[models."m"]
-provider = "oai"
-input_usd_per_mtok = 1
-output_usd_per_mtok = 2
-max_output_tokens = 100
-
-[models."claude-test"]
-provider = "ant"
-input_usd_per_mtok = 3
-output_usd_per_mtok = 15
-max_output_tokens = 100
-`, [], { K: 'sk-up' }),
+    config: openaiAndAnthropicConfig(up.url),
   })
   key = await gw.addTenant({ id: 'ka', budgetUsdMicros: 1_000_000 })
   await gw.warm()

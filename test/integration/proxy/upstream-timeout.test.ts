@@ -4,7 +4,7 @@
  * that has begun, however long it lasts.
  */
 import { afterAll, beforeAll, expect, test } from 'bun:test'
-import { buildTestGateway, testConfig, type TestGateway } from '../../helpers/app.ts'
+import { buildTestGateway, openaiAndAnthropicConfig, type TestGateway } from '../../helpers/app.ts'
 import { openaiTextStream, sseReply, startFakeUpstream, type FakeUpstream } from '../../helpers/fake-upstream.ts'
 
 const TIMEOUT_MS = 300
@@ -15,31 +15,7 @@ let key: string
 beforeAll(async () => {
   up = await startFakeUpstream()
   gw = await buildTestGateway({
-    config: testConfig(`
-[providers.oai]
-kind = "openai"
-base_url = "${up.url}/v1"
-api_key_env = "K"
-timeout_ms = ${TIMEOUT_MS}
-
-[providers.ant]
-kind = "anthropic"
-base_url = "${up.url}"
-api_key_env = "K"
-timeout_ms = ${TIMEOUT_MS}
-
-[models."m"]
-provider = "oai"
-input_usd_per_mtok = 1
-output_usd_per_mtok = 2
-max_output_tokens = 100
-
-[models."claude-test"]
-provider = "ant"
-input_usd_per_mtok = 3
-output_usd_per_mtok = 15
-max_output_tokens = 100
-`, [], { K: 'sk-up' }),
+    config: openaiAndAnthropicConfig(up.url, `timeout_ms = ${TIMEOUT_MS}`),
   })
   key = await gw.addTenant({ id: 'to', budgetUsdMicros: 1_000_000 })
   await gw.warm()
