@@ -12,8 +12,8 @@ import { BatchCursor, type BatchedIterable, type BatchedIterator } from './batch
 export interface SseItemsSpec<T> {
   /**
    * Appends the items of one event to `out`; returns true when the event ends the stream (no event after it is
-   * stepped; the rest of the body is drained, see DRAIN_AFTER_END). May throw (an upstream error event, a malformed one): the items of the events before it in the same
-   * read still come out first, then the error.
+   * stepped; the rest of the body is drained, see DRAIN_AFTER_END). May throw (an upstream error event, a malformed
+   * one): the items of the events before it in the same read still come out first, then the error.
    */
   step(event: SseEvent, out: T[]): boolean
   /** The body ended without an event that ended the stream: the error to end it with, or null for a clean end. */
@@ -78,8 +78,7 @@ export function sseItems<T>(
     reader = null
     draining = r // an abort of the signal still cancels it (onAbort); the routes no longer abort once the items end
     let left = drainAfterEnd.maxBytes
-    const timer = setTimeout(() => stop(true), drainAfterEnd.maxMs)
-    timer.unref?.()
+    let timer: ReturnType<typeof setTimeout> | undefined
     const stop = (cancel: boolean): void => {
       clearTimeout(timer)
       if (draining !== r) return
@@ -87,6 +86,8 @@ export function sseItems<T>(
       signal.removeEventListener('abort', onAbort)
       if (cancel) r.cancel().catch(() => {})
     }
+    timer = setTimeout(() => stop(true), drainAfterEnd.maxMs)
+    timer.unref?.()
     const readOn = (): void => void r.read().then((x) => {
       if (x.done) return stop(false)
       left -= x.value.byteLength

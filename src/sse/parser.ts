@@ -119,7 +119,8 @@ export class SseParser {
     let colon = start
     while (colon < end && text.charCodeAt(colon) !== 58) colon++
     // The value starts after the colon and one optional space.
-    const value = colon === end ? '' : text.slice(colon + 1 < end && text.charCodeAt(colon + 1) === 32 /* ' ' */ ? colon + 2 : colon + 1, end)
+    const valueStart = colon + 1 < end && text.charCodeAt(colon + 1) === 32 /* ' ' */ ? colon + 2 : colon + 1
+    const value = colon === end ? '' : text.slice(valueStart, end)
     const nameLength = colon - start
     if (isField(text, start, nameLength, 'data')) {
       s.data.push(value)
