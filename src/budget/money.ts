@@ -22,7 +22,15 @@ export const FIXED_RESERVATION_MICROS = 1000
  * A decimal number as an exact rational `num / 10^scale`. Parsed from the shortest round-trip string of the
  * double (what the user wrote in the config, e.g. "0.15"), so 0.15 is 15/100 and not 0.1499999999999999944….
  */
-interface Decimal { num: bigint; scale: number }
+interface Decimal {
+  num: bigint
+  scale: number
+  /** `num` as a Number: exact when `num` is a safe integer, and otherwise no safe integer (termsCostMicros). */
+  digits: number
+}
+
+/** Scales finer than 10^15 (below 2^53) are left to the exact path: rarer than any price a config holds. */
+const MAX_SAFE_POWER_OF_TEN = 15
 
 const decimalCache = new Map<number, Decimal>()
 
@@ -38,7 +46,8 @@ function toDecimal(x: number): Decimal {
   let digits = BigInt(intPart + frac)
   let scale = frac.length - exp
   if (scale < 0) { digits *= 10n ** BigInt(-scale); scale = 0 }
-  const d = { num: neg ? -digits : digits, scale }
+  const num = neg ? -digits : digits
+  const d = { num, scale, digits: Number(num) }
   if (decimalCache.size < 10_000) decimalCache.set(x, d)
   return d
 }
@@ -93,6 +102,39 @@ export type CostTerm = readonly [quantity: number, usdPerMtok: number, factor?: 
 
 /** ceil(Σ quantity × price × factor) in µUSD: exact decimal arithmetic, one rounding (up) on the total. */
 export function termsCostMicros(terms: readonly CostTerm[]): number {
+  return termsCostMicrosInSafeIntegers(terms) ?? termsCostMicrosExact(terms)
+}
+
+/**
+ * termsCostMicros in Numbers, for the usual case where every product and the sum stay safe integers (then every
+ * step is exact: a product of integers rounds only past 2^53, and a rounded one is never a safe integer); null
+ * when one does not, and termsCostMicrosExact decides. Arguments are checked in the same order, with the same
+ * errors. BigInt made this ~0.3 µs a term, several times per request.
+ */
+function termsCostMicrosInSafeIntegers(terms: readonly CostTerm[]): number | null {
+  let scale = 0
+  for (const [q, usd, factor = 1] of terms) {
+    nonNegInt(q, 'quantity')
+    const a = toDecimal(usd)
+    const f = toDecimal(factor)
+    if (a.num < 0n || f.num < 0n) throw new RangeError('negative price')
+    scale = Math.max(scale, a.scale + f.scale)
+  }
+  if (scale > MAX_SAFE_POWER_OF_TEN) return null
+  let sum = 0
+  for (const [q, usd, factor = 1] of terms) {
+    const a = toDecimal(usd)
+    const f = toDecimal(factor)
+    sum += q * a.digits * f.digits * 10 ** (scale - a.scale - f.scale)
+    if (!Number.isSafeInteger(sum)) return null
+  }
+  const unit = 10 ** scale
+  const rest = sum % unit
+  return (sum - rest) / unit + (rest > 0 ? 1 : 0)
+}
+
+/** The reference: every term a BigInt rational, summed at the finest scale, one ceil. */
+export function termsCostMicrosExact(terms: readonly CostTerm[]): number {
   const parts: Array<{ num: bigint; scale: number }> = []
   let scale = 0
   for (const [q, usd, factor = 1] of terms) {

@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import fc from 'fast-check'
 import {
   ceilTimes, costMicros, FIXED_RESERVATION_MICROS, formatUsd, microsToUsd, periodKey,
-  periodKeyStartMs, periodStartMs, reservationMicros, termsCostMicros, usdToMicros,
+  periodKeyStartMs, periodStartMs, reservationMicros, termsCostMicros, termsCostMicrosExact, usdToMicros,
 } from '../../../src/budget/money.ts'
 
 describe('usdToMicros', () => {
@@ -109,6 +109,31 @@ describe('termsCostMicros: ceil(Σ quantity × price × factor), one rounding', 
     expect(() => termsCostMicros([[1, 1, -1]])).toThrow(RangeError)
     expect(() => termsCostMicros([[1.5, 1]])).toThrow(RangeError)
   })
+  // Prices as configs write them, and ones that push the Numbers past 2^53 (many digits, tiny, huge).
+  const price = fc.oneof(
+    fc.constantFrom(0, 0.075, 0.15, 0.6, 1, 1.25, 2, 2.5, 3, 15, 75, 1e6, 0.025, 1e-7, 3.3333333, 1.2345678901234567, 123456.789, 1e21, 1e300),
+    fc.integer({ min: 0, max: 10_000_000 }).map((n) => n / 1000),
+    fc.double({ min: 0, max: 1e9, noNaN: true }),
+  )
+  const quantity = fc.oneof(fc.nat(10_000_000), fc.constantFrom(0, 1, 2 ** 40, Number.MAX_SAFE_INTEGER))
+  const term = fc.oneof(fc.tuple(quantity, price), fc.tuple(quantity, price, price))
+  test('the Number path gives the exact BigInt result, or leaves it to it', () => {
+    fc.assert(fc.property(fc.array(term, { maxLength: 6 }), (terms) => {
+      expect(termsCostMicros(terms)).toBe(termsCostMicrosExact(terms))
+    }), { numRuns: 5_000 })
+  })
+  test.each([
+    ['a sum past 2^53 µUSD', [[Number.MAX_SAFE_INTEGER, 1], [1, 1]]],
+    ['a price with more digits than a safe integer holds', [[3, 1.2345678901234567]]],
+    ['a scale past 10^15', [[7, 1e-9, 1e-9]]],
+  ] as const)('%s: still exact', (_name, terms) => {
+    expect(termsCostMicros(terms as never)).toBe(termsCostMicrosExact(terms as never))
+  })
+  test('errors are the exact path\'s, in its order', () => {
+    for (const terms of [[[1.5, -1]], [[1, Infinity]], [[-1, 1]], [[1, 1], [2, -3]], [[1, 1, NaN]]] as never[]) {
+      expect(() => termsCostMicros(terms)).toThrow(captureError(() => termsCostMicrosExact(terms)))
+    }
+  })
 })
 
 describe('ceilTimes: exact ceil(n × factor)', () => {
@@ -162,3 +187,12 @@ describe('periods (UTC)', () => {
     expect(periodKey('day', t)).toBe('day:2026-11-24') // a throw leaves nothing half-made behind
   })
 })
+
+function captureError(f: () => unknown): string {
+  try {
+    f()
+  } catch (e) {
+    return (e as Error).message
+  }
+  throw new Error('expected a throw')
+}
