@@ -51,7 +51,10 @@ export function estimatePromptTokens(messages: readonly unknown[], images?: Imag
   for (const m of messages) {
     tokens += PER_MESSAGE_TOKENS
     if (m === null || typeof m !== 'object') { tokens += bytesToTokens(String(m)); continue }
-    for (const [k, v] of Object.entries(m as Record<string, unknown>)) {
+    // for…in over own keys is Object.entries' keys in its order, without an array of pairs per object (~15× less).
+    for (const k in m) {
+      if (!Object.hasOwn(m, k)) continue
+      const v = (m as Record<string, unknown>)[k]
       if (k === 'content' && Array.isArray(v)) tokens += contentPartsTokens(v, images)
       else if (typeof v === 'string') tokens += bytesToTokens(v)
       else if (v !== null && v !== undefined) tokens += bytesToTokens(JSON.stringify(v) ?? '')
@@ -68,7 +71,9 @@ export function estimatePromptTokens(messages: readonly unknown[], images?: Imag
 export function estimateRequestTokens(req: Record<string, unknown>, images?: ImagePricing): PromptBound {
   const messages = Array.isArray(req.messages) ? req.messages : []
   let tokens = estimatePromptTokens(messages, images)
-  for (const [k, v] of Object.entries(req)) {
+  for (const k in req) {
+    if (!Object.hasOwn(req, k)) continue
+    const v = req[k]
     if (UNBILLED_FIELDS.has(k) || v === null || v === undefined) continue
     tokens += bytesToTokens(typeof v === 'string' ? v : JSON.stringify(v) ?? '')
   }

@@ -27,7 +27,9 @@ export function cacheWriteOf(req: ChatRequest): CacheWrite {
     if (v === null || typeof v !== 'object') continue
     if (++visited > MAX_SCAN_NODES) return '1h'
     if (Array.isArray(v)) { for (const x of v) stack.push(x); continue }
-    for (const [k, x] of Object.entries(v)) {
+    for (const k in v) {
+      if (!Object.hasOwn(v, k)) continue
+      const x = (v as Record<string, unknown>)[k]
       if (k === 'cache_control' && x !== null && x !== undefined) {
         if ((x as { ttl?: unknown }).ttl === '1h') return '1h'
         found = '5m'

@@ -63,6 +63,13 @@ describe('estimateRequestTokens over the whole request', () => {
     const withTools = estimateRequestTokens({ model: 'm', messages: user({ type: 'text', text: 'x' }), tools: [] }).tokens
     expect(withTools).toBe(base + 2 + 1_000) // "[]" + allowance
   })
+  test('a message or request counts its own fields only, not ones it inherits', () => {
+    const inherit = <T extends object>(own: T) => Object.assign(Object.create({ extra: 'y'.repeat(1_000) }), own) as T
+    const plain = { model: 'm', messages: [{ role: 'user', content: 'hi' }], prediction: 'abc' }
+    const inherited = inherit({ ...plain, messages: [inherit({ role: 'user', content: 'hi' })] })
+    expect(estimateRequestTokens(inherited)).toEqual(estimateRequestTokens(plain))
+    expect(estimateRequestTokens(plain).tokens).toBe(3 + 4 + 4 + 2 + 3) // priming, framing, "user", "hi", "abc"
+  })
   test('file/document parts are counted as unbounded', () => {
     const r = estimateRequestTokens({ model: 'm', messages: user({ type: 'file', file: { file_id: 'f' } }, { type: 'document' }) })
     expect(r.unboundedParts).toBe(2)

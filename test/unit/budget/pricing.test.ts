@@ -111,6 +111,14 @@ describe('strict reservation: the dearest thing the request can trigger', () => 
     expect(cacheWriteOf(req({ messages: [{ role: 'user', content: deep }] }))).toBe('1h')
   })
 
+  test('cache_control counts where the request has it, not where an object inherits it', () => {
+    const inherits = Object.create({ cache_control: { type: 'ephemeral', ttl: '1h' } }) as Record<string, unknown>
+    inherits.role = 'user'
+    inherits.content = 'hi'
+    expect(cacheWriteOf(req({ messages: [inherits] }))).toBe('none')
+    expect(cacheWriteOf(req({ messages: [{ ...inherits, cache_control: { type: 'ephemeral' } }] }))).toBe('5m')
+  })
+
   test('fixed reserves the flat $0.001 whatever the request', () => {
     expect(reserveMicros(M['gpt-4o'], plan(M['gpt-4o'], req({ service_tier: 'priority' }), 'fixed'), 'fixed')).toBe(1000)
   })
