@@ -167,9 +167,22 @@ export type Metrics = ReturnType<typeof createMetrics>
 
 /** Per-tenant spend and tokens, fed by every settled request (BudgetService's settle observer). */
 export function observeSettled(metrics: Metrics): (r: UsageRecord) => void {
+  // A tenant's three series found once, not by their label keys on every settle (~10% of a settle's CPU in a loop).
+  // Bounded like the label-key cache: past it the handles are made again, which only costs time.
+  const byTenant = new Map<string, { spend: { inc(by?: number): void }; prompt: { inc(by?: number): void }; completion: { inc(by?: number): void } }>()
   return (r) => {
-    metrics.tenantSpend.inc({ tenant: r.tenantId }, r.costUsdMicros)
-    metrics.tenantTokens.inc({ tenant: r.tenantId, type: 'prompt' }, r.promptTokens)
-    metrics.tenantTokens.inc({ tenant: r.tenantId, type: 'completion' }, r.completionTokens)
+    let h = byTenant.get(r.tenantId)
+    if (h === undefined) {
+      if (byTenant.size >= KEY_CACHE_MAX) byTenant.clear()
+      h = {
+        spend: metrics.tenantSpend.series({ tenant: r.tenantId }),
+        prompt: metrics.tenantTokens.series({ tenant: r.tenantId, type: 'prompt' }),
+        completion: metrics.tenantTokens.series({ tenant: r.tenantId, type: 'completion' }),
+      }
+      byTenant.set(r.tenantId, h)
+    }
+    h.spend.inc(r.costUsdMicros)
+    h.prompt.inc(r.promptTokens)
+    h.completion.inc(r.completionTokens)
   }
 }

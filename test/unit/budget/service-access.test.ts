@@ -83,4 +83,12 @@ test('observeSettled: per-tenant spend and tokens accumulate as Prometheus count
   expect(text).toContain('gateway_tenant_spend_usd_micros_total{tenant="beta"} 7')
   expect(text).toContain('gateway_tenant_tokens_total{tenant="acme",type="prompt"} 20')
   expect(text).toContain('gateway_tenant_tokens_total{tenant="acme",type="completion"} 6')
+  // Past the bound of its per-tenant handles (10,000 tenants) they are made again: nothing is lost.
+  for (let i = 0; i < 10_001; i++) observe(rec(`t${i}`, 1))
+  observe(rec('acme', 1))
+  observe(rec('t0', 1))
+  const after = metrics.render({ tenants: true })
+  expect(after).toContain('gateway_tenant_spend_usd_micros_total{tenant="acme"} 151')
+  expect(after).toContain('gateway_tenant_spend_usd_micros_total{tenant="t0"} 2')
+  expect(after).toContain('gateway_tenant_tokens_total{tenant="t0",type="prompt"} 20')
 })
