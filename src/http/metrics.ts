@@ -169,7 +169,8 @@ export type Metrics = ReturnType<typeof createMetrics>
 export function observeSettled(metrics: Metrics): (r: UsageRecord) => void {
   // A tenant's three series found once, not by their label keys on every settle (~10% of a settle's CPU in a loop).
   // Bounded like the label-key cache: past it the handles are made again, which only costs time.
-  const byTenant = new Map<string, { spend: { inc(by?: number): void }; prompt: { inc(by?: number): void }; completion: { inc(by?: number): void } }>()
+  type Series = ReturnType<Counter['series']>
+  const byTenant = new Map<string, { spend: Series; prompt: Series; completion: Series }>()
   return (r) => {
     let h = byTenant.get(r.tenantId)
     if (h === undefined) {
