@@ -18,7 +18,7 @@ export function startChunkedUpstream(o: { reply: (path: string) => string; endDe
   let requests = 0
   const ends = new Set<ReturnType<typeof setTimeout>>()
   const pending = new WeakMap<object, string>()
-  const answer = (socket: { write(data: string): number; end(): void }, path: string) => {
+  const answer = (socket: { write(data: string): number }, path: string) => {
     const sse = o.reply(path)
     const head = 'HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\nconnection: keep-alive\r\n\r\n'
     const first = `${head}${Buffer.byteLength(sse).toString(16)}\r\n${sse}\r\n`
