@@ -17,6 +17,11 @@
  * same. With `--ledger redis` the usage records the gateways left in Redis are let drain before each cell, as in
  * ab.ts. The summary gives each target's median, and its ratio to the first `--bin` taken round by round, then the
  * median of those.
+ *
+ * What one part of the gateway costs where it runs: the build of bench/ablation.patch (`bun bench/lib/ablation.ts`
+ * prints its path) with `--env GW_DUP=<part>`, which does that part twice, beside the same build with `--env ''`
+ * and the gateway as shipped. The difference is the part's cost in the serving process, usually 2–3× what it costs in
+ * a loop (bench/RESULTS.md).
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { Redis } from 'ioredis'

@@ -1,10 +1,13 @@
 /**
- * The gateway built with parts left out, for benchmarks only: the temporary switches of bench/ablation.patch (set
- * with GW_ABL=part+part at run time) applied to a copy of src/ in bench/.tmp, never to the product.
+ * The gateway built with parts left out or done twice, for benchmarks only: the temporary switches of
+ * bench/ablation.patch (set with GW_ABL=part+part or GW_DUP=part+part at run time) applied to a copy of src/ in
+ * bench/.tmp, never to the product.
+ *
+ *   bun bench/lib/ablation.ts     builds it and prints the binary's path (for bench/threads.ts --bin)
  */
-import { cpSync, readFileSync, symlinkSync } from 'node:fs'
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { ROOT } from './procs.ts'
+import { ROOT, TMP } from './procs.ts'
 
 /**
  * Applies bench/ablation.patch to the copy of src/ in `dir`; throws, with git's complaint, if it no longer fits.
@@ -27,4 +30,9 @@ export function buildPatched(dir: string): string {
   const built = Bun.spawnSync(['bash', 'build.sh'], { cwd: dir, env: { ...process.env, OUT: out } })
   if (built.exitCode !== 0) throw new Error(`build of the patched tree failed:\n${built.stderr.toString()}`)
   return out
+}
+
+if (import.meta.main) {
+  mkdirSync(TMP, { recursive: true })
+  console.log(buildPatched(mkdtempSync(`${TMP}/ablation-`)))
 }

@@ -1,7 +1,8 @@
 /**
- * bench/decompose.ts and bench/burst-tail.ts build the gateway with bench/ablation.patch applied to a copy of src/:
- * a change to src/ that the patch no longer fits breaks those benchmarks without any of them running in CI (the
- * one-controller change did, unnoticed for a session). Checked here on a copy, by the step the tools run.
+ * bench/decompose.ts, bench/burst-tail.ts and `bun bench/lib/ablation.ts` (for threads.ts) build the gateway with
+ * bench/ablation.patch applied to a copy of src/: a change to src/ that the patch no longer fits breaks those
+ * benchmarks without any of them running in CI (the one-controller change did, unnoticed for a session). Checked
+ * here on a copy, by the step the tools run.
  */
 import { expect, test } from 'bun:test'
 import { cpSync, mkdtempSync, rmSync } from 'node:fs'
