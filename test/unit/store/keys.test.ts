@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'bun:test'
+import fc from 'fast-check'
 import { createHash } from 'node:crypto'
 import { API_KEY_PREFIX, generateApiKey, hashApiKey, timingSafeEqualHex } from '../../../src/store/keys.ts'
 
@@ -30,6 +31,14 @@ describe('hashApiKey', () => {
 
   test('hashes UTF-8, so a key pasted with non-ASCII characters is still deterministic', () => {
     expect(hashApiKey('gw_é')).toBe(createHash('sha256').update(Buffer.from('gw_é', 'utf8')).digest('hex'))
+  })
+
+  // Every stored hash was made by node:crypto's sha256 of the key's UTF-8: any string, lone surrogates included
+  // (both encode them as U+FFFD), must hash as it did there.
+  test('equals node:crypto sha256 over UTF-8 for any string (fast-check)', () => {
+    fc.assert(fc.property(fc.oneof(fc.string({ unit: 'binary' }), fc.string({ unit: 'grapheme' }), fc.string()), (key) => {
+      expect(hashApiKey(key)).toBe(createHash('sha256').update(key, 'utf8').digest('hex'))
+    }), { numRuns: 2000 })
   })
 })
 
