@@ -18,10 +18,10 @@
  * ab.ts. The summary gives each target's median, and its ratio to the first `--bin` taken round by round, then the
  * median of those.
  *
- * What one part of the gateway costs where it runs: the build of bench/ablation.patch (`bun bench/lib/ablation.ts`
- * prints its path) with `--env GW_DUP=<part>`, which does that part twice, beside the same build with `--env ''`
- * and the gateway as shipped. The difference is the part's cost in the serving process, usually 2–3× what it costs in
- * a loop (bench/RESULTS.md).
+ * What one part of the gateway costs where it runs: the gateway as shipped first (the ratios' reference), then the build
+ * of bench/ablation.patch (`bun bench/lib/ablation.ts` prints its path) with `--env ''` (its A/A against the first)
+ * and with `--env GW_DUP=<part>`, which does that part twice. The difference is the part's cost in the serving process;
+ * the larger parts cost 2–3× what they cost in a loop there, the smaller ones are within the spread (bench/RESULTS.md).
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { Redis } from 'ioredis'
@@ -86,7 +86,8 @@ try {
     const dir = mkdtempSync(`${TMP}/threads-`)
     dirs.push(dir)
     const key = seedEmbedded(dir, `threads-${i}`)
-    tenants.push(`threads-${i}`)
+    // With GW_DUP=budget (bench/ablation.patch) its shadow tenant's records ship too; a stream never written reads empty.
+    tenants.push(`threads-${i}`, `threads-${i}-shadow`)
     const spec = values.env?.[i] ?? ''
     const gw = await startOurGateway({ name: `gw${i}`, databaseUrl: null, redisUrl: redis?.url ?? null, config, dataDir: dir, env: envOf(spec) })
     targets.push({ name: `gw${i} ${bin}${spec ? ` ${spec}` : ''}`, url: gw.url, pid: gw.pid, key })
