@@ -12,11 +12,12 @@
  * first seconds), then each round drives every target for `-d` seconds at c=32 and reads each thread's CPU time from
  * /proc before and after: per request, by thread name ("HTTP Client" is fetch's thread, "Worker" the usage writer,
  * the process's own name its request thread), and with `--ledger redis` Redis's own CPU in the gateways' cells
- * ("redis", from INFO): it runs on the same cores, and what a settle costs there is part of what the gateway costs. The order is rotated by one each round, so that over `--rounds`
- * (default: as many as there are targets) each target runs once in each place; its predecessor mostly stays the
- * same. With `--ledger redis` the usage records the gateways left in Redis are let drain before each cell, as in
- * ab.ts. The summary gives each target's median, and its ratio to the first `--bin` taken round by round, then the
- * median of those.
+ * ("redis", its process's CPU in /proc, as in decompose.ts): it runs on the same cores, and what a settle costs there
+ * is part of what the gateway costs. The order is rotated by one each round, so that over `--rounds` (default: as
+ * many as there are targets) each target runs once in each place; its predecessor mostly stays the same. With
+ * `--ledger redis` the usage records the gateways left in Redis are let drain before each cell, as in ab.ts. The
+ * summary gives each target's median, and its ratio to the first `--bin` taken round by round, then the median of
+ * those.
  *
  * What one part of the gateway costs where it runs: the gateway as shipped first (the ratios' reference), then the build
  * of bench/ablation.patch (`bun bench/lib/ablation.ts` prints its path) with `--env ''` (its A/A against the first)
@@ -30,6 +31,7 @@ import { startRedis, type TestRedis } from '../test/helpers/redis.ts'
 import { chatBody, jsonHeaders } from './lib/context.ts'
 import { envOf, seedEmbedded, startOurGateway, TMP, usageShipped, useGatewayBinary, writeConfig } from './lib/gateway.ts'
 import { cpuTimeMs, stopAll } from './lib/procs.ts'
+import { redisServerPid } from './lib/redis-info.ts'
 import { startBareProxy, startFloorProxy, startUpstream } from './lib/servers.ts'
 import { median } from './lib/stats.ts'
 import { findWrk, runWrk } from './wrk.ts'
@@ -58,13 +60,6 @@ function threads(pid: number): Map<string, { name: string; ms: number }> {
   return out
 }
 
-/** CPU ms Redis has used so far (user + system, from INFO). */
-async function redisCpuMs(client: Redis): Promise<number> {
-  const info = await client.info('cpu')
-  const field = (name: string) => Number(info.match(new RegExp(`${name}:([\\d.]+)`))?.[1] ?? NaN)
-  return (field('used_cpu_user') + field('used_cpu_sys')) * 1000
-}
-
 const dirs: string[] = []
 let redis: TestRedis | null = null
 let admin: Redis | null = null
@@ -72,6 +67,7 @@ try {
   const up = await startUpstream({ latencyMs: 0, chunks: 20, intervalMs: 0, fast: true })
   redis = values.ledger === 'redis' ? await startRedis({ own: true }) : null
   admin = redis ? new Redis(redis.url) : null
+  const redisPid = admin ? await redisServerPid(admin) : null
   const targets: Target[] = []
   const tenants: string[] = []
   /** The usage records a Redis gateway left are shipped before the next cell, so their shipping is not in it. */
@@ -108,10 +104,10 @@ try {
       await drained()
       const byName: Record<string, number> = {}
       const before = threads(t.pid)
-      const redisBefore = admin ? await redisCpuMs(admin) : 0
+      const redisBefore = redisPid === null ? 0 : cpuTimeMs(redisPid)
       const res = await runWrk(wrk.path, cell(t, Number(values.d)))
       // Redis shares the cores: its CPU a request is part of what a Redis gateway costs (the floors use none).
-      if (admin && t.name.startsWith('gw')) byName.redis = (await redisCpuMs(admin)) - redisBefore
+      if (redisPid !== null && t.name.startsWith('gw')) byName.redis = cpuTimeMs(redisPid) - redisBefore
       for (const [tid, now] of threads(t.pid)) byName[now.name] = (byName[now.name] ?? 0) + now.ms - (before.get(tid)?.ms ?? 0)
       const perReq = (ms: number) => (ms / res.requests) * 1000
       ;(main[t.name] ??= []).push(perReq(cpuTimeMs(t.pid, t.pid) - before.get(String(t.pid))!.ms))
